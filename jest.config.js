@@ -1,0 +1,32 @@
+/**
+ * One jest project per test level, each runnable alone: `npm run test:unit` (or `npx jest
+ * --selectProjects infra`). The project is ESM ("type": "module": middy and fauxqs are ESM-only), so
+ * jest runs in its native ESM mode (`--experimental-vm-modules`, set by `npm test`) and swc only
+ * strips the types.
+ */
+const swc = {
+  jsc: {
+    parser: { syntax: "typescript", importAttributes: true },
+    target: "es2023",
+    experimental: { keepImportAttributes: true },
+  },
+  module: { type: "es6" },
+};
+
+const project = (level, extra = {}) => ({
+  displayName: level,
+  testMatch: [`<rootDir>/test/${level}/**/*.test.ts`],
+  testEnvironment: "node",
+  extensionsToTreatAsEsm: [".ts"],
+  transform: { "^.+\\.ts$": ["@swc/jest", swc] },
+  ...extra,
+});
+
+export default {
+  projects: [
+    project("unit"),
+    project("integration", { testTimeout: 30_000 }),
+    project("infra", { testTimeout: 120_000 }),
+    project("e2e", { testTimeout: 60_000 }),
+  ],
+};

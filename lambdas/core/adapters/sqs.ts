@@ -1,0 +1,135 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+  StartMessageMoveTaskCommand,
+  type SendMessageBatchRequestEntry,
+} from "@aws-sdk/client-sqs";
+import type { DeliveryMessage } from "../model.ts";
+import type { DeliveryQueue } from "../ports.ts";
+
+export interface SqsQueueConfig {
+  queueUrl: string;
+  queueArn: string;
+  dlqUrl: string;
+  dlqArn: string;
+  /**
+   * How the DLQ is redriven: `move-task` uses SQS's StartMessageMoveTask (AWS); `copy` receives,
+   * re-sends and deletes (the local stack: fauxqs has no message move tasks).
+   */
+  redrive: "move-task" | "copy";
+}
+
+const chunk = <T>(items: readonly T[], size: number): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+};
+
+export class SqsDeliveryQueue implements DeliveryQueue {
+  constructor(private readonly sqs: SQSClient, private readonly config: SqsQueueConfig) {}
+
+  async send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void> {
+    await Promise.all(
+      chunk(messages, 10).map((part) =>
+        this.sendBatch(
+          this.config.queueUrl,
+          part.map((m, i) => ({
+            Id: String(i),
+            MessageBody: JSON.stringify(m),
+            // Fair queue (SQS, 2025): one webhook's backlog waits behind the others, not in front of them.
+            MessageGroupId: m.webhookId,
+            DelaySeconds: delaySeconds,
+          })),
+        ),
+      ),
+    );
+  }
+
+  /** SendMessageBatch can partly fail; the failed entries are retried a few times, then it throws. */
+  private async sendBatch(queueUrl: string, entries: SendMessageBatchRequestEntry[]): Promise<void> {
+    let pending = entries;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** round));
+      const res = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
+      const failed = new Set((res.Failed ?? []).map((f) => f.Id));
+      if (failed.size > 0 && round >= 3) {
+        throw new Error(`SendMessageBatch failed for ${failed.size} messages: ${res.Failed?.[0]?.Message}`);
+      }
+      pending = pending.filter((e) => failed.has(e.Id));
+    }
+  }
+
+  async changeVisibility(items: readonly { receiptHandle: string; seconds: number }[]): Promise<void> {
+    await Promise.all(
+      chunk(items, 10).map(async (part) => {
+        const res = await this.sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.config.queueUrl,
+            Entries: part.map((it, i) => ({ Id: String(i), ReceiptHandle: it.receiptHandle, VisibilityTimeout: it.seconds })),
+          }),
+        );
+        // A failed entry keeps the queue's own visibility timeout: a later retry, never a lost one.
+        if (res.Failed?.length) throw new Error(`ChangeMessageVisibilityBatch failed for ${res.Failed.length} messages: ${res.Failed[0].Message}`);
+      }),
+    );
+  }
+
+  async deadLetter(message: DeliveryMessage): Promise<void> {
+    await this.sqs.send(
+      new SendMessageCommand({ QueueUrl: this.config.dlqUrl, MessageBody: JSON.stringify(message), MessageGroupId: message.webhookId }),
+    );
+  }
+
+  async dlqDepth(): Promise<{ visible: number; inFlight: number }> {
+    const res = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: this.config.dlqUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    return {
+      visible: Number(res.Attributes?.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
+  }
+
+  async redrive(): Promise<{ moved?: number; taskId?: string }> {
+    if (this.config.redrive === "move-task") {
+      const res = await this.sqs.send(
+        new StartMessageMoveTaskCommand({ SourceArn: this.config.dlqArn, DestinationArn: this.config.queueArn }),
+      );
+      return { taskId: res.TaskHandle };
+    }
+    let moved = 0;
+    for (;;) {
+      const res = await this.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.config.dlqUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          VisibilityTimeout: 60,
+          MessageSystemAttributeNames: ["MessageGroupId"],
+        }),
+      );
+      const messages = res.Messages ?? [];
+      if (messages.length === 0) return { moved };
+      await this.sendBatch(
+        this.config.queueUrl,
+        messages.map((m, i) => ({ Id: String(i), MessageBody: m.Body ?? "", MessageGroupId: m.Attributes?.MessageGroupId })),
+      );
+      // Deleted only once re-sent: a crash in between leaves a copy in both, never in neither.
+      await this.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: this.config.dlqUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
+      moved += messages.length;
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import { ApiError } from "./errors.ts";
+import type { CoreLogger } from "./ports.ts";
+import { INGEST } from "./settings.ts";
+
+/** An API request, free of any API Gateway type: the λ adapters and the local server both build it. */
+export interface ApiRequest {
+  readonly routeKey: string;
+  readonly pathParameters: Readonly<Record<string, string | undefined>>;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  readonly body?: string;
+}
+
+export interface ApiResponse {
+  readonly statusCode: number;
+  readonly body?: unknown;
+}
+
+export type RouteHandler = (req: ApiRequest) => Promise<ApiResponse>;
+
+/** Dispatches by route key and turns every refusal into the one error shape. */
+export async function handleApi(
+  routes: Readonly<Record<string, RouteHandler>>,
+  req: ApiRequest,
+  logger: CoreLogger,
+): Promise<ApiResponse> {
+  try {
+    const route = routes[req.routeKey];
+    if (!route) throw new ApiError(404, "route_not_found", `no route ${req.routeKey}`);
+    if (req.body !== undefined && Buffer.byteLength(req.body) > INGEST.maxRequestBytes) {
+      throw new ApiError(413, "payload_too_large", `request body is larger than ${INGEST.maxRequestBytes} bytes`, [
+        { field: "(body)", message: `must be at most ${INGEST.maxRequestBytes} bytes` },
+      ]);
+    }
+    return await route(req);
+  } catch (err) {
+    if (err instanceof ApiError) {
+      logger.info("request refused", { routeKey: req.routeKey, status: err.status, code: err.code });
+      return { statusCode: err.status, body: err.toBody() };
+    }
+    logger.error("request failed", { routeKey: req.routeKey, error: err as Error });
+    return { statusCode: 500, body: { error: { code: "internal_error", message: "internal error; the request may be retried", details: [] } } };
+  }
+}

@@ -1,0 +1,110 @@
+/** The records the core works with, independent of where they are stored. */
+
+export interface StoredSecret {
+  readonly value: string;
+  readonly createdAt: string;
+  /** Set on the previous secret by a rotation: it keeps signing until then. */
+  readonly expiresAt?: string;
+}
+
+export interface Subscription {
+  readonly tenantId: string;
+  readonly id: string;
+  readonly url: string;
+  readonly eventTypes: readonly string[];
+  readonly description?: string;
+  readonly enabled: boolean;
+  readonly secrets: readonly StoredSecret[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly disabledReason?: string;
+  readonly disabledAt?: string;
+  /** When the current run of failed attempts began; cleared by any success. Drives auto-disable. */
+  readonly failingSince?: string;
+}
+
+/** The view of a subscription that leaves this service: never a secret. */
+export function publicSubscription(s: Subscription) {
+  return {
+    id: s.id,
+    tenantId: s.tenantId,
+    url: s.url,
+    eventTypes: s.eventTypes,
+    description: s.description ?? null,
+    enabled: s.enabled,
+    disabledReason: s.disabledReason ?? null,
+    disabledAt: s.disabledAt ?? null,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  };
+}
+
+/** The secrets that sign right now: the current one and any rotated-out one still in its grace period. */
+export function activeSecrets(s: Subscription, nowMs: number): string[] {
+  return s.secrets.filter((x) => !x.expiresAt || Date.parse(x.expiresAt) > nowMs).map((x) => x.value);
+}
+
+export type DeliveryStatus = "pending" | "succeeded" | "failed" | "skipped";
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "succeeded", "failed", "skipped"];
+
+export interface Attempt {
+  readonly n: number;
+  readonly at: string;
+  /** Absent when no response came (timeout, reset, refused, TLS, forbidden address). */
+  readonly statusCode?: number;
+  readonly error?: string;
+  readonly durationMs: number;
+  readonly responseExcerpt?: string;
+}
+
+export interface DeliveryRecord {
+  readonly tenantId: string;
+  readonly webhookId: string;
+  readonly id: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly status: DeliveryStatus;
+  readonly attemptCount: number;
+  readonly attempts: readonly Attempt[];
+  /** Attempts made before the current round; a redrive starts a new round with a fresh schedule. */
+  readonly roundStart: number;
+  /** The `deadLetteredAt` mark of the DLQ message that started the current round (absent: the first round). */
+  readonly round?: string;
+  /** Set when the delivery was sent to the DLQ; the DLQ message carries the same mark. */
+  readonly deadLetteredAt?: string;
+  readonly nextAttemptAt?: string;
+  readonly reason?: string;
+  readonly replayOf?: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** What travels on the delivery queue: everything needed to attempt without reading the event. */
+export interface DeliveryMessage {
+  readonly v: 1;
+  readonly deliveryId: string;
+  readonly tenantId: string;
+  readonly webhookId: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  /** The exact body to POST (and sign). */
+  readonly payload: string;
+  /** Sent by an ingest retry: dropped if the delivery already exists (the first call did enqueue it). */
+  readonly recovery?: true;
+  /** Present on messages the deliver λ sent to the DLQ; a redriven message starts a new round with it. */
+  readonly deadLetteredAt?: string;
+  readonly replayOf?: string;
+}
+
+export interface StoredEvent {
+  readonly tenantId: string;
+  readonly id: string;
+  readonly type: string;
+  readonly timestamp: string;
+  /** When the event was first accepted (ms): the time part of its deterministic delivery ids. */
+  readonly acceptedAt: number;
+  readonly payload: string;
+  /** Hash of what the producer sent: the same id with different content is a conflict, not a retry. */
+  readonly fingerprint: string;
+  readonly deliveries: readonly { readonly deliveryId: string; readonly webhookId: string }[];
+}

@@ -1,0 +1,103 @@
+/**
+ * The one definition of every setting that both the CDK stack (lib/) and the local stack (local/)
+ * need: retry schedule, queue timings, batch sizes, table keys and limits. Neither world hard-codes
+ * any of these, so they cannot drift apart.
+ */
+
+/** Delays after attempt 1, in seconds (design §5): 13 attempts over about 2.5 days. */
+export const DEFAULT_RETRY_SCHEDULE_SECONDS: readonly number[] = [
+  5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 43_200, 43_200,
+];
+
+/** Each delay is scaled by a random factor in [1 - JITTER, 1 + JITTER]. */
+export const RETRY_JITTER = 0.2;
+
+/** SQS refuses a visibility timeout above 12 hours. */
+export const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
+
+export const DELIVERY = {
+  /** Default per-attempt timeout: connect, headers and body together. */
+  attemptTimeoutMs: 10_000,
+  /** At most this much of a response body is kept in the attempt log. */
+  responseExcerptBytes: 4_096,
+  /** A response body is read to its end (so that the connection can be reused) up to this size. */
+  maxResponseBodyBytes: 1_048_576,
+  /** An endpoint failing every attempt for this long is disabled automatically. */
+  autoDisableAfterSeconds: 5 * 24 * 3_600,
+  /** Subscriptions are read fresh at least this often by every λ (design §9). */
+  subscriptionCacheMs: 1_000,
+  /** Delivery records and attempt logs are kept this long. */
+  retentionSeconds: 30 * 24 * 3_600,
+} as const;
+
+export const QUEUE = {
+  /** Lambda event source mapping / local poller batch size: deliveries attempted concurrently per invocation. */
+  batchSize: 10,
+  /** How long the event source waits to fill a batch. */
+  maxBatchingWindowSeconds: 1,
+  /** Upper bound of concurrent deliver λ invocations (event source mapping maxConcurrency). */
+  maxConcurrency: 20,
+  /** Deliver λ timeout: a batch runs concurrently, so one attempt timeout plus the bookkeeping. */
+  deliverTimeoutSeconds: 30,
+  /** AWS guidance: queue visibility at least 6 × the consumer's timeout. */
+  get visibilityTimeoutSeconds(): number {
+    return 6 * this.deliverTimeoutSeconds;
+  },
+  /** 14 days, SQS's maximum, for the queue and the DLQ. */
+  retentionSeconds: 14 * 24 * 3_600,
+  /** Safety net for poison messages only; well above the retry schedule's 13 attempts. */
+  maxReceiveCount: 50,
+  /** Long polling wait of the local poller (the Lambda service long-polls too). */
+  receiveWaitSeconds: 20,
+  /** A standard queue stalls at ~120,000 in-flight messages; backoffs count as in flight. */
+  inFlightAlarmThreshold: 80_000,
+} as const;
+
+export const INGEST = {
+  idempotencyWindowSeconds: 24 * 3_600,
+  maxEventsPerRequest: 100,
+  maxDataBytes: 256 * 1_024,
+  /** Whole request body: 100 events of at most 256 KiB each would be too much for one API call. */
+  maxRequestBytes: 1_024 * 1_024,
+} as const;
+
+export const LIMITS = {
+  webhooksPerTenant: 50,
+  urlMaxLength: 2_048,
+  descriptionMaxLength: 500,
+  rotateGraceDefaultSeconds: 24 * 3_600,
+  rotateGraceMaxSeconds: 7 * 24 * 3_600,
+  pageSizeDefault: 20,
+  pageSizeMax: 100,
+} as const;
+
+/** Table key schemas: the stack creates them with these names and the local stack from the same. */
+export const TABLES = {
+  subscriptions: { partitionKey: "tenantId", sortKey: "id" },
+  events: { partitionKey: "pk" },
+  deliveries: { partitionKey: "pk", sortKey: "id" },
+  ttlAttribute: "expiresAt",
+} as const;
+
+export type TableName = "subscriptions" | "events" | "deliveries";
+
+/** Environment variables the λs read; the stack sets them, the local stack sets them too. */
+export const ENV = {
+  subscriptionsTable: "SUBSCRIPTIONS_TABLE",
+  eventsTable: "EVENTS_TABLE",
+  deliveriesTable: "DELIVERIES_TABLE",
+  deliveryQueueUrl: "DELIVERY_QUEUE_URL",
+  dlqUrl: "DLQ_URL",
+  dlqArn: "DLQ_ARN",
+  deliveryQueueArn: "DELIVERY_QUEUE_ARN",
+  retrySchedule: "WEBHOOKS_RETRY_SCHEDULE",
+  allowPrivateEndpoints: "WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS",
+  autoDisableAfter: "WEBHOOKS_AUTO_DISABLE_AFTER",
+} as const;
+
+/**
+ * An ingest retry of an event whose first call may have died half-way re-enqueues its fan-out with
+ * this delay, so that any copy the first call did enqueue is attempted first and the retry's copy is
+ * dropped as a duplicate (design §3: never dropped, never doubled).
+ */
+export const RECOVERY_DELAY_SECONDS = 60;

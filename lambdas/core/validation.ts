@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { ApiError, validationError, type ErrorDetail } from "./errors.ts";
+
+/** Turns a zod issue path into the dotted path users see: `events[2].data.recordId`. */
+export function fieldPath(path: readonly PropertyKey[], prefix = ""): string {
+  let out = prefix;
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || "(body)";
+}
+
+export function issuesToDetails(issues: readonly z.core.$ZodIssue[], prefix = ""): ErrorDetail[] {
+  return issues.map((issue) => ({ field: fieldPath(issue.path, prefix), message: issue.message }));
+}
+
+/** Parses `input` with `schema` or throws a 400 naming every invalid field. */
+export function parseOrThrow<T extends z.ZodType>(schema: T, input: unknown, prefix = ""): z.infer<T> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw validationError(issuesToDetails(result.error.issues, prefix));
+  return result.data;
+}
+
+/** Parses a JSON request body; a malformed one is a 400, an absent one is `undefined`. */
+export function parseJsonBody(body: string | undefined): unknown {
+  if (body === undefined || body.trim() === "") return undefined;
+  try {
+    return JSON.parse(body);
+  } catch (err) {
+    throw new ApiError(400, "invalid_json", `request body is not valid JSON: ${(err as Error).message}`, [
+      { field: "(body)", message: "must be a JSON document" },
+    ]);
+  }
+}
+
+/** Tenant ids are path segments and key prefixes: keep them to a safe alphabet. */
+export const tenantIdSchema = z
+  .string({ error: "is required and must be a string" })
+  .min(1, "must not be empty")
+  .max(128, "must be at most 128 characters")
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, "may contain only letters, digits, '_', '.', ':' and '-'");
+
+export const isoDateTimeSchema = z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time, e.g. 2026-11-26T10:00:00Z" });

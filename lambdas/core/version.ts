@@ -1,0 +1,7 @@
+import pkg from "../../package.json" with { type: "json" };
+
+const { version } = pkg;
+
+/** `user-agent` of every delivery (design §4). */
+export const USER_AGENT = `RecordsKeeper-Webhooks/${version}`;
+export { version };

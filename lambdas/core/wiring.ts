@@ -1,0 +1,114 @@
+import { SQSClient, type SQSClientConfig } from "@aws-sdk/client-sqs";
+import type { DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
+import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "./adapters/dynamodb.ts";
+import { SqsDeliveryQueue, type SqsQueueConfig } from "./adapters/sqs.ts";
+import { DeliveryService, type AttemptReport } from "./delivery.ts";
+import { UndiciSender } from "./http-sender.ts";
+import { IngestService } from "./ingest.ts";
+import { ManageService } from "./manage.ts";
+import { noMetrics, systemClock, type Clock, type CoreLogger, type CoreMetrics, type HttpSender } from "./ports.ts";
+import { RetrySchedule } from "./retry.ts";
+import { DELIVERY, ENV } from "./settings.ts";
+
+/** Everything a λ needs to know about its surroundings; read from the environment the stack sets. */
+export interface RuntimeConfig {
+  tables: { subscriptions: string; events: string; deliveries: string };
+  queue: SqsQueueConfig;
+  schedule: RetrySchedule;
+  allowPrivateEndpoints: boolean;
+  autoDisableAfterSeconds: number;
+  /** Endpoint overrides for the local stack; on AWS the SDK's defaults apply. */
+  sqs?: SQSClientConfig;
+  dynamodb?: DynamoDBClientConfig;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set`);
+  return value;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  const schedule = env[ENV.retrySchedule];
+  return {
+    tables: {
+      subscriptions: required(env, ENV.subscriptionsTable),
+      events: required(env, ENV.eventsTable),
+      deliveries: required(env, ENV.deliveriesTable),
+    },
+    queue: {
+      queueUrl: required(env, ENV.deliveryQueueUrl),
+      queueArn: env[ENV.deliveryQueueArn] ?? "",
+      dlqUrl: required(env, ENV.dlqUrl),
+      dlqArn: env[ENV.dlqArn] ?? "",
+      redrive: env.WEBHOOKS_REDRIVE_MODE === "copy" ? "copy" : "move-task",
+    },
+    schedule: schedule === undefined ? new RetrySchedule() : RetrySchedule.parse(schedule),
+    allowPrivateEndpoints: env[ENV.allowPrivateEndpoints] === "true",
+    autoDisableAfterSeconds: Number(env[ENV.autoDisableAfter] ?? DELIVERY.autoDisableAfterSeconds),
+  };
+}
+
+export interface Observability {
+  logger: CoreLogger;
+  metrics?: CoreMetrics;
+  clock?: Clock;
+}
+
+function stores(config: RuntimeConfig) {
+  const db = documentClient(config.dynamodb);
+  return {
+    subscriptions: new DynamoSubscriptionStore(db, config.tables.subscriptions),
+    events: new DynamoEventStore(db, config.tables.events),
+    deliveries: new DynamoDeliveryLog(db, config.tables.deliveries),
+    queue: new SqsDeliveryQueue(new SQSClient(config.sqs ?? {}), config.queue),
+  };
+}
+
+export function createIngestService(config: RuntimeConfig, o: Observability & { recoveryDelaySeconds?: number }): IngestService {
+  const { subscriptions, events, queue } = stores(config);
+  return new IngestService({
+    subscriptions,
+    events,
+    queue,
+    clock: o.clock ?? systemClock,
+    logger: o.logger,
+    metrics: o.metrics ?? noMetrics,
+    subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
+    recoveryDelaySeconds: o.recoveryDelaySeconds,
+  });
+}
+
+export function createManageService(config: RuntimeConfig, o: Observability): ManageService {
+  const { subscriptions, events, deliveries, queue } = stores(config);
+  return new ManageService({
+    subscriptions,
+    events,
+    deliveries,
+    queue,
+    clock: o.clock ?? systemClock,
+    logger: o.logger,
+    endpointPolicy: { allowPrivate: config.allowPrivateEndpoints },
+  });
+}
+
+export function createDeliveryService(
+  config: RuntimeConfig,
+  o: Observability & { sender?: HttpSender; onAttempt?: (a: AttemptReport) => void; attemptTimeoutMs?: number },
+): DeliveryService {
+  const { subscriptions, deliveries, queue } = stores(config);
+  return new DeliveryService({
+    subscriptions,
+    deliveries,
+    queue,
+    sender: o.sender ?? new UndiciSender({ allowPrivate: config.allowPrivateEndpoints }),
+    clock: o.clock ?? systemClock,
+    schedule: config.schedule,
+    logger: o.logger,
+    metrics: o.metrics ?? noMetrics,
+    attemptTimeoutMs: o.attemptTimeoutMs ?? DELIVERY.attemptTimeoutMs,
+    autoDisableAfterSeconds: config.autoDisableAfterSeconds,
+    subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
+    onAttempt: o.onAttempt,
+  });
+}

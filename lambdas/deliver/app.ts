@@ -1,0 +1,30 @@
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
+import type { DeliveryService, ReceivedMessage } from "#core/delivery.ts";
+
+const received = (r: SQSRecord): ReceivedMessage => ({
+  messageId: r.messageId,
+  receiptHandle: r.receiptHandle,
+  body: r.body,
+  sentAt: Number(r.attributes.SentTimestamp) || undefined,
+});
+
+/**
+ * SQS batch → deliveries. Powertools' batch processor turns the records whose delivery must be
+ * retried into `batchItemFailures`; `throwOnFullBatchFailure: false` keeps one endpoint's outage
+ * (a batch in which every record fails) from making Lambda back off polling for everyone.
+ */
+export function createDeliverHandler(service: DeliveryService) {
+  const processor = new BatchProcessor(EventType.SQS);
+  return async (event: SQSEvent, context: Context) => {
+    const batch = await service.prepare(event.Records.map(received));
+    try {
+      return await processPartialResponse(event, (record: SQSRecord) => service.deliver(batch, received(record)), processor, {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      await service.finish(batch);
+    }
+  };
+}

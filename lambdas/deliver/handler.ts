@@ -1,0 +1,13 @@
+import middy from "@middy/core";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { configFromEnv, createDeliveryService } from "#core/wiring.ts";
+import { observability } from "../shared/observability.ts";
+import { createDeliverHandler } from "./app.ts";
+
+/** The λ entry: wiring from the environment the stack sets, Powertools middleware, then the app. */
+const { logger, metrics, coreMetrics } = observability("webhooks-deliver");
+
+export const handler = middy(createDeliverHandler(createDeliveryService(configFromEnv(), { logger, metrics: coreMetrics })))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

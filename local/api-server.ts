@@ -1,0 +1,134 @@
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { ROUTES, type FunctionName } from "#core/routes.ts";
+import { INGEST } from "#core/settings.ts";
+
+export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+interface CompiledRoute {
+  method: string;
+  pattern: RegExp;
+  params: string[];
+  routeKey: string;
+  fn: FunctionName;
+}
+
+/** Route templates (`/tenants/{tenantId}/…`) as regular expressions, from the one route table. */
+function compile(): CompiledRoute[] {
+  return ROUTES.map(({ routeKey, fn }) => {
+    const [method, path] = routeKey.split(" ");
+    const params: string[] = [];
+    const source = path
+      .split("/")
+      .map((segment) => {
+        const param = /^\{(\w+)\}$/.exec(segment);
+        if (!param) return segment.replace(/[.*+?^$()|[\]\\]/g, "\\$&");
+        params.push(param[1]);
+        return "([^/]+)";
+      })
+      .join("/");
+    return { method, pattern: new RegExp(`^${source}$`), params, routeKey, fn };
+  });
+}
+
+export interface ApiServerOptions {
+  port: number;
+  token: string;
+  handlers: Record<FunctionName, HttpHandler>;
+  /** Extra unauthenticated GET routes (health, OpenAPI). */
+  extras?: Record<string, () => { statusCode: number; body: unknown }>;
+}
+
+const json = (res: ServerResponse, statusCode: number, body: unknown) => {
+  res.writeHead(statusCode, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+};
+
+const refusal = (code: string, message: string) => ({ error: { code, message, details: [] } });
+
+/**
+ * The local stand-in for API Gateway: matches the stack's routes, checks the bearer token in place
+ * of IAM, and turns each request into an API Gateway v2 event for the very handlers Lambda runs.
+ */
+export async function startApiServer(options: ApiServerOptions): Promise<{ server: Server; url: string }> {
+  const routes = compile();
+  const expected = Buffer.from(`Bearer ${options.token}`);
+  const server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", "http://local");
+      const extra = req.method === "GET" ? options.extras?.[url.pathname] : undefined;
+      if (extra) {
+        const r = extra();
+        return json(res, r.statusCode, r.body);
+      }
+      const given = Buffer.from(req.headers.authorization ?? "");
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return json(res, 401, refusal("unauthorized", "send the API token as 'Authorization: Bearer <token>' (printed by npm start)"));
+      }
+      const candidates = routes.filter((r) => r.pattern.test(url.pathname));
+      const route = candidates.find((r) => r.method === req.method);
+      if (!route) {
+        return candidates.length
+          ? json(res, 405, refusal("method_not_allowed", `${req.method} is not allowed on ${url.pathname}; allowed: ${candidates.map((c) => c.method).join(", ")}`))
+          : json(res, 404, refusal("route_not_found", `no route ${req.method} ${url.pathname}`));
+      }
+      const body = await readBody(req, INGEST.maxRequestBytes);
+      if (body === undefined) return json(res, 413, refusal("payload_too_large", `request body is larger than ${INGEST.maxRequestBytes} bytes`));
+      const match = route.pattern.exec(url.pathname)!;
+      const pathParameters = Object.fromEntries(route.params.map((p, i) => [p, decodeURIComponent(match[i + 1])]));
+      const result = await options.handlers[route.fn](toEvent(req, url, route.routeKey, pathParameters, body));
+      res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+      res.end(result.body ?? "");
+    } catch (err) {
+      json(res, 500, refusal("internal_error", (err as Error).message));
+    }
+  });
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(options.port, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+/** Reads the body; undefined when it exceeds `limit` (the rest is not read). */
+async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function toEvent(req: IncomingMessage, url: URL, routeKey: string, pathParameters: Record<string, string>, body: string): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(",") : v;
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  const now = Date.now();
+  return {
+    version: "2.0",
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    queryStringParameters: Object.keys(query).length ? query : undefined,
+    pathParameters,
+    body: body === "" ? undefined : body,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: "000000000000",
+      apiId: "local",
+      domainName: url.host,
+      domainPrefix: "local",
+      http: { method: req.method ?? "GET", path: url.pathname, protocol: "HTTP/1.1", sourceIp: req.socket.remoteAddress ?? "", userAgent: headers["user-agent"] ?? "" },
+      requestId: `local-${now}`,
+      routeKey,
+      stage: "$default",
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+  };
+}
