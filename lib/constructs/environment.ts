@@ -1,0 +1,37 @@
+import type * as sqs from "aws-cdk-lib/aws-sqs";
+import { ENV } from "#core/settings.ts";
+import type { WebhooksTables } from "./tables.ts";
+
+/** Behaviour the stack's props tune, handed to every λ through its environment. */
+export interface RuntimeConfig {
+  /** Delays after attempt 1, in seconds. */
+  readonly retryScheduleSeconds: readonly number[];
+  readonly autoDisableAfterSeconds: number;
+}
+
+export interface EnvironmentSources {
+  readonly tables: WebhooksTables;
+  readonly queue: sqs.IQueue;
+  readonly dlq: sqs.IQueue;
+  readonly config: RuntimeConfig;
+}
+
+/**
+ * The environment every λ reads (names from `ENV` in the core settings). All λs get the same
+ * variables; what each may actually touch is decided by its grants, not by what it can name.
+ */
+export function webhooksEnvironment(sources: EnvironmentSources): Record<string, string> {
+  const { tables, queue, dlq, config } = sources;
+  return {
+    [ENV.subscriptionsTable]: tables.subscriptions.tableName,
+    [ENV.eventsTable]: tables.events.tableName,
+    [ENV.deliveriesTable]: tables.deliveries.tableName,
+    [ENV.deliveryQueueUrl]: queue.queueUrl,
+    [ENV.deliveryQueueArn]: queue.queueArn,
+    [ENV.dlqUrl]: dlq.queueUrl,
+    [ENV.dlqArn]: dlq.queueArn,
+    [ENV.retrySchedule]: config.retryScheduleSeconds.map((s) => `${s}s`).join(","),
+    [ENV.allowPrivateEndpoints]: "false",
+    [ENV.autoDisableAfter]: String(config.autoDisableAfterSeconds),
+  };
+}

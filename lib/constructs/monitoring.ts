@@ -1,0 +1,90 @@
+import { Duration } from "aws-cdk-lib";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
+import type * as sns from "aws-cdk-lib/aws-sns";
+import { Construct } from "constructs";
+import type { DeliveryPipeline } from "./delivery-pipeline.ts";
+import type { WebhooksApi } from "./webhooks-api.ts";
+import type { WebhooksFunction } from "./webhooks-function.ts";
+
+export interface WebhooksMonitoringProps {
+  readonly pipeline: DeliveryPipeline;
+  readonly api: WebhooksApi;
+  /** Receives every alarm's ALARM and OK transitions. @default - alarms have no actions */
+  readonly alarmTopic?: sns.ITopic;
+}
+
+/** One dashboard over the API, the queues and the λs, and the wiring of every alarm to the topic. */
+export class WebhooksMonitoring extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: WebhooksMonitoringProps) {
+    super(scope, id);
+    const { pipeline, api } = props;
+    const alarms = [...pipeline.alarms, ...api.alarms];
+
+    if (props.alarmTopic) {
+      const action = new SnsAction(props.alarmTopic);
+      for (const alarm of alarms) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
+
+    const period = Duration.minutes(1);
+    const max = { period, statistic: "Maximum" };
+    const sum = { period, statistic: "Sum" };
+    const fns = Object.entries({ ingest: api.ingest, manage: api.manage, deliver: pipeline.deliver });
+    const perFunction = (metric: (fn: WebhooksFunction, label: string) => cloudwatch.IMetric) =>
+      fns.map(([label, fn]) => metric(fn, label));
+
+    this.dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
+      defaultInterval: Duration.hours(3),
+    });
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms, width: 24 }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: "API requests and errors",
+        left: [api.stage.metricCount(sum)],
+        right: [api.stage.metricClientError(sum), api.stage.metricServerError(sum)],
+      }),
+      new cloudwatch.GraphWidget({
+        title: "API latency (p99)",
+        left: [api.stage.metricLatency({ period, statistic: "p99" })],
+      }),
+      new cloudwatch.GraphWidget({
+        title: "Delivery queue",
+        left: [
+          pipeline.queue.metricApproximateNumberOfMessagesVisible(max),
+          pipeline.queue.metricApproximateNumberOfMessagesNotVisible(max),
+        ],
+        right: [pipeline.queue.metricApproximateAgeOfOldestMessage(max)],
+      }),
+      new cloudwatch.GraphWidget({
+        title: "DLQ depth",
+        left: [pipeline.dlq.metricApproximateNumberOfMessagesVisible(max)],
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: "λ invocations",
+        left: perFunction((f, label) => f.function.metricInvocations({ ...sum, label })),
+      }),
+      new cloudwatch.GraphWidget({
+        title: "λ errors and throttles",
+        left: perFunction((f, label) => f.function.metricErrors({ ...sum, label: `${label} errors` })),
+        right: perFunction((f, label) => f.function.metricThrottles({ ...sum, label: `${label} throttles` })),
+      }),
+      new cloudwatch.GraphWidget({
+        title: "λ duration (p99)",
+        left: perFunction((f, label) => f.function.metricDuration({ period, statistic: "p99", label })),
+      }),
+      new cloudwatch.GraphWidget({
+        title: "Deliver λ concurrency",
+        left: [pipeline.deliver.function.metric("ConcurrentExecutions", max)],
+      }),
+    );
+  }
+}

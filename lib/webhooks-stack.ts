@@ -1,0 +1,132 @@
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
+import * as sns from "aws-cdk-lib/aws-sns";
+import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
+import type { Construct } from "constructs";
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, DELIVERY, MAX_VISIBILITY_TIMEOUT_SECONDS, QUEUE, RETRY_JITTER } from "#core/settings.ts";
+import { DeliveryPipeline } from "./constructs/delivery-pipeline.ts";
+import type { RuntimeConfig } from "./constructs/environment.ts";
+import { WebhooksMonitoring } from "./constructs/monitoring.ts";
+import { WebhooksTables } from "./constructs/tables.ts";
+import { WebhooksApi, type ApiThrottle } from "./constructs/webhooks-api.ts";
+
+export interface WebhooksStackProps extends StackProps {
+  /**
+   * Delays after attempt 1, in seconds; its length + 1 is the number of attempts. Each delay is a
+   * visibility timeout, so at most 12 hours.
+   * @default DEFAULT_RETRY_SCHEDULE_SECONDS (13 attempts over about 2.5 days)
+   */
+  readonly retryScheduleSeconds?: readonly number[];
+  /**
+   * An endpoint failing every attempt for this long is disabled.
+   * @default DELIVERY.autoDisableAfterSeconds (5 days)
+   */
+  readonly autoDisableAfterSeconds?: number;
+  /** An existing SNS topic for alarm notifications; takes precedence over `alarmEmail`. */
+  readonly alarmTopicArn?: string;
+  /** Creates an alarm topic with this e-mail subscribed (to be confirmed by its owner). */
+  readonly alarmEmail?: string;
+  /** API stage throttling. @default 200 requests/s, bursts of 400 */
+  readonly apiThrottle?: ApiThrottle;
+}
+
+/**
+ * The webhook delivery service: tables, the delivery pipeline (queue, DLQ, deliver λ), the
+ * IAM-authorised HTTP API (ingest and manage λs), and monitoring. Environment-agnostic.
+ */
+export class WebhooksStack extends Stack {
+  readonly key: kms.IKey;
+  readonly tables: WebhooksTables;
+  readonly pipeline: DeliveryPipeline;
+  readonly api: WebhooksApi;
+  readonly monitoring: WebhooksMonitoring;
+  readonly alarmTopic?: sns.ITopic;
+
+  constructor(scope: Construct, id: string, props: WebhooksStackProps = {}) {
+    super(scope, id, props);
+    const config: RuntimeConfig = {
+      retryScheduleSeconds: validRetrySchedule(props.retryScheduleSeconds ?? DEFAULT_RETRY_SCHEDULE_SECONDS),
+      autoDisableAfterSeconds: validAutoDisable(props.autoDisableAfterSeconds ?? DELIVERY.autoDisableAfterSeconds),
+    };
+
+    // Retained with the tables: a retained table is unreadable without its key.
+    this.key = new kms.Key(this, "DataKey", {
+      description: "RecordsKeeper.AI webhooks: encrypts the DynamoDB tables and the alarm topic",
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.tables = new WebhooksTables(this, "Tables", { encryptionKey: this.key });
+    this.pipeline = new DeliveryPipeline(this, "Delivery", { tables: this.tables, config });
+    this.api = new WebhooksApi(this, "Api", {
+      tables: this.tables,
+      queue: this.pipeline.queue,
+      dlq: this.pipeline.dlq,
+      config,
+      throttle: props.apiThrottle,
+    });
+
+    this.alarmTopic = props.alarmTopicArn
+      ? sns.Topic.fromTopicArn(this, "AlarmTopic", props.alarmTopicArn)
+      : props.alarmEmail
+        ? this.createAlarmTopic(props.alarmEmail)
+        : undefined;
+    this.monitoring = new WebhooksMonitoring(this, "Monitoring", {
+      pipeline: this.pipeline,
+      api: this.api,
+      alarmTopic: this.alarmTopic,
+    });
+
+    const outputs: Record<string, string> = {
+      ApiUrl: this.api.url,
+      ApiArn: this.api.invokeArn,
+      DeliveryQueueUrl: this.pipeline.queue.queueUrl,
+      DlqUrl: this.pipeline.dlq.queueUrl,
+      SubscriptionsTableName: this.tables.subscriptions.tableName,
+      EventsTableName: this.tables.events.tableName,
+      DeliveriesTableName: this.tables.deliveries.tableName,
+    };
+    for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
+  }
+
+  private createAlarmTopic(email: string): sns.ITopic {
+    const topic = new sns.Topic(this, "AlarmTopic", {
+      displayName: "RecordsKeeper.AI webhooks alarms",
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    // CloudWatch publishes alarms to the encrypted topic, so it must be able to use the key.
+    this.key.grant(new iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*");
+    topic.addSubscription(new EmailSubscription(email));
+    return topic;
+  }
+}
+
+function validRetrySchedule(schedule: readonly number[]): readonly number[] {
+  for (const seconds of schedule) {
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_VISIBILITY_TIMEOUT_SECONDS) {
+      throw new Error(
+        `retryScheduleSeconds: ${seconds} is not a whole number of seconds in [0, ${MAX_VISIBILITY_TIMEOUT_SECONDS}] (SQS's visibility timeout limit)`,
+      );
+    }
+  }
+  if (schedule.length + 1 >= QUEUE.maxReceiveCount) {
+    throw new Error(
+      `retryScheduleSeconds: ${schedule.length + 1} attempts would reach the queue's maxReceiveCount (${QUEUE.maxReceiveCount}) before the schedule ends`,
+    );
+  }
+  const longest = schedule.reduce((a, b) => a + b, 0) * (1 + RETRY_JITTER);
+  if (longest >= QUEUE.retentionSeconds) {
+    throw new Error(
+      `retryScheduleSeconds: up to ${longest} s in all (with jitter) outlasts the queue's message retention (${QUEUE.retentionSeconds} s)`,
+    );
+  }
+  return schedule;
+}
+
+function validAutoDisable(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds <= 0) {
+    throw new Error(`autoDisableAfterSeconds: ${seconds} is not a positive whole number of seconds`);
+  }
+  return seconds;
+}
