@@ -38,6 +38,8 @@ export interface LocalStackOptions {
   recoveryDelaySeconds?: number;
   autoDisableAfterSeconds?: number;
   sender?: HttpSender;
+  /** Subscription cache of the ingest and deliver services (default: settings, 1 s). */
+  subscriptionCacheMs?: number;
   /** Use emulators that are already running instead of starting them. */
   endpoints?: { sqs: string; dynamodb: string };
 }
@@ -80,10 +82,16 @@ export function localConfig(
 /** Starts the deliver worker: the local event source feeding the deliver λ's app. */
 export function startWorker(
   config: RuntimeConfig,
-  o: Pick<LocalStackOptions, "logLevel" | "onAttempt" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds">,
+  o: Pick<LocalStackOptions, "logLevel" | "onAttempt" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs">,
 ): LocalEventSource {
   const logger = consoleLogger(o.logLevel);
-  const service = createDeliveryService(config, { logger, onAttempt: o.onAttempt, attemptTimeoutMs: o.attemptTimeoutMs, sender: o.sender });
+  const service = createDeliveryService(config, {
+    logger,
+    onAttempt: o.onAttempt,
+    attemptTimeoutMs: o.attemptTimeoutMs,
+    sender: o.sender,
+    subscriptionCacheMs: o.subscriptionCacheMs,
+  });
   const source = new LocalEventSource(new SQSClient(config.sqs!), createDeliverHandler(service), {
     queueUrl: config.queue.queueUrl,
     queueArn: config.queue.queueArn,
@@ -122,7 +130,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
   );
 
   const token = o.token ?? randomBytes(24).toString("base64url");
-  const ingest = createIngestService(config, { logger, recoveryDelaySeconds: o.recoveryDelaySeconds });
+  const ingest = createIngestService(config, { logger, recoveryDelaySeconds: o.recoveryDelaySeconds, subscriptionCacheMs: o.subscriptionCacheMs });
   const manage = createManageService(config, { logger });
   let ready = false;
   const { server, url } = await startApiServer({

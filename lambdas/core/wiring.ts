@@ -53,6 +53,8 @@ export interface Observability {
   logger: CoreLogger;
   metrics?: CoreMetrics;
   clock?: Clock;
+  /** How long a λ may reuse subscriptions it read; tests set 0 to see every change at once. */
+  subscriptionCacheMs?: number;
 }
 
 function stores(config: RuntimeConfig) {
@@ -74,7 +76,7 @@ export function createIngestService(config: RuntimeConfig, o: Observability & { 
     clock: o.clock ?? systemClock,
     logger: o.logger,
     metrics: o.metrics ?? noMetrics,
-    subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
+    subscriptionCacheMs: o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs,
     recoveryDelaySeconds: o.recoveryDelaySeconds,
   });
 }
@@ -108,7 +110,7 @@ export function createDeliveryService(
     metrics: o.metrics ?? noMetrics,
     attemptTimeoutMs: o.attemptTimeoutMs ?? DELIVERY.attemptTimeoutMs,
     autoDisableAfterSeconds: config.autoDisableAfterSeconds,
-    subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
+    subscriptionCacheMs: o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs,
     onAttempt: o.onAttempt,
   });
 }

@@ -48,7 +48,7 @@ async function api(base: string, method: string, path: string, body?: unknown) {
     headers: { authorization: "Bearer e2e-token", "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as any };
 }
 
 beforeAll(async () => {

@@ -9,6 +9,8 @@ export async function startTestStack(o: Omit<LocalStackOptions, "retrySchedule">
     receiveWaitSeconds: 1,
     workerConcurrency: 2,
     recoveryDelaySeconds: 1,
+    // Every management change is seen by the very next publish and attempt (in production: within ~1 s).
+    subscriptionCacheMs: 0,
     ...o,
     retrySchedule: RetrySchedule.parse(o.schedule ?? "1s,1s"),
   });
