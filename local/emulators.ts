@@ -45,7 +45,11 @@ export interface LocalResources {
 }
 
 /** Creates the queues and tables from the same settings the CDK stack uses; safe to run again. */
-export async function createResources(sqs: SQSClient, db: DynamoDBClient, prefix = "rk-webhooks"): Promise<LocalResources> {
+export async function createResources(
+  sqs: SQSClient,
+  db: DynamoDBClient,
+  { prefix = "rk-webhooks", visibilityTimeoutSeconds = QUEUE.visibilityTimeoutSeconds } = {},
+): Promise<LocalResources> {
   const dlq = await sqs.send(
     new CreateQueueCommand({ QueueName: `${prefix}-dlq`, Attributes: { MessageRetentionPeriod: String(QUEUE.retentionSeconds) } }),
   );
@@ -54,7 +58,7 @@ export async function createResources(sqs: SQSClient, db: DynamoDBClient, prefix
     new CreateQueueCommand({
       QueueName: `${prefix}-deliveries`,
       Attributes: {
-        VisibilityTimeout: String(QUEUE.visibilityTimeoutSeconds),
+        VisibilityTimeout: String(visibilityTimeoutSeconds),
         MessageRetentionPeriod: String(QUEUE.retentionSeconds),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: QUEUE.maxReceiveCount }),
       },

@@ -40,6 +40,8 @@ export interface LocalStackOptions {
   sender?: HttpSender;
   /** Subscription cache of the ingest and deliver services (default: settings, 1 s). */
   subscriptionCacheMs?: number;
+  /** The delivery queue's visibility timeout; only crash tests shorten it (default: settings). */
+  visibilityTimeoutSeconds?: number;
   /** Use emulators that are already running instead of starting them. */
   endpoints?: { sqs: string; dynamodb: string };
 }
@@ -115,7 +117,11 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       return { sqs: emulators.sqsEndpoint, dynamodb: emulators.dynamodbEndpoint };
     })());
   const client = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
-  const resources = await createResources(new SQSClient({ ...client, endpoint: endpoints.sqs }), new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb }));
+  const resources = await createResources(
+    new SQSClient({ ...client, endpoint: endpoints.sqs }),
+    new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb }),
+    { visibilityTimeoutSeconds: o.visibilityTimeoutSeconds },
+  );
   const config = localConfig(
     endpoints,
     {
