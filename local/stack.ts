@@ -33,6 +33,8 @@ export interface LocalStackOptions {
   workerConcurrency?: number;
   receiveWaitSeconds?: number;
   logLevel?: Level;
+  /** Where log lines go (default: stderr); tests capture them to prove no secret is ever logged. */
+  logSink?: (line: string) => void;
   onAttempt?: (a: AttemptReport) => void;
   attemptTimeoutMs?: number;
   recoveryDelaySeconds?: number;
@@ -84,9 +86,9 @@ export function localConfig(
 /** Starts the deliver worker: the local event source feeding the deliver λ's app. */
 export function startWorker(
   config: RuntimeConfig,
-  o: Pick<LocalStackOptions, "logLevel" | "onAttempt" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs">,
+  o: Pick<LocalStackOptions, "logLevel" | "logSink" | "onAttempt" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs">,
 ): LocalEventSource {
-  const logger = consoleLogger(o.logLevel);
+  const logger = consoleLogger(o.logLevel, o.logSink);
   const service = createDeliveryService(config, {
     logger,
     onAttempt: o.onAttempt,
@@ -108,7 +110,7 @@ export function startWorker(
 }
 
 export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalStack> {
-  const logger = consoleLogger(o.logLevel);
+  const logger = consoleLogger(o.logLevel, o.logSink);
   let emulators: Emulators | undefined;
   const endpoints =
     o.endpoints ??
