@@ -187,3 +187,32 @@ test("a deleted or disabled subscription's pending delivery is skipped, not sent
   expect(d).toMatchObject({ status: "skipped", attemptCount: 1, reason: "subscription is disabled" });
   expect(r.requests).toHaveLength(1);
 });
+
+describe("auto-disable", () => {
+  let short: TestStack;
+  beforeAll(async () => {
+    // Failing for 2 s stands in for the default 5 days.
+    short = await startTestStack({ schedule: "1s,1s,1s,1s,1s", autoDisableAfterSeconds: 2 });
+  });
+  afterAll(() => short.stop());
+
+  test("an endpoint failing every attempt for the configured time is disabled with the reason; one PATCH brings it back", async () => {
+    const r = await receiver(() => ({ kind: "status", status: 500 }));
+    const hook = await short.createWebhook("acct_auto", r.url, ["record.created"]);
+    await short.api("POST", "/events", { type: "record.created", tenantId: "acct_auto", data: { recordId: "r" } });
+    const [d] = await short.waitForDeliveries("acct_auto", hook.id, (items) => items[0]?.status === "failed");
+    expect(d.reason).toBe("subscription auto-disabled");
+    const sub = (await short.api("GET", `/tenants/acct_auto/webhooks/${hook.id}`)).body;
+    expect(sub.enabled).toBe(false);
+    expect(sub.disabledReason).toMatch(/^every attempt failed for \d+(\.\d+)? days \(since 20\d\d-/);
+    // It stopped at the first attempt past the 2 s line: attempt 3 (~2 s ± jitter) or 4 (~3 s).
+    expect(r.requests.length).toBe(d.attemptCount);
+    expect([3, 4]).toContain(d.attemptCount);
+
+    r.respondWith(() => ({ kind: "status", status: 200 }));
+    expect((await short.api("PATCH", `/tenants/acct_auto/webhooks/${hook.id}`, { enabled: true })).body).toMatchObject({ enabled: true, disabledReason: null });
+    await short.api("POST", "/events", { type: "record.created", tenantId: "acct_auto", data: { recordId: "r2" } });
+    const items = await short.waitForDeliveries("acct_auto", hook.id, (items) => items.some((x) => x.status === "succeeded"));
+    expect(items.map((x) => x.status)).toEqual(["succeeded", "failed"]);
+  });
+});
