@@ -94,6 +94,9 @@ export class WebhooksFunction extends Construct {
         sourceMap: false,
         target: "node24",
         format: OutputFormat.CJS,
+        // Bundle the AWS SDK too: the λ runs the exact versions the lockfile pins and the tests ran,
+        // not whichever SDK the runtime happens to ship.
+        externalModules: [],
       },
     });
     Validations.of(role).acknowledge({
