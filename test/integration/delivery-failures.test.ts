@@ -1,3 +1,6 @@
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { generate } from "selfsigned";
 import { Webhook } from "standardwebhooks";
 import { TestReceiver, type Received } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
@@ -114,6 +117,28 @@ describe("what counts as a failed attempt", () => {
     expect(d.lastAttempt.error).toMatch(expected.error);
     if (expected.statusCode === 404) expect(d.lastAttempt.responseExcerpt).toHaveLength(4_096);
     await stack.api("DELETE", `/tenants/${TENANT}/webhooks/${hook.id}`); // stop its retries
+  });
+
+  test("a TLS error (a certificate nobody signed): no request is ever made", async () => {
+    const pems = await generate([{ name: "commonName", value: "127.0.0.1" }], { keyType: "ec", algorithm: "sha256" });
+    let requests = 0;
+    const server = createHttpsServer({ key: pems.private, cert: pems.cert }, (_req, res) => {
+      requests++;
+      res.end("ok");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
+      const hook = await stack.createWebhook(TENANT, url, ["sync.completed"]);
+      await publish("sync.completed", { syncId: "syn_tls" });
+      const [d] = await stack.waitForDeliveries(TENANT, hook.id, (items) => items[0]?.attemptCount >= 1);
+      expect(d.lastAttempt).toMatchObject({ statusCode: null, error: "tls_error: DEPTH_ZERO_SELF_SIGNED_CERT" });
+      expect(requests).toBe(0);
+      await stack.api("DELETE", `/tenants/${TENANT}/webhooks/${hook.id}`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   test("a refused connection", async () => {
