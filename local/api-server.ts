@@ -46,7 +46,16 @@ const json = (res: ServerResponse, statusCode: number, body: unknown) => {
   res.end(JSON.stringify(body));
 };
 
-const refusal = (code: string, message: string) => ({ error: { code, message, details: [] } });
+const refusal = (code: string, message: string, details: { field: string; message: string }[] = []) => ({ error: { code, message, details } });
+
+/** A malformed percent-encoding is passed on as it is, for the handler to refuse like any other bad value. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
 
 /**
  * The local stand-in for API Gateway: matches the stack's routes, checks the bearer token in place
@@ -75,9 +84,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<{ serve
           : json(res, 404, refusal("route_not_found", `no route ${req.method} ${url.pathname}`));
       }
       const body = await readBody(req, INGEST.maxRequestBytes);
-      if (body === undefined) return json(res, 413, refusal("payload_too_large", `request body is larger than ${INGEST.maxRequestBytes} bytes`));
+      if (body === undefined) {
+        return json(res, 413, refusal("payload_too_large", `request body is larger than ${INGEST.maxRequestBytes} bytes`, [
+          { field: "(body)", message: `must be at most ${INGEST.maxRequestBytes} bytes` },
+        ]));
+      }
       const match = route.pattern.exec(url.pathname)!;
-      const pathParameters = Object.fromEntries(route.params.map((p, i) => [p, decodeURIComponent(match[i + 1])]));
+      const pathParameters = Object.fromEntries(route.params.map((p, i) => [p, decodePathSegment(match[i + 1])]));
       const result = await options.handlers[route.fn](toEvent(req, url, route.routeKey, pathParameters, body));
       res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
       res.end(result.body ?? "");

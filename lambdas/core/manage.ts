@@ -43,7 +43,10 @@ const patchSchema = z
     description: descriptionSchema.nullable().optional(),
     enabled: z.boolean({ error: "must be true or false" }).optional(),
   })
-  .refine((p) => Object.keys(p).length > 0, { message: "must change at least one of url, eventTypes, description, enabled" });
+  .refine((p) => Object.keys(p).length > 0, {
+    message: "must change at least one of url, eventTypes, description, enabled",
+    when: (payload) => payload.issues.length === 0, // an unknown field is reported as such, not as "nothing to change"
+  });
 
 const rotateSchema = z.strictObject({
   graceSeconds: z
@@ -67,10 +70,26 @@ const listSchema = z.strictObject({
   cursor: z.string().optional(),
 });
 
+/**
+ * A delivery-log cursor has the shape of the ones this API returns: the last key of a page, a
+ * `tenant#wh_…` partition and a delivery id of a real ULID time. A crafted key outside the query's
+ * range would otherwise reach DynamoDB and fail there (a 500). Whose webhook it names is checked
+ * by the handler.
+ */
+const deliveryCursorSchema = z.string().refine((cursor) => {
+  const key = decodeCursor(cursor);
+  return (
+    typeof key?.pk === "string" &&
+    /^[A-Za-z0-9][A-Za-z0-9_.:-]*#wh_[0-9A-HJKMNP-TV-Z]{26}$/.test(key.pk) &&
+    typeof key.id === "string" &&
+    /^dlv_[0-7][0-9A-HJKMNP-TV-Z]{25}$/.test(key.id)
+  );
+}, "is not a cursor this API returned");
+
 const deliveriesQuerySchema = z.strictObject({
   status: z.enum(DELIVERY_STATUSES, { error: `must be one of: ${DELIVERY_STATUSES.join(", ")}` }).optional(),
   limit: limitSchema.optional(),
-  cursor: z.string().optional(),
+  cursor: deliveryCursorSchema.optional(),
 });
 
 const replaySchema = z
@@ -79,7 +98,11 @@ const replaySchema = z
     until: isoDateTimeSchema.optional(),
     status: z.enum(DELIVERY_STATUSES, { error: `must be one of: ${DELIVERY_STATUSES.join(", ")}` }).optional(),
   })
-  .refine((r) => !r.until || Date.parse(r.until) > Date.parse(r.since), { message: "must be after since", path: ["until"] });
+  .refine((r) => !r.until || Date.parse(r.until) > Date.parse(r.since), {
+    message: "must be after since",
+    path: ["until"],
+    when: (payload) => payload.issues.length === 0, // compare only two valid dates
+  });
 
 /** Replays of one call are bounded: a wider window is several calls. */
 const REPLAY_MAX = 1_000;

@@ -11,8 +11,17 @@ export function fieldPath(path: readonly PropertyKey[], prefix = ""): string {
   return out || "(body)";
 }
 
+/**
+ * One detail per offending field, with its first problem. An unknown field (zod reports it on the
+ * object that holds it) is named itself: `events[0].priority`, not `events[0]`.
+ */
 export function issuesToDetails(issues: readonly z.core.$ZodIssue[], prefix = ""): ErrorDetail[] {
-  return issues.map((issue) => ({ field: fieldPath(issue.path, prefix), message: issue.message }));
+  const details = issues.flatMap((issue): ErrorDetail[] =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ field: fieldPath([...issue.path, key], prefix), message: "is not a known field" }))
+      : [{ field: fieldPath(issue.path, prefix), message: issue.message }],
+  );
+  return details.filter((d, i) => details.findIndex((e) => e.field === d.field) === i);
 }
 
 /** Parses `input` with `schema` or throws a 400 naming every invalid field. */
@@ -22,16 +31,22 @@ export function parseOrThrow<T extends z.ZodType>(schema: T, input: unknown, pre
   return result.data;
 }
 
-/** Parses a JSON request body; a malformed one is a 400, an absent one is `undefined`. */
+/**
+ * Parses a JSON request body; a malformed one is a 400, an absent one is `undefined`. A JSON `null`
+ * is a 400 too: no route takes it, and callers default an absent body to `{}`.
+ */
 export function parseJsonBody(body: string | undefined): unknown {
   if (body === undefined || body.trim() === "") return undefined;
+  let parsed: unknown;
   try {
-    return JSON.parse(body);
+    parsed = JSON.parse(body);
   } catch (err) {
     throw new ApiError(400, "invalid_json", `request body is not valid JSON: ${(err as Error).message}`, [
       { field: "(body)", message: "must be a JSON document" },
     ]);
   }
+  if (parsed === null) throw validationError([{ field: "(body)", message: "must be a JSON object, not null" }]);
+  return parsed;
 }
 
 /** Tenant ids are path segments and key prefixes: keep them to a safe alphabet. */

@@ -1,0 +1,155 @@
+import { Webhook } from "standardwebhooks";
+import { generateSecret, SECRET_PREFIX, signature, signatureHeader, verifySignature } from "#core/signing.ts";
+
+/**
+ * Signing (design §4), cross-checked with the independent npm `standardwebhooks` library: whatever
+ * we sign, a receiver using any Standard Webhooks library must verify, and vice versa.
+ */
+
+// A fixed secret: "whsec_" + base64 of the 32 bytes 0x00..0x1f.
+const FIXED_SECRET = SECRET_PREFIX + Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString("base64");
+const MSG_ID = "evt_01JDQ7Z3X4Y5Z6A7B8C9D0E1F2";
+const BODY = JSON.stringify({ id: MSG_ID, type: "record.created", timestamp: "2026-11-26T10:00:00.000Z", tenantId: "acct_123", data: { recordId: "rec_1" } });
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** The headers a delivery carries, for our verifier and theirs. */
+function headers(id: string, ts: number, sig: string) {
+  return { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": sig };
+}
+
+/** Whether standardwebhooks accepts the request (it throws on any failure). */
+function theirsAccept(secret: string, body: string, h: ReturnType<typeof headers>): boolean {
+  try {
+    new Webhook(secret).verify(body, h);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("generateSecret", () => {
+  test("is whsec_ + base64 of 32 bytes, and different every time", () => {
+    const secrets = Array.from({ length: 20 }, generateSecret);
+    for (const s of secrets) {
+      expect(s).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+      const key = Buffer.from(s.slice("whsec_".length), "base64");
+      expect(key).toHaveLength(32);
+      expect(key.toString("base64")).toBe(s.slice("whsec_".length));
+    }
+    expect(new Set(secrets).size).toBe(secrets.length);
+  });
+
+  test("is accepted as a secret by standardwebhooks", () => {
+    expect(() => new Webhook(generateSecret())).not.toThrow();
+  });
+});
+
+describe("signature", () => {
+  test("equals standardwebhooks' signature for fixed inputs", () => {
+    const ts = 1_795_000_000;
+    const ours = signature(FIXED_SECRET, MSG_ID, ts, BODY);
+    const theirs = new Webhook(FIXED_SECRET).sign(MSG_ID, new Date(ts * 1000), BODY);
+    expect(ours).toBe(theirs);
+    expect(ours).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+  });
+
+  test("equals theirs for many random secrets, ids and bodies (unicode included)", () => {
+    for (let i = 0; i < 25; i++) {
+      const secret = generateSecret();
+      const id = `evt_${i}`;
+      const ts = 1_700_000_000 + i * 977;
+      const body = JSON.stringify({ i, text: "Zürich — 東京 ✓ ".repeat(i) });
+      expect(signature(secret, id, ts, body)).toBe(new Webhook(secret).sign(id, new Date(ts * 1000), body));
+    }
+  });
+
+  test("is a known HMAC-SHA256 value (pins the exact signed string `id.timestamp.body`)", () => {
+    // Computed outside this code base (Python hmac): base64(HMAC-SHA256(key=0x00..0x1f, "msg_1.1700000000.{}")).
+    const expected = "v1,fhksJF5ElKjlPoT/jtefCO5XjQPvhf7Dhf/8R1ad9yU=";
+    expect(FIXED_SECRET).toBe("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    expect(signature(FIXED_SECRET, "msg_1", 1_700_000_000, "{}")).toBe(expected);
+    expect(new Webhook(FIXED_SECRET).sign("msg_1", new Date(1_700_000_000_000), "{}")).toBe(expected);
+    expect(signature(FIXED_SECRET, "msg_1", 1_700_000_001, "{}")).not.toBe(expected);
+    expect(signature(FIXED_SECRET, "msg_2", 1_700_000_000, "{}")).not.toBe(expected);
+    expect(signature(FIXED_SECRET, "msg_1", 1_700_000_000, "{ }")).not.toBe(expected);
+  });
+});
+
+describe("our signature, their verifier (and the reverse)", () => {
+  test("standardwebhooks verifies what we sign and returns the parsed body", () => {
+    const secret = generateSecret();
+    const ts = nowSeconds();
+    const h = headers(MSG_ID, ts, signatureHeader([secret], MSG_ID, ts, BODY));
+    expect(new Webhook(secret).verify(BODY, h)).toEqual(JSON.parse(BODY));
+    expect(verifySignature(secret, h, BODY)).toBe(true);
+  });
+
+  test("our verifier accepts what standardwebhooks signs", () => {
+    const secret = generateSecret();
+    const ts = nowSeconds();
+    const theirs = new Webhook(secret).sign(MSG_ID, new Date(ts * 1000), BODY);
+    expect(verifySignature(secret, headers(MSG_ID, ts, theirs), BODY)).toBe(true);
+  });
+
+  test("rotation: two space-separated signatures verify with either secret, in both libraries", () => {
+    const [current, previous, stranger] = [generateSecret(), generateSecret(), generateSecret()];
+    const ts = nowSeconds();
+    const sig = signatureHeader([current, previous], MSG_ID, ts, BODY);
+    expect(sig.split(" ")).toEqual([signature(current, MSG_ID, ts, BODY), signature(previous, MSG_ID, ts, BODY)]);
+    const h = headers(MSG_ID, ts, sig);
+    for (const secret of [current, previous]) {
+      expect(verifySignature(secret, h, BODY)).toBe(true);
+      expect(theirsAccept(secret, BODY, h)).toBe(true);
+    }
+    expect(verifySignature(stranger, h, BODY)).toBe(false);
+    expect(theirsAccept(stranger, BODY, h)).toBe(false);
+  });
+});
+
+describe("refusals: both our verifySignature and standardwebhooks say no", () => {
+  const secret = generateSecret();
+  const ts = nowSeconds();
+  const good = headers(MSG_ID, ts, signatureHeader([secret], MSG_ID, ts, BODY));
+
+  test.each([
+    ["a tampered body", secret, good, BODY.replace("rec_1", "rec_2")],
+    ["one extra byte in the body", secret, good, `${BODY} `],
+    ["the wrong secret", generateSecret(), good, BODY],
+    ["another webhook-id", secret, { ...good, "webhook-id": "evt_other" }, BODY],
+    ["a timestamp 1 s later than the signed one", secret, { ...good, "webhook-timestamp": String(ts + 1) }, BODY],
+    ["a forged signature", secret, { ...good, "webhook-signature": `v1,${Buffer.alloc(32).toString("base64")}` }, BODY],
+    ["a v2 prefix on a correct MAC", secret, { ...good, "webhook-signature": good["webhook-signature"].replace("v1,", "v2,") }, BODY],
+    ["an empty signature header", secret, { ...good, "webhook-signature": "" }, BODY],
+  ])("%s", (_what, key, h, body) => {
+    expect(verifySignature(key, h, body)).toBe(false);
+    expect(theirsAccept(key, body, h)).toBe(false);
+  });
+
+  test.each([
+    ["10 minutes old", -600],
+    ["10 minutes in the future", 600],
+  ])("a correctly signed but stale timestamp (%s)", (_what, offset) => {
+    const stale = nowSeconds() + offset;
+    const h = headers(MSG_ID, stale, signatureHeader([secret], MSG_ID, stale, BODY));
+    expect(verifySignature(secret, h, BODY)).toBe(false);
+    expect(theirsAccept(secret, BODY, h)).toBe(false);
+    // The same headers pass when the verifier's clock is that of the signing.
+    expect(verifySignature(secret, h, BODY, { nowSeconds: stale })).toBe(true);
+  });
+
+  test("the tolerance is honoured at its edge", () => {
+    const signedAt = 1_800_000_000;
+    const h = headers(MSG_ID, signedAt, signature(secret, MSG_ID, signedAt, BODY));
+    expect(verifySignature(secret, h, BODY, { nowSeconds: signedAt + 300 })).toBe(true);
+    expect(verifySignature(secret, h, BODY, { nowSeconds: signedAt + 301 })).toBe(false);
+    expect(verifySignature(secret, h, BODY, { nowSeconds: signedAt + 60, toleranceSeconds: 59 })).toBe(false);
+  });
+
+  test("missing headers or a non-numeric timestamp", () => {
+    expect(verifySignature(secret, { ...good, "webhook-id": undefined }, BODY)).toBe(false);
+    expect(verifySignature(secret, { ...good, "webhook-timestamp": undefined }, BODY)).toBe(false);
+    expect(verifySignature(secret, { ...good, "webhook-timestamp": "soon" }, BODY)).toBe(false);
+    expect(verifySignature(secret, { ...good, "webhook-signature": undefined }, BODY)).toBe(false);
+  });
+});
