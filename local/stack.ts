@@ -16,6 +16,7 @@ import { startApiServer } from "./api-server.ts";
 import { consoleLogger, type Level } from "./console-logger.ts";
 import { createResources, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators, type Emulators } from "./emulators.ts";
 import { LocalEventSource } from "./event-source.ts";
+import { loadOpenApi } from "./openapi.ts";
 
 export interface LocalStackOptions {
   /** API port; 0 picks a free one. */
@@ -145,7 +146,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     port: o.port ?? 3000,
     token,
     handlers: { ingest: createIngestHandler(ingest, logger), manage: createManageHandler(manage, logger) },
-    extras: { "/health": () => ({ statusCode: ready ? 200 : 503, body: { status: ready ? "ok" : "starting" } }) },
+    extras: { "/health": () => ({ statusCode: ready ? 200 : 503, body: { status: ready ? "ok" : "starting" } }), "/openapi.json": () => ({ statusCode: 200, body: loadOpenApi() }) },
   });
   const worker = o.worker === false ? undefined : startWorker(config, o);
 

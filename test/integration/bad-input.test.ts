@@ -14,9 +14,6 @@ import { startTestStack, type TestStack } from "../support/stack.ts";
  * Path placeholders, filled in once the fixtures exist: {A} a webhook of acct_bad, {B} a webhook of
  * acct_other (foreign to acct_bad), {S} a webhook on the strict stack, {C_…} crafted delivery-log
  * cursors. W and D are well-formed webhook and delivery ids that exist nowhere.
- *
- * A row with `knownBug` is a refusal that does not meet the contract yet; it runs as `test.failing`,
- * so fixing the bug turns it red until the flag is removed.
  */
 const TENANT = "acct_bad";
 const OTHER = "acct_other";
@@ -42,8 +39,6 @@ interface Row {
   /** The exact `field`s of `error.details`, in order. */
   fields: string[];
   message?: RegExp;
-  /** A refusal that does not yet meet the contract: runs as `test.failing` until fixed. */
-  knownBug?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -487,9 +482,7 @@ describe.each([
     if (row.message) expect(res.body.error.message).toMatch(row.message);
     for (const d of res.body.error.details) expect(d.message).toEqual(expect.any(String));
   };
-  test.each(rows.filter((r) => !r.knownBug))("$method $path: $name → $status", check);
-  const known = rows.filter((r) => r.knownBug);
-  if (known.length) test.failing.each(known)("$method $path: $name → $status (known bug: $knownBug)", check);
+  test.each(rows)("$method $path: $name → $status", check);
 });
 
 // ---------------------------------------------------------------------------------------------
