@@ -16,6 +16,9 @@ import { startApiServer } from "./api-server.ts";
 import { consoleLogger, type Level } from "./console-logger.ts";
 import { createResources, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators, type Emulators } from "./emulators.ts";
 import { LocalEventSource } from "./event-source.ts";
+import { STATE_FILE, type StateFile } from "./state-file.ts";
+
+export { STATE_FILE, type StateFile };
 import { loadOpenApi } from "./openapi.ts";
 
 export interface LocalStackOptions {
@@ -49,14 +52,6 @@ export interface LocalStackOptions {
   endpoints?: { sqs: string; dynamodb: string };
 }
 
-/** What `npm start` writes to the state dir so the CLI, tests and a separate worker can find the stack. */
-export interface StateFile {
-  apiUrl: string;
-  token: string;
-  endpoints: { sqs: string; dynamodb: string };
-  config: Omit<RuntimeConfig, "schedule" | "sqs" | "dynamodb"> & { schedule: string };
-}
-
 export interface LocalStack {
   apiUrl: string;
   token: string;
@@ -64,8 +59,6 @@ export interface LocalStack {
   worker?: LocalEventSource;
   stop(): Promise<void>;
 }
-
-export const STATE_FILE = "local-stack.json";
 
 /** Runtime config pointing the real AWS SDK clients at the emulators. */
 export function localConfig(

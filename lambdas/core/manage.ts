@@ -126,7 +126,10 @@ export class ManageService {
       [`POST ${w}/{webhookId}/rotate-secret`]: (r) => this.rotate(r),
       [`POST ${w}/{webhookId}/test`]: (r) => this.test(r),
       [`GET ${w}/{webhookId}/deliveries`]: (r) => this.listDeliveries(r),
-      [`GET ${w}/{webhookId}/deliveries/{deliveryId}`]: async (r) => ({ statusCode: 200, body: presentDelivery(await this.loadDelivery(r)) }),
+      [`GET ${w}/{webhookId}/deliveries/{deliveryId}`]: async (r) => {
+        await this.load(r);
+        return { statusCode: 200, body: presentDelivery(await this.loadDelivery(r)) };
+      },
       [`POST ${w}/{webhookId}/deliveries/{deliveryId}/retry`]: (r) => this.retry(r),
       [`POST ${w}/{webhookId}/replay`]: (r) => this.replay(r),
       "GET /admin/dlq": async () => ({ statusCode: 200, body: await this.deps.queue.dlqDepth() }),

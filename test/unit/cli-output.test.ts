@@ -1,0 +1,40 @@
+import { sinceTime } from "../../bin/cli/commands.ts";
+import { keyValues, table } from "../../bin/cli/output.ts";
+import { formatTailLine, type TailLine } from "../../bin/cli/tail.ts";
+
+describe("CLI text output", () => {
+  test("table pads every column but the last to its widest cell and shows absent values as -", () => {
+    expect(table(["ID", "STATUS", "LAST"], [["dlv_1", "succeeded", 200], ["dlv_22", null, "network_error: ECONNREFUSED"]])).toBe(
+      ["ID      STATUS     LAST", "dlv_1   succeeded  200", "dlv_22  -          network_error: ECONNREFUSED"].join("\n"),
+    );
+  });
+
+  test("keyValues aligns labels and leaves out empty values", () => {
+    expect(keyValues([["Delivery", "dlv_1"], ["Reason", null], ["Replay of", "dlv_0"]])).toBe("Delivery:   dlv_1\nReplay of:  dlv_0");
+  });
+
+  test("sinceTime turns a duration into that long ago and keeps anything else as given", () => {
+    const now = Date.parse("2026-11-26T12:00:00Z");
+    expect(sinceTime("2h", now)).toBe("2026-11-26T10:00:00.000Z");
+    expect(sinceTime("30m", now)).toBe("2026-11-26T11:30:00.000Z");
+    expect(sinceTime("7d", now)).toBe("2026-11-19T12:00:00.000Z");
+    expect(sinceTime("2026-11-26T09:00:00Z", now)).toBe("2026-11-26T09:00:00Z");
+    expect(sinceTime("yesterday", now)).toBe("yesterday");
+  });
+
+  test("a tail line names the attempt and what came of it", () => {
+    const line: TailLine = {
+      deliveryId: "dlv_1",
+      webhookId: "wh_1",
+      eventId: "evt_1",
+      eventType: "file.ingested",
+      result: "retrying",
+      nextAttemptAt: "2026-11-26T10:00:35.000Z",
+      attempt: { n: 2, at: "2026-11-26T10:00:05.120Z", statusCode: 503, error: "http_error: HTTP 503", durationMs: 42, responseExcerpt: null },
+    };
+    expect(formatTailLine(line)).toBe("10:00:05Z  wh_1  dlv_1  file.ingested          #2  503                    42ms  ✖ retry at 10:00:35Z");
+    expect(formatTailLine({ ...line, result: "failed", nextAttemptAt: null, attempt: { ...line.attempt, statusCode: null, error: "timeout: no response in 10000 ms" } })).toBe(
+      "10:00:05Z  wh_1  dlv_1  file.ingested          #2  timeout: no response in 10000 ms     42ms  ✖ failed (DLQ)",
+    );
+  });
+});
