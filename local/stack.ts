@@ -80,7 +80,7 @@ export function localConfig(
 /** Starts the deliver worker: the local event source feeding the deliver λ's app. */
 export function startWorker(
   config: RuntimeConfig,
-  o: Pick<LocalStackOptions, "logLevel" | "logSink" | "onAttempt" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs">,
+  o: Pick<LocalStackOptions, "logLevel" | "logSink" | "onAttempt" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs" | "recoveryDelaySeconds">,
 ): LocalEventSource {
   const logger = consoleLogger(o.logLevel, o.logSink);
   const service = createDeliveryService(config, {
@@ -89,6 +89,7 @@ export function startWorker(
     attemptTimeoutMs: o.attemptTimeoutMs,
     sender: o.sender,
     subscriptionCacheMs: o.subscriptionCacheMs,
+    recoveryDelaySeconds: o.recoveryDelaySeconds,
   });
   const source = new LocalEventSource(new SQSClient(config.sqs!), createDeliverHandler(service), {
     queueUrl: config.queue.queueUrl,

@@ -1,9 +1,11 @@
 import { z } from "zod";
 import { activeSecrets, type Attempt, type DeliveryMessage, type DeliveryRecord, type Subscription } from "./model.ts";
-import type { Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HttpResult, HttpSender, SubscriptionStore } from "./ports.ts";
+import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HttpResult, HttpSender, SubscriptionStore } from "./ports.ts";
 import { parseRetryAfter, type RetrySchedule } from "./retry.ts";
 import { signatureHeader } from "./signing.ts";
+import { RECOVERY_DELAY_SECONDS } from "./settings.ts";
 import { USER_AGENT } from "./version.ts";
+import { decodeTime } from "ulid";
 
 /** A message as the event source hands it over, free of any AWS event type. */
 export interface ReceivedMessage {
@@ -12,6 +14,8 @@ export interface ReceivedMessage {
   readonly body: string;
   /** When SQS accepted the message (epoch ms), for the latency metric. */
   readonly sentAt?: number;
+  /** SQS ApproximateReceiveCount: 1 means no earlier receive can have recorded an attempt. */
+  readonly receiveCount?: number;
 }
 
 export interface DeliveryDeps {
@@ -26,6 +30,8 @@ export interface DeliveryDeps {
   attemptTimeoutMs: number;
   autoDisableAfterSeconds: number;
   subscriptionCacheMs: number;
+  /** The delay ingest gives recovery copies (must match ingest's); bounds when a record read may be skipped. */
+  recoveryDelaySeconds?: number;
   /** Told about every attempt; the local stack prints a line per attempt from it. */
   onAttempt?: (a: AttemptReport) => void;
 }
@@ -68,6 +74,8 @@ export interface BatchContext {
   readonly records: Map<string, DeliveryRecord>;
   /** Backoffs to apply, flushed with one ChangeMessageVisibilityBatch after the batch. */
   readonly backoffs: { receiptHandle: string; seconds: number }[];
+  /** First-attempt records, written together by `finish`. */
+  readonly created: AttemptWrite[];
 }
 
 const subKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
@@ -87,8 +95,18 @@ export class DeliveryService {
     const messages = new Map<string, DeliveryMessage | undefined>();
     for (const m of batch) messages.set(m.messageId, parseMessage(m.body));
     const parsed = [...messages.values()].filter((m): m is DeliveryMessage => m !== undefined);
-
+    // A plain message received for the first time, soon after its event's acceptance, cannot have a
+    // record yet: no earlier receive, and an ingest retry's recovery copy is held back longer
+    // (the recovery delay). Only the others are read: most first attempts cost no read at all.
     const now = this.deps.clock.now();
+    const freshForMs = ((this.deps.recoveryDelaySeconds ?? RECOVERY_DELAY_SECONDS) - 10) * 1000;
+    const needRecords = batch.flatMap((r) => {
+      const m = messages.get(r.messageId);
+      if (!m) return [];
+      const fresh = r.receiveCount === 1 && !m.recovery && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
+      return fresh ? [] : [m];
+    });
+
     const subscriptions = new Map<string, Subscription>();
     const missing = new Map<string, { tenantId: string; id: string }>();
     for (const m of parsed) {
@@ -100,7 +118,7 @@ export class DeliveryService {
     }
     const [fresh, records] = await Promise.all([
       this.deps.subscriptions.getMany([...missing.values()]),
-      this.deps.deliveries.getMany(parsed.map((m) => ({ tenantId: m.tenantId, webhookId: m.webhookId, id: m.deliveryId }))),
+      this.deps.deliveries.getMany(needRecords.map((m) => ({ tenantId: m.tenantId, webhookId: m.webhookId, id: m.deliveryId }))),
     ]);
     for (const key of missing.keys()) this.cache.set(key, { sub: undefined, at: now });
     for (const sub of fresh) {
@@ -108,7 +126,7 @@ export class DeliveryService {
       subscriptions.set(key, sub);
       this.cache.set(key, { sub, at: now });
     }
-    return { messages, subscriptions, records: new Map(records.map((r) => [r.id, r])), backoffs: [] };
+    return { messages, subscriptions, records: new Map(records.map((r) => [r.id, r])), backoffs: [], created: [] };
   }
 
   /**
@@ -171,12 +189,14 @@ export class DeliveryService {
     this.deps.metrics.milliseconds("EndpointResponseTime", result.durationMs);
 
     if (result.error === undefined) {
-      await this.deps.deliveries.write({ message, attempt, status: "succeeded", roundStart, round, nowIso });
+      const w: AttemptWrite = { message, attempt, status: "succeeded", roundStart, round, nowIso };
+      if (record) await this.deps.deliveries.write(w);
+      else ctx.created.push(w);
       if (sub.failingSince) await this.deps.subscriptions.update(sub.tenantId, sub.id, { failingSince: null });
       this.deps.metrics.count("DeliveriesSucceeded");
       if (received.sentAt) this.deps.metrics.milliseconds("DeliveryLatency", clock.now() - received.sentAt);
       this.deps.onAttempt?.({ message, attempt, outcome: "succeeded" });
-      return logger.info("delivered", { ...log, attempt: attemptNumber, statusCode: result.statusCode, durationMs: result.durationMs });
+      return logger.debug("delivered", { ...log, attempt: attemptNumber, statusCode: result.statusCode, durationMs: result.durationMs });
     }
 
     logger.warn("attempt failed", { ...log, attempt: attemptNumber, statusCode: result.statusCode, error: result.error, durationMs: result.durationMs });
@@ -207,9 +227,14 @@ export class DeliveryService {
     throw new RetryLater(message.deliveryId, delay);
   }
 
-  /** Applies the batch's backoffs in one request; called after every message of the batch is decided. */
+  /** Writes the batch's first-attempt records and applies its backoffs, one request each; called after every message is decided. */
   async finish(ctx: BatchContext): Promise<void> {
-    if (ctx.backoffs.length > 0) await this.deps.queue.changeVisibility(ctx.backoffs);
+    const results = await Promise.allSettled([
+      ctx.created.length > 0 ? this.deps.deliveries.createMany(ctx.created) : undefined,
+      ctx.backoffs.length > 0 ? this.deps.queue.changeVisibility(ctx.backoffs) : undefined,
+    ]);
+    // A failed write fails the invocation: the batch comes back and the log is completed then.
+    for (const r of results) if (r.status === "rejected") throw r.reason;
   }
 
   private attempt(sub: Subscription, message: DeliveryMessage): Promise<HttpResult> {
@@ -258,6 +283,15 @@ export class DeliveryService {
     this.cache.delete(subKey(sub.tenantId, sub.id));
     this.deps.metrics.count("AutoDisables");
     this.deps.logger.warn("subscription disabled", { tenantId: sub.tenantId, webhookId: sub.id, reason });
+  }
+}
+
+/** When the delivery's event was accepted: the time part of its id (0, i.e. long ago, if unreadable). */
+function acceptedAt(m: DeliveryMessage): number {
+  try {
+    return decodeTime(m.deliveryId.slice("dlv_".length));
+  } catch {
+    return 0;
   }
 }
 

@@ -65,6 +65,8 @@ export interface DeliveryLog {
   list(tenantId: string, webhookId: string, query: DeliveryQuery): Promise<DeliveryPage>;
   /** One write: creates the record on the first attempt, appends to it on later ones. */
   write(w: AttemptWrite): Promise<void>;
+  /** Creates the records of deliveries that have none yet, many per request. */
+  createMany(writes: readonly AttemptWrite[]): Promise<void>;
 }
 
 export interface DeliveryQueue {

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
 
 /**
  * Standard Webhooks signing (design §4): `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`,
@@ -11,9 +11,18 @@ export function generateSecret(): string {
   return SECRET_PREFIX + randomBytes(32).toString("base64");
 }
 
-function keyOf(secret: string): Buffer {
-  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
-  return Buffer.from(encoded, "base64");
+/** HMAC keys by secret: createHmac with a KeyObject is ~5× cheaper than with the raw bytes (Node 24). */
+const keys = new Map<string, KeyObject>();
+
+function keyOf(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+    key = createSecretKey(Buffer.from(encoded, "base64"));
+    if (keys.size >= 1_000) keys.delete(keys.keys().next().value!);
+    keys.set(secret, key);
+  }
+  return key;
 }
 
 export function signature(secret: string, webhookId: string, timestampSeconds: number, body: string): string {

@@ -96,7 +96,7 @@ export function createManageService(config: RuntimeConfig, o: Observability): Ma
 
 export function createDeliveryService(
   config: RuntimeConfig,
-  o: Observability & { sender?: HttpSender; onAttempt?: (a: AttemptReport) => void; attemptTimeoutMs?: number },
+  o: Observability & { sender?: HttpSender; onAttempt?: (a: AttemptReport) => void; attemptTimeoutMs?: number; recoveryDelaySeconds?: number },
 ): DeliveryService {
   const { subscriptions, deliveries, queue } = stores(config);
   return new DeliveryService({
@@ -112,5 +112,6 @@ export function createDeliveryService(
     autoDisableAfterSeconds: config.autoDisableAfterSeconds,
     subscriptionCacheMs: o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs,
     onAttempt: o.onAttempt,
+    recoveryDelaySeconds: o.recoveryDelaySeconds,
   });
 }

@@ -7,6 +7,7 @@ const received = (r: SQSRecord): ReceivedMessage => ({
   receiptHandle: r.receiptHandle,
   body: r.body,
   sentAt: Number(r.attributes.SentTimestamp) || undefined,
+  receiveCount: Number(r.attributes.ApproximateReceiveCount) || undefined,
 });
 
 /**

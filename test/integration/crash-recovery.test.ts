@@ -38,13 +38,13 @@ describe("the deliver worker killed mid-batch", () => {
   });
 
   function startWorkerProcess(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ["--import", "tsx", "test/support/worker-process.ts", stateDir], {
+    const child = spawn(process.execPath, ["--import", "tsx", "local/worker-main.ts", stateDir], {
       cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: "" },
+      env: { ...process.env, NODE_OPTIONS: "", WEBHOOKS_LOG_LEVEL: "silent", WEBHOOKS_WORKER_CONCURRENCY: "2", WEBHOOKS_WORKER_WAIT_SECONDS: "1" },
       stdio: ["ignore", "pipe", "inherit"],
     });
     return new Promise((resolve, reject) => {
-      child.stdout!.on("data", (d) => String(d).includes("worker ready") && resolve(child));
+      child.stdout!.on("data", (d) => String(d).includes("deliver worker attached") && resolve(child));
       child.on("exit", (code) => reject(new Error(`worker exited early with ${code}`)));
     });
   }

@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
+  BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -278,6 +279,41 @@ export class DynamoDeliveryLog implements DeliveryLog {
       if (items.length === query.limit) return { items, cursor: encodeCursor({ pk, id: items[items.length - 1].id }) };
     }
     return { items, cursor: start ? encodeCursor(start) : undefined };
+  }
+
+  async createMany(writes: readonly AttemptWrite[]): Promise<void> {
+    const items = writes.map((w) => {
+      const m = w.message;
+      return {
+        pk: deliveryPk(m.tenantId, m.webhookId),
+        id: m.deliveryId,
+        tenantId: m.tenantId,
+        webhookId: m.webhookId,
+        eventId: m.eventId,
+        eventType: m.eventType,
+        status: w.status,
+        roundStart: w.roundStart,
+        createdAt: w.nowIso,
+        updatedAt: w.nowIso,
+        expiresAt: epochSeconds(Date.parse(w.nowIso)) + DELIVERY.retentionSeconds,
+        attemptCount: w.attempt ? 1 : 0,
+        attempts: w.attempt ? [w.attempt] : [],
+        round: w.round,
+        deadLetteredAt: w.deadLetteredAt,
+        nextAttemptAt: w.nextAttemptAt,
+        reason: w.reason,
+        replayOf: m.replayOf,
+      };
+    });
+    for (const part of chunk(items, 25)) {
+      let pending: Record<string, unknown>[] | undefined = part.map((Item) => ({ PutRequest: { Item } }));
+      for (let round = 0; pending && pending.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** round, 1_000)));
+        if (round > 8) throw new Error(`BatchWriteItem left ${pending.length} items unprocessed`);
+        const res = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }));
+        pending = res.UnprocessedItems?.[this.table] as Record<string, unknown>[] | undefined;
+      }
+    }
   }
 
   async write(w: AttemptWrite): Promise<void> {
