@@ -13,6 +13,7 @@ export function consoleLogger(level: Level = "warn", write: (line: string) => vo
     if (ORDER.indexOf(lvl) < at) return;
     const fields = Object.assign({}, ...extra) as Record<string, unknown>;
     const rest = Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${v instanceof Error ? v.message : typeof v === "object" ? JSON.stringify(v) : String(v)}`)
       .join(" ");
     write(`${new Date().toISOString().slice(11, 23)} ${lvl.toUpperCase().padEnd(5)} ${message}${rest ? ` ${rest}` : ""}`);

@@ -62,11 +62,13 @@ export class IngestService {
     const acceptedAt = clock.now();
     const fresh: DeliveryMessage[] = [];
     const recovered: DeliveryMessage[] = [];
-    const answers = await Promise.all(
+    const stored: StoredEvent[] = [];
+    const outcomes = await Promise.allSettled(
       inputs.map(async (input): Promise<Accepted> => {
         const event = await this.toStoredEvent(input, acceptedAt);
         const existing = await events.putIfAbsent(event, acceptedAt - INGEST.idempotencyWindowSeconds * 1000);
         if (!existing) {
+          stored.push(event);
           fresh.push(...messagesOf(event));
           return { id: event.id, deliveries: event.deliveries.length };
         }
@@ -82,6 +84,13 @@ export class IngestService {
         return { id: existing.id, deliveries: existing.deliveries.length };
       }),
     );
+    const refused = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    if (refused) {
+      // All or nothing: take back what this call stored, so a refused batch leaves nothing behind.
+      await Promise.all(stored.map((e) => events.remove(e.tenantId, e.id, e.acceptedAt)));
+      throw refused.reason;
+    }
+    const answers = outcomes.map((o) => (o as PromiseFulfilledResult<Accepted>).value);
     await Promise.all([
       fresh.length ? queue.send(fresh) : undefined,
       recovered.length ? queue.send(recovered, this.deps.recoveryDelaySeconds ?? RECOVERY_DELAY_SECONDS) : undefined,

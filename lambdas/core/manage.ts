@@ -294,7 +294,7 @@ export class ManageService {
     const replayed = await this.replayDeliveries(sub, originals.slice(0, REPLAY_MAX));
     return {
       statusCode: 202,
-      body: { replayed: replayed.filter(Boolean).length, matched: originals.length, truncated: originals.length > REPLAY_MAX, status },
+      body: { replayed: replayed.filter(Boolean).length, matched: originals.length, truncated: originals.length > REPLAY_MAX || cursor !== undefined, status },
     };
   }
 

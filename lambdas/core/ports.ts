@@ -31,6 +31,8 @@ export interface EventStore {
   /** Stores the event unless one with its id was accepted after `windowStartMs`; returns that one if so. */
   putIfAbsent(event: StoredEvent, windowStartMs: number): Promise<StoredEvent | undefined>;
   get(tenantId: string, id: string): Promise<StoredEvent | undefined>;
+  /** Deletes the event if it is still the one accepted at `acceptedAt` (undoing a refused batch). */
+  remove(tenantId: string, id: string, acceptedAt: number): Promise<void>;
 }
 
 export interface DeliveryPage {

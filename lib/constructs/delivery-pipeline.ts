@@ -55,7 +55,7 @@ export class DeliveryPipeline extends Construct {
     });
     // Signs with the subscription's secrets, and records failing-since / auto-disable on it.
     deliver.bindTable(tables.subscriptions, "readUpdate");
-    deliver.bindTable(tables.events, "read");
+    // No events grant: the message carries the exact payload, so the deliver λ never reads the event.
     deliver.bindTable(tables.deliveries, "readWrite");
     // Receive, ChangeMessageVisibility (the retry backoff) and DeleteMessage on the queue.
     deliver.bindQueue(queue, "consume");

@@ -337,14 +337,13 @@ describe("least privilege", () => {
     });
   });
 
-  test("deliver: reads subscriptions and may only update them, events read, deliveries read-write, consumes the queue, sends to the DLQ", () => {
-    const { subscriptions, events, deliveries, queue, dlq, key } = ids();
+  test("deliver: reads subscriptions and may only update them, no events access, deliveries read-write, consumes the queue, sends to the DLQ", () => {
+    const { subscriptions, deliveries, queue, dlq, key } = ids();
     expect(grantsOf(stack.pipeline.deliver)).toEqual({
       [logicalId(stack.pipeline.deliver.logGroup)]: LOGS,
       "*": XRAY,
       [key]: KMS_ENCRYPT_DECRYPT,
       [subscriptions]: [...READ, "dynamodb:UpdateItem"].sort(),
-      [events]: READ,
       [deliveries]: READ_WRITE,
       [queue]: [
         "sqs:ChangeMessageVisibility",

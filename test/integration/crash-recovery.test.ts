@@ -162,6 +162,29 @@ describe("ingest dying between storing an event and enqueueing it", () => {
     expect(rs.map((r) => r.requests.length)).toEqual(Array(12).fill(1));
   });
 
+  test("a conflict inside a batch refuses the whole batch and leaves nothing of it behind", async () => {
+    const tenant = "acct_conflict_batch";
+    const r = await new TestReceiver().start();
+    receivers.push(r);
+    const hook = await stack.createWebhook(tenant, r.url, ["record.created"]);
+    const b = { id: "evt_b", type: "record.created", tenantId: tenant, data: { recordId: "b" } };
+    expect((await stack.api("POST", "/events", b)).status).toBe(202);
+    await r.waitFor(1);
+
+    const a = { id: "evt_a", type: "record.created", tenantId: tenant, data: { recordId: "a" } };
+    const refused = await stack.api("POST", "/events", { events: [a, { ...b, data: { recordId: "changed" } }] });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("idempotency_conflict");
+
+    // evt_a was taken back: sending it again (even with other content) is a first, ordinary publish.
+    const again = await stack.api("POST", "/events", { ...a, data: { recordId: "a2" } });
+    expect(again).toEqual({ status: 202, body: { id: "evt_a", deliveries: 1 } });
+    await r.waitFor(2);
+    expect(r.requests.map((q) => JSON.parse(q.body).data.recordId)).toEqual(["b", "a2"]);
+    const log = await stack.waitForDeliveries(tenant, hook.id, (items) => items.length === 2 && items.every((d) => d.status === "succeeded"));
+    expect(log.map((d) => d.eventId)).toEqual(["evt_a", "evt_b"]);
+  });
+
   test("the same id with different content is a conflict, not a retry", async () => {
     const event = { id: "evt_conflict", type: "record.created", tenantId: "acct_conflict", data: { recordId: "a" } };
     expect((await stack.api("POST", "/events", event)).status).toBe(202);

@@ -198,6 +198,21 @@ export class DynamoEventStore implements EventStore {
     }
   }
 
+  async remove(tenantId: string, id: string, acceptedAt: number): Promise<void> {
+    try {
+      await this.db.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: DynamoEventStore.key(tenantId, id) },
+          ConditionExpression: "acceptedAt = :acceptedAt",
+          ExpressionAttributeValues: { ":acceptedAt": acceptedAt },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
   async get(tenantId: string, id: string): Promise<StoredEvent | undefined> {
     const res = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { pk: DynamoEventStore.key(tenantId, id) }, ConsistentRead: true }),

@@ -30,24 +30,39 @@ const chunk = <T>(items: readonly T[], size: number): T[][] => {
   return out;
 };
 
+/** SQS caps a SendMessageBatch at 10 entries and at 1 MiB for all their bodies together. */
+const MAX_BATCH_BYTES = 1_048_576;
+
+export function sendBatches(entries: readonly SendMessageBatchRequestEntry[]): SendMessageBatchRequestEntry[][] {
+  const out: SendMessageBatchRequestEntry[][] = [];
+  let current: SendMessageBatchRequestEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = Buffer.byteLength(entry.MessageBody ?? "");
+    if (current.length === 10 || (current.length > 0 && bytes + size > MAX_BATCH_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push({ ...entry, Id: String(current.length) });
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
 export class SqsDeliveryQueue implements DeliveryQueue {
   constructor(private readonly sqs: SQSClient, private readonly config: SqsQueueConfig) {}
 
   async send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void> {
-    await Promise.all(
-      chunk(messages, 10).map((part) =>
-        this.sendBatch(
-          this.config.queueUrl,
-          part.map((m, i) => ({
-            Id: String(i),
-            MessageBody: JSON.stringify(m),
-            // Fair queue (SQS, 2025): one webhook's backlog waits behind the others, not in front of them.
-            MessageGroupId: m.webhookId,
-            DelaySeconds: delaySeconds,
-          })),
-        ),
-      ),
-    );
+    const entries = messages.map((m) => ({
+      Id: "",
+      MessageBody: JSON.stringify(m),
+      // Fair queue (SQS, 2025): one webhook's backlog waits behind the others, not in front of them.
+      MessageGroupId: m.webhookId,
+      DelaySeconds: delaySeconds,
+    }));
+    await Promise.all(sendBatches(entries).map((batch) => this.sendBatch(this.config.queueUrl, batch)));
   }
 
   /** SendMessageBatch can partly fail; the failed entries are retried a few times, then it throws. */
@@ -118,10 +133,8 @@ export class SqsDeliveryQueue implements DeliveryQueue {
       );
       const messages = res.Messages ?? [];
       if (messages.length === 0) return { moved };
-      await this.sendBatch(
-        this.config.queueUrl,
-        messages.map((m, i) => ({ Id: String(i), MessageBody: m.Body ?? "", MessageGroupId: m.Attributes?.MessageGroupId })),
-      );
+      const entries = messages.map((m) => ({ Id: "", MessageBody: m.Body ?? "", MessageGroupId: m.Attributes?.MessageGroupId }));
+      for (const batch of sendBatches(entries)) await this.sendBatch(this.config.queueUrl, batch);
       // Deleted only once re-sent: a crash in between leaves a copy in both, never in neither.
       await this.sqs.send(
         new DeleteMessageBatchCommand({
