@@ -57,7 +57,7 @@ function context(): Context {
   };
 }
 
-interface Invocation {
+export interface Invocation {
   ms: number;
   cpuMs: number;
   logBytes: number;

@@ -29,6 +29,7 @@ import { summarizeProfile, type ProfileSummary } from "./profile.ts";
 import { printReport, updatePerformanceDoc, type Results } from "./report.ts";
 import { cpuMs, median, parseProcStat, stealPercent, summarize, type CpuTimes } from "./stats.ts";
 import { difference, perDelivery, type Tally } from "./tally.ts";
+import type { Invocation } from "./lambda-probe.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const RESULTS = join(ROOT, "bench", "results");
@@ -266,14 +267,6 @@ function lambdaEnv(fn: string): NodeJS.ProcessEnv {
   };
 }
 const bundleOf = (name: string) => bundles.find((b: BundleReport) => b.name === name)!.file;
-interface Invocation {
-  ms: number;
-  cpuMs: number;
-  logBytes: number;
-  logLines: number;
-  failures?: number;
-  statusCode?: number;
-}
 type Measured = Results["lambda"][string];
 function measured({ invocations, logSample }: ProbeAnswer, perInvocation: number): Measured {
   const wallMs = median(invocations.map((i) => i.ms));

@@ -3,6 +3,7 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { thresholdAlarm } from "./alarms.ts";
 import { QUEUE } from "#core/settings.ts";
 import { webhooksEnvironment, type RuntimeConfig } from "./environment.ts";
 import type { WebhooksTables } from "./tables.ts";
@@ -72,47 +73,32 @@ export class DeliveryPipeline extends Construct {
     this.deliver = deliver;
 
     this.alarms = [
-      new cloudwatch.Alarm(this, "DlqNotEmpty", {
-        alarmDescription: "Deliveries exhausted their retry schedule: inspect, then redrive the DLQ",
+      thresholdAlarm(this, "DlqNotEmpty", {
+        description: "Deliveries exhausted their retry schedule: inspect, then redrive the DLQ",
         metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: "Maximum" }),
         threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
-      new cloudwatch.Alarm(this, "InFlightHigh", {
-        alarmDescription:
-          "Messages in flight (mostly retry backoffs) approach the ~120,000 limit of a standard queue, past which every tenant stalls",
+      thresholdAlarm(this, "InFlightHigh", {
+        description: "Messages in flight (mostly retry backoffs) approach the ~120,000 limit of a standard queue, past which every tenant stalls",
         metric: queue.metricApproximateNumberOfMessagesNotVisible({ period: Duration.minutes(1), statistic: "Maximum" }),
         threshold: QUEUE.inFlightAlarmThreshold,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        atOrAbove: true,
       }),
-      new cloudwatch.Alarm(this, "BacklogOld", {
-        alarmDescription: "The oldest waiting delivery is over an hour old: the deliver λ is not keeping up",
+      thresholdAlarm(this, "BacklogOld", {
+        description: "The oldest waiting delivery is over an hour old: the deliver λ is not keeping up",
         metric: queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: "Maximum" }),
         threshold: 3_600,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
       // Failed attempts are reported as batch item failures, so an invocation error is a bug.
-      new cloudwatch.Alarm(this, "DeliverErrors", {
-        alarmDescription: "The deliver λ failed whole invocations (its batch is retried as a whole)",
+      thresholdAlarm(this, "DeliverErrors", {
+        description: "The deliver λ failed whole invocations (its batch is retried as a whole)",
         metric: deliver.function.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
         threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
-      new cloudwatch.Alarm(this, "DeliverThrottles", {
-        alarmDescription: "The deliver λ was throttled: account concurrency is exhausted",
+      thresholdAlarm(this, "DeliverThrottles", {
+        description: "The deliver λ was throttled: account concurrency is exhausted",
         metric: deliver.function.metricThrottles({ period: Duration.minutes(5), statistic: "Sum" }),
         threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     ];
   }

@@ -7,6 +7,7 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { thresholdAlarm } from "./alarms.ts";
 import { ROUTES, type FunctionName } from "#core/routes.ts";
 import { webhooksEnvironment, type RuntimeConfig } from "./environment.ts";
 import type { WebhooksTables } from "./tables.ts";
@@ -121,13 +122,10 @@ export class WebhooksApi extends Construct {
     });
 
     this.alarms = [
-      new cloudwatch.Alarm(this, "ServerErrors", {
-        alarmDescription: "The API answered 5xx: publishes or management calls are failing",
+      thresholdAlarm(this, "ServerErrors", {
+        description: "The API answered 5xx: publishes or management calls are failing",
         metric: this.stage.metricServerError({ period: Duration.minutes(5), statistic: "Sum" }),
         threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     ];
   }
