@@ -43,9 +43,6 @@ export interface AttemptReport {
   nextDelaySeconds?: number;
 }
 
-/** What the event source must do with a message: delete it, or leave it for a later receive. */
-export type Disposition = "done" | "retry";
-
 /** Thrown by `deliver` for a message that must stay on the queue (its backoff is already applied). */
 export class RetryLater extends Error {
   constructor(readonly deliveryId: string, readonly delaySeconds: number) {

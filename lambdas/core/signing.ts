@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
 
 /**
  * Standard Webhooks signing (design §4): `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`,
@@ -33,32 +33,4 @@ export function signature(secret: string, webhookId: string, timestampSeconds: n
 /** The `webhook-signature` header value for every active secret. */
 export function signatureHeader(secrets: readonly string[], webhookId: string, timestampSeconds: number, body: string): string {
   return secrets.map((s) => signature(s, webhookId, timestampSeconds, body)).join(" ");
-}
-
-export interface VerifyOptions {
-  /** Accepted clock skew, seconds (Standard Webhooks suggests 5 minutes). */
-  toleranceSeconds?: number;
-  nowSeconds?: number;
-}
-
-/**
- * Receiver-side check, constant-time per candidate signature. The examples and the inspector use it;
- * receivers may equally use any Standard Webhooks library.
- */
-export function verifySignature(
-  secret: string,
-  headers: { "webhook-id"?: string; "webhook-timestamp"?: string; "webhook-signature"?: string },
-  body: string,
-  { toleranceSeconds = 300, nowSeconds = Math.floor(Date.now() / 1000) }: VerifyOptions = {},
-): boolean {
-  const id = headers["webhook-id"];
-  const ts = Number(headers["webhook-timestamp"]);
-  const sigs = headers["webhook-signature"];
-  if (!id || !Number.isInteger(ts) || !sigs) return false;
-  if (Math.abs(nowSeconds - ts) > toleranceSeconds) return false;
-  const expected = Buffer.from(signature(secret, id, ts, body));
-  return sigs.split(" ").some((candidate) => {
-    const got = Buffer.from(candidate);
-    return got.length === expected.length && timingSafeEqual(got, expected);
-  });
 }
