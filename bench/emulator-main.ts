@@ -7,19 +7,27 @@
  *
  * Counting uses Node's `http.server.request.start` diagnostics channel, which sees every request
  * of every server in this process before its handler does: no proxy hop, no change to the emulators.
- * For DynamoDB the request body is rewritten to ask for `ReturnConsumedCapacity` (see tally.ts);
- * this is the one place the bench touches an emulator's input.
+ * For DynamoDB the request body is rewritten to ask for `ReturnConsumedCapacity` (see tally.ts),
+ * through the emulators' guard after it has checked the signature: this is the one place the bench
+ * touches an emulator's input.
  */
 import { subscribe } from "node:diagnostics_channel";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { startEmulators } from "../local/emulators.ts";
 import { emptyTally, operationOf, record, withConsumedCapacity } from "./tally.ts";
 
 const tally = emptyTally();
-const emulators = await startEmulators();
-const dynamodbPort = Number(new URL(emulators.dynamodbEndpoint).port);
-const wrapped = new WeakSet<Server>();
+const emulators = await startEmulators({
+  rewriteBody: (service, target, body) => {
+    const op = operationOf(target)?.op;
+    if (service !== "dynamodb" || !op || body.length === 0) return body;
+    try {
+      return Buffer.from(withConsumedCapacity(op, body.toString("utf8")));
+    } catch {
+      return body; // not JSON: dynalite answers it with its own SerializationException
+    }
+  },
+});
 
 /** Captures the response body as the handler writes it, then tallies the request. */
 function countOnFinish(req: IncomingMessage, res: ServerResponse): void {
@@ -41,38 +49,8 @@ function countOnFinish(req: IncomingMessage, res: ServerResponse): void {
   res.once("finish", () => record(tally, target, requestBytes, parts.join("")));
 }
 
-/**
- * dynalite's request listener, behind one that first reads the body and adds
- * `ReturnConsumedCapacity`, then hands dynalite a stream of the rewritten body.
- */
-function wrapDynalite(server: Server): void {
-  const [original] = server.listeners("request") as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  server.removeAllListeners("request");
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const body = Buffer.concat(chunks).toString("utf8");
-      const op = operationOf(req.headers["x-amz-target"] as string | undefined)?.op;
-      let rewritten = body;
-      try {
-        if (op && body) rewritten = withConsumedCapacity(op, body);
-      } catch {
-        // Not JSON: dynalite answers it with its own SerializationException.
-      }
-      const replay = Object.assign(Readable.from([Buffer.from(rewritten)]), { headers: req.headers, method: req.method, url: req.url });
-      original.call(server, replay as unknown as IncomingMessage, res);
-    });
-  });
-}
-
 subscribe("http.server.request.start", (message) => {
-  const { request, response, server } = message as { request: IncomingMessage; response: ServerResponse; server: Server };
-  const port = (server.address() as { port?: number } | null)?.port;
-  if (port === dynamodbPort && !wrapped.has(server)) {
-    wrapped.add(server);
-    wrapDynalite(server); // takes effect for this very request: the listeners are read after this channel
-  }
+  const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
   countOnFinish(request, response);
 });
 
@@ -84,4 +62,4 @@ process.on("message", async (m: { cmd: string }) => {
   }
 });
 process.on("disconnect", () => process.exit(0));
-process.send!({ ready: true, endpoints: { sqs: emulators.sqsEndpoint, dynamodb: emulators.dynamodbEndpoint } });
+process.send!({ ready: true, endpoints: emulators.endpoints });

@@ -242,8 +242,8 @@ const onEndpoint = (queueUrl: string) => new URL(endpoints.sqs).origin + new URL
 function lambdaEnv(fn: string): NodeJS.ProcessEnv {
   return {
     AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
+    AWS_ACCESS_KEY_ID: endpoints.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: endpoints.credentials.secretAccessKey,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     AWS_LAMBDA_FUNCTION_NAME: `RecordsKeeperWebhooks-${fn}Function1A2B3C4D-AbCdEfGhIjKl`,

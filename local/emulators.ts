@@ -1,38 +1,129 @@
-import { mkdirSync } from "node:fs";
-import type { AddressInfo } from "node:net";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import dynalite from "dynalite";
-import { startFauxqs } from "fauxqs";
+import { buildApp } from "fauxqs";
+// fauxqs's own starter listens on 0.0.0.0 whatever host it is given; its app is built here instead,
+// with the persistence its starter would wire (these classes are not in the package's exports).
+import { PersistenceManager } from "../node_modules/fauxqs/dist/persistence.js";
+import { S3Store } from "../node_modules/fauxqs/dist/s3/s3Store.js";
+import { SnsStore } from "../node_modules/fauxqs/dist/sns/snsStore.js";
+import { SqsStore } from "../node_modules/fauxqs/dist/sqs/sqsStore.js";
 import { QUEUE, TABLES, type TableName } from "#core/settings.ts";
+import { startGuard, type EmulatorCredentials, type GuardOptions } from "./emulator-guard.ts";
+import type { EmulatorEndpoints } from "./state-file.ts";
 
 /**
- * The embedded AWS stand-ins: fauxqs speaks the SQS wire protocol, dynalite DynamoDB's. Both run in
- * this process on 127.0.0.1; with a state dir they persist to disk, so a restart keeps everything.
+ * The embedded AWS stand-ins: fauxqs speaks the SQS wire protocol, dynalite DynamoDB's. Neither
+ * listens: one guard server on 127.0.0.1 (local/emulator-guard.ts) checks every request's SigV4
+ * signature against credentials made for this run, refuses browsers, and hands what it accepts to
+ * the emulator's request handler in this process. With a state dir they persist to disk (in a
+ * directory only this user can enter), so a restart keeps everything.
  */
 export interface Emulators {
+  /** The one loopback URL both emulators answer on (SQS and DynamoDB alike), with the credentials it takes. */
+  endpoints: EmulatorEndpoints;
   sqsEndpoint: string;
   dynamodbEndpoint: string;
+  credentials: EmulatorCredentials;
   stop(): Promise<void>;
 }
 
-export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 export const LOCAL_REGION = "us-east-1";
 
-export async function startEmulators(stateDir?: string): Promise<Emulators> {
-  if (stateDir) mkdirSync(stateDir, { recursive: true });
-  const sqs = await startFauxqs({ port: 0, host: "localhost", logger: false, ...(stateDir ? { dataDir: join(stateDir, "sqs") } : {}) });
-  const ddb = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(stateDir ? { path: join(stateDir, "dynamodb") } : {}) });
-  await new Promise<void>((resolve, reject) => ddb.once("error", reject).listen(0, "127.0.0.1", () => resolve()));
-  const port = (ddb.address() as AddressInfo).port;
+/** Fresh credentials for one run of the emulators: only the processes given them can call in. */
+export function newEmulatorCredentials(): EmulatorCredentials {
+  return { accessKeyId: `AKIALOCAL${randomBytes(8).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64url") };
+}
+
+export interface EmulatorOptions {
+  /** Where to persist (default: in memory). Created, or narrowed, to mode 0700. */
+  stateDir?: string;
+  credentials?: EmulatorCredentials;
+  /** See GuardOptions.rewriteBody (the benchmark's capacity count). */
+  rewriteBody?: GuardOptions["rewriteBody"];
+}
+
+export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators> {
+  const credentials = o.credentials ?? newEmulatorCredentials();
+  const dirs = o.stateDir ? { sqs: join(o.stateDir, "sqs"), dynamodb: join(o.stateDir, "dynamodb") } : undefined;
+  if (dirs) for (const dir of [o.stateDir!, dirs.sqs, dirs.dynamodb]) privateDir(dir);
+
+  const sqs = await fauxqsApp(dirs?.sqs);
+  const ddb = dynaliteServer(dirs?.dynamodb);
+  const guard = await startGuard({
+    credentials,
+    rewriteBody: o.rewriteBody,
+    services: [
+      { signingName: "sqs", targetPrefixes: ["AmazonSQS"], handler: (req, res) => sqs.server.emit("request", req, res) },
+      { signingName: "dynamodb", targetPrefixes: ["DynamoDB_20120810"], handler: (req, res) => ddb.server.emit("request", req, res) },
+    ],
+  });
+  const endpoints = { sqs: guard.url, dynamodb: guard.url, credentials };
   return {
-    sqsEndpoint: sqs.address,
-    dynamodbEndpoint: `http://127.0.0.1:${port}`,
+    endpoints,
+    sqsEndpoint: guard.url,
+    dynamodbEndpoint: guard.url,
+    credentials,
     async stop() {
-      await sqs.stop();
-      await new Promise<void>((resolve) => ddb.close(() => resolve()));
+      await guard.close();
+      await sqs.close();
+      await ddb.close();
     },
+  };
+}
+
+/** mkdir -p, then mode 0700 (also for a directory an older version left world-readable). */
+function privateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+}
+
+/** fauxqs's Fastify app, ready and never listening; with dataDir, loaded from and saved to SQLite there. */
+async function fauxqsApp(dataDir?: string) {
+  const stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
+  const persistence = dataDir ? new PersistenceManager(dataDir) : undefined;
+  if (persistence) {
+    persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
+    stores.sqsStore.persistence = persistence;
+    stores.snsStore.persistence = persistence;
+    stores.s3Store.persistence = persistence;
+    for (const queue of stores.sqsStore.allQueues()) queue.persistence = persistence;
+  }
+  const app = buildApp({ logger: false, stores });
+  if (persistence) app.addHook("preClose", () => persistence.close());
+  await app.ready();
+  return { server: app.server, close: () => app.close() };
+}
+
+interface DynaliteStore {
+  db: { close(cb: (err?: Error) => void): void };
+}
+
+/**
+ * dynalite's server, never listening, and its store. dynalite closes its store only from its
+ * server's close(), which fails on a server that never listened; the store is caught as dynalite
+ * creates it (synchronously, through its db module) so that stop() can close it.
+ */
+function dynaliteServer(path?: string) {
+  const dbModule = createRequire(import.meta.url)("dynalite/db") as { create(options: unknown): DynaliteStore };
+  const create = dbModule.create;
+  let store: DynaliteStore | undefined;
+  dbModule.create = (options) => (store = create(options));
+  let server;
+  try {
+    server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(path ? { path } : {}) });
+  } finally {
+    dbModule.create = create;
+  }
+  if (!store) throw new Error("dynalite did not create its store through dynalite/db");
+  const opened = store;
+  return {
+    server,
+    close: () => new Promise<void>((resolve, reject) => opened.db.close((err) => (err ? reject(err) : resolve()))),
   };
 }
 

@@ -14,11 +14,11 @@ import { createIngestHandler } from "../lambdas/ingest/app.ts";
 import { createManageHandler } from "../lambdas/manage/app.ts";
 import { startApiServer } from "./api-server.ts";
 import { consoleLogger, type Level } from "./console-logger.ts";
-import { createResources, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators, type Emulators } from "./emulators.ts";
+import { createResources, LOCAL_REGION, startEmulators, type Emulators } from "./emulators.ts";
 import { LocalEventSource } from "./event-source.ts";
-import { STATE_FILE, type StateFile } from "./state-file.ts";
+import { STATE_FILE, type EmulatorEndpoints, type StateFile } from "./state-file.ts";
 
-export { STATE_FILE, type StateFile };
+export { STATE_FILE, type EmulatorEndpoints, type StateFile };
 import { loadOpenApi } from "./openapi.ts";
 
 export interface LocalStackOptions {
@@ -48,8 +48,8 @@ export interface LocalStackOptions {
   subscriptionCacheMs?: number;
   /** The delivery queue's visibility timeout; only crash tests shorten it (default: settings). */
   visibilityTimeoutSeconds?: number;
-  /** Use emulators that are already running instead of starting them. */
-  endpoints?: { sqs: string; dynamodb: string };
+  /** Use emulators that are already running (behind their guard, with its credentials) instead of starting them. */
+  endpoints?: EmulatorEndpoints;
 }
 
 export interface LocalStack {
@@ -62,11 +62,11 @@ export interface LocalStack {
 
 /** Runtime config pointing the real AWS SDK clients at the emulators. */
 export function localConfig(
-  endpoints: { sqs: string; dynamodb: string },
+  endpoints: EmulatorEndpoints,
   resources: Pick<RuntimeConfig, "tables" | "queue">,
   o: { schedule: RetrySchedule; allowPrivateEndpoints: boolean; autoDisableAfterSeconds: number },
 ): RuntimeConfig {
-  const client = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+  const client = { region: LOCAL_REGION, credentials: endpoints.credentials };
   return {
     ...resources,
     schedule: o.schedule,
@@ -110,10 +110,10 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
   const endpoints =
     o.endpoints ??
     (await (async () => {
-      emulators = await startEmulators(o.persist && o.stateDir ? o.stateDir : undefined);
-      return { sqs: emulators.sqsEndpoint, dynamodb: emulators.dynamodbEndpoint };
+      emulators = await startEmulators({ stateDir: o.persist && o.stateDir ? o.stateDir : undefined });
+      return emulators.endpoints;
     })());
-  const client = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+  const client = { region: LOCAL_REGION, credentials: endpoints.credentials };
   const resources = await createResources(
     new SQSClient({ ...client, endpoint: endpoints.sqs }),
     new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb }),
@@ -141,11 +141,14 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     token,
     handlers: { ingest: createIngestHandler(ingest, logger), manage: createManageHandler(manage, logger) },
     extras: { "/health": () => ({ statusCode: ready ? 200 : 503, body: { status: ready ? "ok" : "starting" } }), "/openapi.json": () => ({ statusCode: 200, body: loadOpenApi() }) },
+  }).catch(async (err: unknown) => {
+    await emulators?.stop(); // e.g. the port is taken: leave nothing open behind
+    throw err;
   });
   const worker = o.worker === false ? undefined : startWorker(config, o);
 
   if (o.stateDir) {
-    mkdirSync(o.stateDir, { recursive: true });
+    mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
     const { sqs: _s, dynamodb: _d, schedule, ...rest } = config;
     const state: StateFile = { apiUrl: url, token, endpoints, config: { ...rest, schedule: schedule.toString() } };
     writeFileSync(join(o.stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
