@@ -95,13 +95,13 @@ test("a request with a browser Origin is refused, signed or not, with no CORS he
   const good = await signedListTables();
   const control = await fetch(good.url, { method: "POST", headers: good.headers, body: good.body });
   expect(control.status).toBe(200);
-  expect(await control.json()).toEqual({ TableNames: ["guard-t"] });
+  expect((await control.json()) as object).toEqual({ TableNames: ["guard-t"] });
 
   for (const origin of ["http://evil.example", "null", "http://127.0.0.1:3000"]) {
     const res = await fetch(good.url, { method: "POST", headers: { ...good.headers, origin }, body: good.body });
     expect([origin, res.status]).toEqual([origin, 403]);
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
-    expect((await res.json()).__type).toBe("com.amazon.coral.service#AccessDeniedException");
+    expect(((await res.json()) as { __type: string }).__type).toBe("com.amazon.coral.service#AccessDeniedException");
   }
   const sqsOrigin = await fetch(`${emulators.sqsEndpoint}/`, {
     method: "POST",
@@ -122,11 +122,11 @@ test("a request with a browser Origin is refused, signed or not, with no CORS he
 test("a signed request replayed with another body, too old, or to another Host is refused", async () => {
   const good = await signedListTables();
   const altered = await fetch(good.url, { method: "POST", headers: good.headers, body: '{"Limit":1}' });
-  expect([altered.status, (await altered.json()).__type]).toEqual([403, "com.amazon.coral.service#InvalidSignatureException"]);
+  expect([altered.status, ((await altered.json()) as { __type: string }).__type]).toEqual([403, "com.amazon.coral.service#InvalidSignatureException"]);
 
   const old = await signedListTables({ signingDate: new Date(Date.now() - 16 * 60 * 1000) });
   const expired = await fetch(old.url, { method: "POST", headers: old.headers, body: old.body });
-  expect([expired.status, (await expired.json()).message]).toEqual([403, expect.stringMatching(/^Signature expired/)]);
+  expect([expired.status, ((await expired.json()) as { message: string }).message]).toEqual([403, expect.stringMatching(/^Signature expired/)]);
 
   // DNS rebinding: a name that resolves to 127.0.0.1 is still not this endpoint's own Host.
   const rebound = await new Promise<number>((resolve, reject) => {
@@ -152,7 +152,7 @@ test("anything but a signed AWS JSON call is refused: fauxqs's inspection routes
     headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": "DynamoDB_20120810.ListTables" },
     body: "{}",
   });
-  expect([unsigned.status, (await unsigned.json()).__type]).toEqual([403, "com.amazon.coral.service#MissingAuthenticationTokenException"]);
+  expect([unsigned.status, ((await unsigned.json()) as { __type: string }).__type]).toEqual([403, "com.amazon.coral.service#MissingAuthenticationTokenException"]);
 });
 
 test("with a state dir, both emulators keep their data across a stop and a start in the same process", async () => {

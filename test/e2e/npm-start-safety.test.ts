@@ -1,0 +1,193 @@
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
+import { ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { freePort, listeningSockets, npmStart, processTree, type Proc, shell } from "../support/npm-start.ts";
+
+/**
+ * `npm start` as a person runs it (issue 12 item 6, issue 15 items 1–3): it opens nothing but
+ * loopback, its emulators take only its own credentials and no browser, its state is private, the
+ * generated API token survives a restart, a second start on the same state dir or a busy PORT is
+ * one plain line and a non-zero exit, and an old Node is told so before anything loads.
+ */
+let stateDir: string;
+let port: number;
+let stack: Proc | undefined;
+const running: Proc[] = [];
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), "rk-safety-"));
+  port = await freePort();
+});
+
+afterAll(async () => {
+  for (const p of running) await p.kill();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+const readState = () => JSON.parse(readFileSync(join(stateDir, "local-stack.json"), "utf8"));
+const isLoopback = (address: string) => /^127\./.test(address) || address === "::1" || /^::ffff:127\./.test(address);
+
+/** Every path under dir with its permission bits, e.g. ["dynamodb/LOCK", 0o600]. */
+function modes(dir: string, prefix = ""): [string, number][] {
+  const out: [string, number][] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const st = lstatSync(path);
+    out.push([`${prefix}${name}`, st.mode & 0o777]);
+    if (st.isDirectory()) out.push(...modes(path, `${prefix}${name}/`));
+  }
+  return out;
+}
+
+test("the listening-socket check sees a socket on every interface (the detector's own control)", async () => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+  const { port: open } = server.address() as { port: number };
+  try {
+    expect(listeningSockets([process.pid]).filter((l) => l.port === open)).toEqual([{ pid: process.pid, address: "0.0.0.0", port: open }]);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test("an old state dir left world-readable is narrowed; every listener of npm start is on loopback", async () => {
+  // What an older version left: a readable dir with a readable file holding secrets.
+  mkdirSync(join(stateDir, "dynamodb"), { recursive: true });
+  writeFileSync(join(stateDir, "dynamodb", "OLD.log"), "secret", { mode: 0o644 });
+  chmodSync(stateDir, 0o755);
+  chmodSync(join(stateDir, "dynamodb"), 0o755);
+
+  stack = await npmStart({ port, stateDir });
+  running.push(stack);
+  const tree = processTree(stack.pid);
+  expect(tree.length).toBeGreaterThanOrEqual(2); // bash → npm → sh → tsx → node
+
+  const listeners = listeningSockets(tree);
+  const state = readState();
+  const guardPort = Number(new URL(state.endpoints.sqs).port);
+  // Exactly two: the API and the emulators' guard, both on 127.0.0.1.
+  expect(listeners.map((l) => [l.address, l.port]).sort()).toEqual([["127.0.0.1", port], ["127.0.0.1", guardPort]].sort());
+  expect(listeners.filter((l) => !isLoopback(l.address))).toEqual([]);
+  expect(state.endpoints.dynamodb).toBe(state.endpoints.sqs);
+});
+
+test("the running stack's emulators take only its own credentials, and refuse a browser Origin", async () => {
+  const { endpoints } = readState();
+  const client = { region: "us-east-1", maxAttempts: 1 };
+  // Positive control: the credentials in the state file.
+  expect((await new SQSClient({ ...client, endpoint: endpoints.sqs, credentials: endpoints.credentials }).send(new ListQueuesCommand({}))).QueueUrls).toHaveLength(2);
+  expect((await new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb, credentials: endpoints.credentials }).send(new ListTablesCommand({}))).TableNames).toHaveLength(3);
+
+  for (const credentials of [
+    { accessKeyId: "local", secretAccessKey: "local" },
+    { accessKeyId: endpoints.credentials.accessKeyId, secretAccessKey: "not-the-secret" },
+  ]) {
+    const sqs = new SQSClient({ ...client, endpoint: endpoints.sqs, credentials }).send(new ListQueuesCommand({}));
+    const ddb = new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb, credentials }).send(new ListTablesCommand({}));
+    for (const call of [sqs, ddb]) {
+      await expect(call).rejects.toMatchObject({ name: expect.stringMatching(/^(UnrecognizedClientException|InvalidSignatureException)$/), $metadata: { httpStatusCode: 403 } });
+    }
+  }
+  for (const target of ["AmazonSQS.ListQueues", "DynamoDB_20120810.ListTables"]) {
+    const res = await fetch(`${endpoints.sqs}/`, {
+      method: "POST",
+      headers: { origin: "http://evil.example", "content-type": "application/x-amz-json-1.0", "x-amz-target": target },
+      body: "{}",
+    });
+    expect([target, res.status, res.headers.get("access-control-allow-origin")]).toEqual([target, 403, null]);
+  }
+});
+
+test("the state dir is 0700 and every file in it 0600, the emulators' own files included", async () => {
+  // Some writes first, so that the emulators have created their files.
+  const { apiUrl, token } = readState();
+  const created = await fetch(`${apiUrl}/tenants/acct_modes/webhooks`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: "http://127.0.0.1:9/", eventTypes: ["record.*"] }),
+  });
+  expect(created.status).toBe(201);
+  expect(lstatSync(stateDir).mode & 0o777).toBe(0o700);
+  const all = modes(stateDir);
+  for (const name of ["api-token", "local-stack.json", "npm-start.pid", "dynamodb/OLD.log", "sqs/fauxqs.db"]) expect(all.map(([n]) => n)).toContain(name);
+  expect(all.some(([n]) => /^dynamodb\/\d+\.log$/.test(n))).toBe(true);
+  const wrong = all.filter(([name, mode]) => mode !== (lstatSync(join(stateDir, name)).isDirectory() ? 0o700 : 0o600));
+  expect(wrong).toEqual([]);
+});
+
+test("a second npm start on the same state dir says who runs it and exits 1; a busy PORT names PORT", async () => {
+  const pid = Number(readFileSync(join(stateDir, "npm-start.pid"), "utf8"));
+  expect(processTree(stack!.pid)).toContain(pid);
+
+  const other = await freePort();
+  const second = shell("npm start", { PORT: String(other), WEBHOOKS_STATE_DIR: stateDir });
+  expect(await second.exited).toBe(1);
+  expect(second.out).toContain(`npm start: already running, pid ${pid}, API http://127.0.0.1:${port}: another npm start uses ${stateDir}.`);
+  expect(second.out).not.toMatch(/\n\s+at |Database is closed|EADDRINUSE/);
+
+  const otherDir = mkdtempSync(join(tmpdir(), "rk-safety-port-"));
+  try {
+    const third = shell("npm start", { PORT: String(port), WEBHOOKS_STATE_DIR: otherDir });
+    expect(await third.exited).toBe(1);
+    expect(third.out).toContain(`npm start: port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what listens there, or choose another port, e.g. PORT=${port + 1} npm start`);
+    expect(third.out).not.toMatch(/\n\s+at |EADDRINUSE/);
+    expect(existsSync(join(otherDir, "npm-start.pid"))).toBe(false); // its lock went with it
+  } finally {
+    rmSync(otherDir, { recursive: true, force: true });
+  }
+  // The first stack was not disturbed.
+  expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+});
+
+test("the generated API token survives a restart; WEBHOOKS_API_TOKEN still wins; a stale lock is taken over", async () => {
+  const { token } = readState();
+  expect(readFileSync(join(stateDir, "api-token"), "utf8").trim()).toBe(token);
+  expect(stack!.out).toContain(`export TOKEN=${token}`);
+  await stack!.interrupt();
+  expect(stack!.out).toContain(`stopped; state kept in ${stateDir}`);
+  expect(existsSync(join(stateDir, "npm-start.pid"))).toBe(false);
+
+  // A stack that was killed leaves its lock behind: a pid that is no longer alive.
+  const dead = shell("exit 0");
+  await dead.exited;
+  writeFileSync(join(stateDir, "npm-start.pid"), `${dead.pid}\n`, { mode: 0o600 });
+
+  const again = await npmStart({ port, stateDir });
+  running.push(again);
+  expect(again.out).toContain(`export TOKEN=${token}`);
+  const listed = await fetch(`http://127.0.0.1:${port}/tenants/acct_modes/webhooks`, { headers: { authorization: `Bearer ${token}` } });
+  expect(listed.status).toBe(200);
+  expect(((await listed.json()) as { items: unknown[] }).items).toHaveLength(1);
+  await again.interrupt();
+  expect(again.out).toContain("stopped; state kept in");
+
+  const chosen = await npmStart({ port, stateDir, env: { WEBHOOKS_API_TOKEN: "chosen-token-0123456789" } });
+  running.push(chosen);
+  expect(chosen.out).toContain("export TOKEN=chosen-token-0123456789");
+  expect((await fetch(`http://127.0.0.1:${port}/event-types`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+  expect((await fetch(`http://127.0.0.1:${port}/event-types`, { headers: { authorization: "Bearer chosen-token-0123456789" } })).status).toBe(200);
+  await chosen.interrupt();
+  expect(chosen.out).toContain("stopped; state kept in");
+  expect(readFileSync(join(stateDir, "api-token"), "utf8").trim()).toBe(token); // the kept one is left as it was
+});
+
+test("on a Node older than 22.19, npm start says so in one line and exits 1, before loading anything", async () => {
+  const fake = join(stateDir, "old-node.cjs");
+  writeFileSync(fake, "Object.defineProperty(process.versions, 'node', { value: '22.18.0' });\n");
+  const old = shell("npm start", { PORT: String(port), WEBHOOKS_STATE_DIR: join(stateDir, "never"), NODE_OPTIONS: `--require ${fake}` });
+  expect(await old.exited).toBe(1);
+  const lines = old.out.split("\n").filter((l) => l.startsWith("npm start"));
+  expect(lines).toEqual([expect.stringMatching(/^npm start needs Node\.js >=22\.19, and this is Node\.js 22\.18\.0 \(.+\)\. \.nvmrc says 24: /)]);
+  expect(old.out).not.toMatch(/ERR_UNKNOWN_BUILTIN_MODULE|\n\s+at /);
+  expect(existsSync(join(stateDir, "never"))).toBe(false);
+
+  // The same check passes on this Node, and on the boundary version itself.
+  const ok = shell("node local/preflight.cjs && echo fine");
+  expect([await ok.exited, ok.out]).toEqual([0, "fine\n"]);
+  writeFileSync(fake, "Object.defineProperty(process.versions, 'node', { value: '22.19.0' });\n");
+  const boundary = shell("node local/preflight.cjs && echo fine", { NODE_OPTIONS: `--require ${fake}` });
+  expect([await boundary.exited, boundary.out]).toEqual([0, "fine\n"]);
+});
