@@ -65,12 +65,17 @@ export class AlreadyRunning extends Error {
   }
 }
 
-function alive(pid: number): boolean {
+/** Is pid a live `npm start` (local/start.ts)? Where /proc shows command lines, a reused pid is not. */
+function runsStack(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false; // EPERM: exists, someone else's
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("local/start.ts");
+  } catch {
+    return true; // no /proc here: the pid is alive, take it at its word
   }
 }
 
@@ -97,7 +102,7 @@ function apiUrlOf(dir: string): string | undefined {
 /**
  * Takes the state dir for this process: the lock file appears atomically (a hard link to a file
  * already holding this pid, which fails if the lock exists), so a reader never sees it half
- * written. A lock whose pid is no longer alive (a stack that was killed) is taken over; a live one
+ * written. A lock whose pid no longer runs a stack (one that was killed) is taken over; a live one
  * is an AlreadyRunning naming its pid and API. Returns the release (removes the lock if still ours).
  */
 export function lockStateDir(dir: string, pid = process.pid): () => void {
@@ -115,7 +120,7 @@ export function lockStateDir(dir: string, pid = process.pid): () => void {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
       const holder = readPid(file);
-      if (holder !== undefined && holder !== pid && alive(holder)) throw new AlreadyRunning(holder, apiUrlOf(dir), dir);
+      if (holder !== undefined && holder !== pid && runsStack(holder)) throw new AlreadyRunning(holder, apiUrlOf(dir), dir);
       // Stale (its process is gone): remove it if it is still the one just read.
       if (readPid(file) === holder) rmSync(file, { force: true });
     }

@@ -142,7 +142,35 @@ test("a second npm start on the same state dir says who runs it and exits 1; a b
   expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
 });
 
-test("the generated API token survives a restart; WEBHOOKS_API_TOKEN still wins; a stale lock is taken over", async () => {
+test("two npm starts racing for one state dir: exactly one runs, the other says already running", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "rk-safety-race-"));
+  const ports = [await freePort(), await freePort()];
+  const racers = ports.map((p) => shell("npm start", { PORT: String(p), WEBHOOKS_STATE_DIR: dir }));
+  running.push(...racers);
+  try {
+    // Each either becomes ready or exits; wait for both outcomes.
+    const outcomes = await Promise.all(
+      racers.map((r) =>
+        r.waitFor("Ctrl-C stops", { what: "npm start" }).then(
+          () => "running",
+          () => r.out,
+        ),
+      ),
+    );
+    const winner = outcomes.indexOf("running");
+    expect(outcomes.filter((o) => o === "running")).toHaveLength(1);
+    const loser = outcomes[1 - winner];
+    const pid = Number(readFileSync(join(dir, "npm-start.pid"), "utf8"));
+    expect(loser).toMatch(new RegExp(`npm start: already running, pid ${pid}, API (http://127\\.0\\.0\\.1:${ports[winner]}|\\(starting\\)): `));
+    expect(racers[1 - winner].exitCode).toBe(1);
+    expect(processTree(racers[winner].pid)).toContain(pid);
+    await racers[winner].interrupt();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the generated API token survives a restart; WEBHOOKS_API_TOKEN still wins; a stale lock (dead or reused pid) is taken over", async () => {
   const { token } = readState();
   expect(readFileSync(join(stateDir, "api-token"), "utf8").trim()).toBe(token);
   expect(stack!.out).toContain(`export TOKEN=${token}`);
@@ -164,6 +192,8 @@ test("the generated API token survives a restart; WEBHOOKS_API_TOKEN still wins;
   await again.interrupt();
   expect(again.out).toContain("stopped; state kept in");
 
+  // A lock whose pid is alive but is no stack (the pid was reused): this test's own process.
+  writeFileSync(join(stateDir, "npm-start.pid"), `${process.pid}\n`, { mode: 0o600 });
   const chosen = await npmStart({ port, stateDir, env: { WEBHOOKS_API_TOKEN: "chosen-token-0123456789" } });
   running.push(chosen);
   expect(chosen.out).toContain("export TOKEN=chosen-token-0123456789");
