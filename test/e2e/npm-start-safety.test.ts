@@ -221,3 +221,20 @@ test("on a Node older than 22.19, npm start says so in one line and exits 1, bef
   const boundary = shell("node local/preflight.cjs && echo fine", { NODE_OPTIONS: `--require ${fake}` });
   expect([await boundary.exited, boundary.out]).toEqual([0, "fine\n"]);
 });
+
+test("a bad value of a variable npm start reads is one line naming it, and exit 1", async () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ PORT: "abc" }, 'npm start: PORT must be a port number (0–65535), got "abc"'],
+    [{ PORT: "70000" }, 'npm start: PORT must be a port number (0–65535), got "70000"'],
+    [{ WEBHOOKS_RETRY_SCHEDULE: "2x" }, 'npm start: WEBHOOKS_RETRY_SCHEDULE: "2x" is not a duration like 30s, 2m or 1h'],
+    [{ WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS: "yes" }, 'npm start: WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS must be true or false, got "yes"'],
+    [{ WEBHOOKS_LOG_LEVEL: "loud" }, 'npm start: WEBHOOKS_LOG_LEVEL must be one of debug, info, warn, error, silent, got "loud"'],
+  ];
+  const runs = cases.map(([env]) => shell("npm start", { WEBHOOKS_STATE_DIR: join(stateDir, "never"), PORT: String(port), ...env }));
+  running.push(...runs);
+  for (const [i, run] of runs.entries()) {
+    expect([cases[i][1], await run.exited]).toEqual([cases[i][1], 1]);
+    expect(run.out.split("\n").filter((l) => l.startsWith("npm start"))).toEqual([cases[i][1]]);
+  }
+  expect(existsSync(join(stateDir, "never"))).toBe(false);
+});
