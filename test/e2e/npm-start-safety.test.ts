@@ -67,10 +67,12 @@ test("an old state dir left world-readable is narrowed; every listener of npm st
 
   const listeners = listeningSockets(tree);
   const state = readState();
-  const guardPort = Number(new URL(state.endpoints.sqs).port);
-  // Exactly two: the API and the emulators' guard, both on 127.0.0.1.
-  expect(listeners.map((l) => [l.address, l.port]).sort()).toEqual([["127.0.0.1", port], ["127.0.0.1", guardPort]].sort());
   expect(listeners.filter((l) => !isLoopback(l.address))).toEqual([]);
+  // Nothing but what the stack announces in its state file: the API and the emulators' one guard
+  // (every endpoint the AWS SDK clients are given), each once, on 127.0.0.1.
+  const announced = new Set([state.apiUrl, ...Object.values(state.endpoints).filter((v): v is string => typeof v === "string")].map((u) => new URL(u).host));
+  expect(announced).toEqual(new Set([`127.0.0.1:${port}`, new URL(state.endpoints.sqs).host]));
+  expect(listeners.map((l) => `${l.address}:${l.port}`).sort()).toEqual([...announced].sort());
   expect(state.endpoints.dynamodb).toBe(state.endpoints.sqs);
 });
 
