@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { KMSClientConfig } from "@aws-sdk/client-kms";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AttemptReport } from "#core/delivery.ts";
 import type { HttpSender } from "#core/ports.ts";
@@ -16,6 +17,7 @@ import { startApiServer } from "./api-server.ts";
 import { consoleLogger, type Level } from "./console-logger.ts";
 import { createResources, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators, type Emulators } from "./emulators.ts";
 import { LocalEventSource } from "./event-source.ts";
+import { LOCAL_KMS_KEY_ARN, startLocalKms, type LocalKms } from "./kms.ts";
 import { STATE_FILE, type StateFile } from "./state-file.ts";
 
 export { STATE_FILE, type StateFile };
@@ -48,8 +50,8 @@ export interface LocalStackOptions {
   subscriptionCacheMs?: number;
   /** The delivery queue's visibility timeout; only crash tests shorten it (default: settings). */
   visibilityTimeoutSeconds?: number;
-  /** Use emulators that are already running instead of starting them. */
-  endpoints?: { sqs: string; dynamodb: string };
+  /** Use emulators that are already running instead of starting them (the local KMS is started unless given). */
+  endpoints?: { sqs: string; dynamodb: string; kms?: string };
 }
 
 export interface LocalStack {
@@ -62,18 +64,22 @@ export interface LocalStack {
 
 /** Runtime config pointing the real AWS SDK clients at the emulators. */
 export function localConfig(
-  endpoints: { sqs: string; dynamodb: string },
+  endpoints: { sqs: string; dynamodb: string; kms?: string },
   resources: Pick<RuntimeConfig, "tables" | "queue">,
   o: { schedule: RetrySchedule; allowPrivateEndpoints: boolean; autoDisableAfterSeconds: number },
 ): RuntimeConfig {
   const client = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+  // Secrets are sealed exactly as on AWS, by the same KMS adapter, with the local KMS's key.
+  const kms: KMSClientConfig | undefined = endpoints.kms ? { ...client, endpoint: endpoints.kms, maxAttempts: 2 } : undefined;
   return {
     ...resources,
     schedule: o.schedule,
     allowPrivateEndpoints: o.allowPrivateEndpoints,
     autoDisableAfterSeconds: o.autoDisableAfterSeconds,
+    secretsKeyId: kms ? LOCAL_KMS_KEY_ARN : undefined,
     sqs: { ...client, endpoint: endpoints.sqs },
     dynamodb: { ...client, endpoint: endpoints.dynamodb },
+    kms,
   };
 }
 
@@ -107,12 +113,18 @@ export function startWorker(
 export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalStack> {
   const logger = consoleLogger(o.logLevel, o.logSink);
   let emulators: Emulators | undefined;
-  const endpoints =
+  let localKms: LocalKms | undefined;
+  const emulated: { sqs: string; dynamodb: string; kms?: string } =
     o.endpoints ??
     (await (async () => {
       emulators = await startEmulators(o.persist && o.stateDir ? o.stateDir : undefined);
       return { sqs: emulators.sqsEndpoint, dynamodb: emulators.dynamodbEndpoint };
     })());
+  if (!emulated.kms) {
+    if (o.persist && o.stateDir) mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+    localKms = await startLocalKms({ credentials: LOCAL_CREDENTIALS, region: LOCAL_REGION, stateDir: o.persist ? o.stateDir : undefined });
+  }
+  const endpoints = { ...emulated, kms: emulated.kms ?? localKms!.endpoint };
   const client = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
   const resources = await createResources(
     new SQSClient({ ...client, endpoint: endpoints.sqs }),
@@ -146,7 +158,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
 
   if (o.stateDir) {
     mkdirSync(o.stateDir, { recursive: true });
-    const { sqs: _s, dynamodb: _d, schedule, ...rest } = config;
+    const { sqs: _s, dynamodb: _d, kms: _k, schedule, ...rest } = config;
     const state: StateFile = { apiUrl: url, token, endpoints, config: { ...rest, schedule: schedule.toString() } };
     writeFileSync(join(o.stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   }
@@ -162,6 +174,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       await worker?.stop();
       await closeServer(server);
       await emulators?.stop();
+      await localKms?.stop();
     },
   };
 }

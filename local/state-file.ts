@@ -9,6 +9,6 @@ export const STATE_FILE = "local-stack.json";
 export interface StateFile {
   apiUrl: string;
   token: string;
-  endpoints: { sqs: string; dynamodb: string };
-  config: Omit<RuntimeConfig, "schedule" | "sqs" | "dynamodb"> & { schedule: string };
+  endpoints: { sqs: string; dynamodb: string; kms: string };
+  config: Omit<RuntimeConfig, "schedule" | "sqs" | "dynamodb" | "kms"> & { schedule: string };
 }

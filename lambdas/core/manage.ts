@@ -6,7 +6,7 @@ import { checkEndpointUrl, type EndpointPolicy } from "./endpoint-guard.ts";
 import { isDeliveryId, isWebhookId, newDeliveryId, newEventId, newWebhookId } from "./ids.ts";
 import { matchesType, unknownPatterns } from "./matching.ts";
 import { DELIVERY_STATUSES, publicSubscription, type DeliveryMessage, type DeliveryRecord, type StoredEvent, type Subscription } from "./model.ts";
-import type { Clock, CoreLogger, DeliveryLog, DeliveryQueue, EventStore, SubscriptionStore } from "./ports.ts";
+import type { Clock, CoreLogger, DeliveryLog, DeliveryQueue, EventStore, SecretSealer, SubscriptionStore } from "./ports.ts";
 import { decodeCursor } from "./adapters/dynamodb.ts";
 import { LIMITS } from "./settings.ts";
 import { generateSecret } from "./signing.ts";
@@ -17,6 +17,8 @@ export interface ManageDeps {
   events: EventStore;
   deliveries: DeliveryLog;
   queue: DeliveryQueue;
+  /** Seals new secrets; the manage λ never opens one. */
+  secrets: SecretSealer;
   clock: Clock;
   logger: CoreLogger;
   endpointPolicy: EndpointPolicy;
@@ -151,14 +153,15 @@ export class ManageService {
     }
     const now = this.nowIso();
     const secret = generateSecret();
+    const id = newWebhookId();
     const sub: Subscription = {
       tenantId,
-      id: newWebhookId(),
+      id,
       url,
       eventTypes: [...new Set(input.eventTypes)],
       description: input.description,
       enabled: input.enabled ?? true,
-      secrets: [{ value: secret, createdAt: now }],
+      secrets: [{ sealed: await this.deps.secrets.seal(secret, { tenantId, webhookId: id }), createdAt: now }],
       createdAt: now,
       updatedAt: now,
       ...(input.enabled === false ? { disabledReason: "created disabled", disabledAt: now } : {}),
@@ -216,13 +219,21 @@ export class ManageService {
     const expiresAt = new Date(now + grace * 1000).toISOString();
     const secret = generateSecret();
     // The new secret first; the ones still valid keep signing until the grace ends (at most that).
-    const kept = sub.secrets
-      .filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now)
-      .map((s) => ({ ...s, expiresAt: s.expiresAt && s.expiresAt < expiresAt ? s.expiresAt : expiresAt }))
-      .filter(() => grace > 0);
+    const context = { tenantId: sub.tenantId, webhookId: sub.id };
+    const kept = await Promise.all(
+      sub.secrets
+        .filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now)
+        .filter(() => grace > 0)
+        .map(async ({ value, sealed, createdAt, expiresAt: own }) => ({
+          // A secret stored before secrets were sealed is sealed now: the rotation writes no plaintext.
+          sealed: sealed ?? (await this.deps.secrets.seal(value!, context)),
+          createdAt,
+          expiresAt: own && own < expiresAt ? own : expiresAt,
+        })),
+    );
     const nowIso = new Date(now).toISOString();
     const updated = await this.deps.subscriptions.update(sub.tenantId, sub.id, {
-      secrets: [{ value: secret, createdAt: nowIso }, ...kept],
+      secrets: [{ sealed: await this.deps.secrets.seal(secret, context), createdAt: nowIso }, ...kept],
       updatedAt: nowIso,
     });
     if (!updated) throw notFound("webhook");

@@ -94,6 +94,21 @@ export interface HttpSender {
   post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<HttpResult>;
 }
 
+/** Whose secret a sealed value is: bound into its envelope, so it opens for that webhook only. */
+export interface SecretContext {
+  readonly tenantId: string;
+  readonly webhookId: string;
+}
+
+/**
+ * Envelope encryption of signing secrets (the KMS adapter on AWS and, with a local key, on the
+ * local stack). `open` with another context than `seal` had fails.
+ */
+export interface SecretSealer {
+  seal(plaintext: string, context: SecretContext): Promise<string>;
+  open(sealed: string, context: SecretContext): Promise<string>;
+}
+
 export interface Clock {
   now(): number;
 }

@@ -93,6 +93,8 @@ export const ENV = {
   retrySchedule: "WEBHOOKS_RETRY_SCHEDULE",
   allowPrivateEndpoints: "WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS",
   autoDisableAfter: "WEBHOOKS_AUTO_DISABLE_AFTER",
+  /** The KMS key that seals signing secrets (the stack's key; the local stack's own key locally). */
+  secretsKeyArn: "WEBHOOKS_SECRETS_KEY_ARN",
 } as const;
 
 /**
