@@ -61,6 +61,19 @@ export const INGEST = {
   maxRequestBytes: 1_024 * 1_024,
 } as const;
 
+/**
+ * The largest delivery message body the queues must accept. The message (JSON) carries the event's
+ * payload (JSON) as a string, so each payload byte takes at most two (an escaped `"` or `\`): at
+ * most 2 × the 256 KiB of `data`, plus 16 KiB for the event's other fields (ids, type, tenant,
+ * timestamp, each bounded) and the message's own, also escaped. 540,672 bytes: above SQS's
+ * 256 KiB default, within its 1 MiB (1,048,576 bytes) maximum. The stack sets it on both queues
+ * (the DLQ gets the same messages) and the local stack does too.
+ */
+export const MAX_MESSAGE_BYTES = 2 * INGEST.maxDataBytes + 16 * 1_024;
+
+/** SQS's largest MaximumMessageSize (since 2025). */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+
 export const LIMITS = {
   webhooksPerTenant: 50,
   urlMaxLength: 2_048,
@@ -69,6 +82,24 @@ export const LIMITS = {
   rotateGraceMaxSeconds: 7 * 24 * 3_600,
   pageSizeDefault: 20,
   pageSizeMax: 100,
+} as const;
+
+/**
+ * The signing secrets' envelope (lambdas/core/adapters/kms.ts): the KMS encryption context of every
+ * sealed secret is {purpose, tenantId, webhookId}; the stack's IAM conditions allow the KMS calls
+ * only with this purpose and these keys.
+ */
+export const SECRETS = {
+  purpose: "webhook-signing-secret",
+  contextKeys: ["purpose", "tenantId", "webhookId"],
+} as const;
+
+/** Custom metrics the stack's alarms read: CloudWatch namespace, the Powertools `service` dimension, names. */
+export const METRICS = {
+  namespace: "RecordsKeeperWebhooks",
+  deliverService: "webhooks-deliver",
+  /** A delivery record or subscription write of the deliver λ failed (the attempt itself may have succeeded). */
+  bookkeepingWriteFailures: "BookkeepingWriteFailures",
 } as const;
 
 /** Table key schemas: the stack creates them with these names and the local stack from the same. */

@@ -4,6 +4,7 @@ import { KMSClient, type KMSClientConfig } from "@aws-sdk/client-kms";
 import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "./adapters/dynamodb.ts";
 import { KmsSecretSealer } from "./adapters/kms.ts";
 import { SqsDeliveryQueue, type SqsQueueConfig } from "./adapters/sqs.ts";
+import { countingWriteFailures } from "./bookkeeping.ts";
 import { DeliveryService, type AttemptReport } from "./delivery.ts";
 import { UndiciSender } from "./http-sender.ts";
 import { IngestService } from "./ingest.ts";
@@ -111,7 +112,9 @@ export function createDeliveryService(
   config: RuntimeConfig,
   o: Observability & { sender?: HttpSender; onAttempt?: (a: AttemptReport) => void; attemptTimeoutMs?: number; recoveryDelaySeconds?: number },
 ): DeliveryService {
-  const { subscriptions, deliveries, queue } = stores(config);
+  const metrics = o.metrics ?? noMetrics;
+  const { queue, ...plain } = stores(config);
+  const { subscriptions, deliveries } = countingWriteFailures(plain, metrics);
   const subscriptionCacheMs = o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs;
   return new DeliveryService({
     subscriptions,
@@ -123,7 +126,7 @@ export function createDeliveryService(
     clock: o.clock ?? systemClock,
     schedule: config.schedule,
     logger: o.logger,
-    metrics: o.metrics ?? noMetrics,
+    metrics,
     attemptTimeoutMs: o.attemptTimeoutMs ?? DELIVERY.attemptTimeoutMs,
     autoDisableAfterSeconds: config.autoDisableAfterSeconds,
     subscriptionCacheMs,

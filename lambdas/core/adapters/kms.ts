@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
 import type { Clock, SecretContext, SecretSealer } from "../ports.ts";
+import { SECRETS } from "../settings.ts";
 
 /**
  * Envelope encryption of signing secrets with a KMS key: each `seal` asks KMS for a fresh AES-256
@@ -10,12 +11,11 @@ import type { Clock, SecretContext, SecretSealer } from "../ports.ts";
  *
  * Both KMS calls carry the encryption context {purpose, tenantId, webhookId}: KMS refuses to
  * decrypt a data key under any other context, and the stack's IAM conditions allow these calls
- * only with `purpose` = SECRET_PURPOSE. The same context is the GCM additional data, so a sealed
+ * only with `purpose` = SECRETS.purpose. The same context is the GCM additional data, so a sealed
  * value copied onto another webhook does not open there even with a cached data key.
  *
  * Stored form: `kms1.<encrypted data key>.<iv>.<ciphertext>.<tag>`, each part base64url.
  */
-export const SECRET_PURPOSE = "webhook-signing-secret";
 const FORMAT = "kms1";
 
 export interface KmsSealerOptions {
@@ -30,7 +30,7 @@ export interface KmsSealerOptions {
 type Context = Record<string, string>;
 
 function encryptionContext(c: SecretContext): Context {
-  return { purpose: SECRET_PURPOSE, tenantId: c.tenantId, webhookId: c.webhookId };
+  return { purpose: SECRETS.purpose, tenantId: c.tenantId, webhookId: c.webhookId };
 }
 
 /** The context as GCM additional data: a fixed key order, so the same context is the same bytes. */
