@@ -5,7 +5,7 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUse
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import dynalite from "dynalite";
 import { startFauxqs } from "fauxqs";
-import { QUEUE, TABLES, type TableName } from "#core/settings.ts";
+import { MAX_MESSAGE_BYTES, QUEUE, TABLES, type TableName } from "#core/settings.ts";
 
 /**
  * The embedded AWS stand-ins: fauxqs speaks the SQS wire protocol, dynalite DynamoDB's. Both run in
@@ -51,7 +51,10 @@ export async function createResources(
   { prefix = "rk-webhooks", visibilityTimeoutSeconds = QUEUE.visibilityTimeoutSeconds } = {},
 ): Promise<LocalResources> {
   const dlq = await sqs.send(
-    new CreateQueueCommand({ QueueName: `${prefix}-dlq`, Attributes: { MessageRetentionPeriod: String(QUEUE.retentionSeconds) } }),
+    new CreateQueueCommand({
+      QueueName: `${prefix}-dlq`,
+      Attributes: { MessageRetentionPeriod: String(QUEUE.retentionSeconds), MaximumMessageSize: String(MAX_MESSAGE_BYTES) },
+    }),
   );
   const dlqArn = await queueArn(sqs, dlq.QueueUrl!);
   const queue = await sqs.send(
@@ -60,6 +63,8 @@ export async function createResources(
       Attributes: {
         VisibilityTimeout: String(visibilityTimeoutSeconds),
         MessageRetentionPeriod: String(QUEUE.retentionSeconds),
+        // As the stack sets it (fauxqs's default is 1 MiB, AWS's 256 KiB).
+        MaximumMessageSize: String(MAX_MESSAGE_BYTES),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: QUEUE.maxReceiveCount }),
       },
     }),

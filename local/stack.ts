@@ -6,7 +6,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { KMSClientConfig } from "@aws-sdk/client-kms";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AttemptReport } from "#core/delivery.ts";
-import type { HttpSender } from "#core/ports.ts";
+import type { CoreMetrics, HttpSender } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, QUEUE } from "#core/settings.ts";
 import { createDeliveryService, createIngestService, createManageService, type RuntimeConfig } from "#core/wiring.ts";
@@ -42,6 +42,8 @@ export interface LocalStackOptions {
   /** Where log lines go (default: stderr); tests capture them to prove no secret is ever logged. */
   logSink?: (line: string) => void;
   onAttempt?: (a: AttemptReport) => void;
+  /** Receives the deliver worker's metrics (the λ's go to CloudWatch); tests count them. */
+  metrics?: CoreMetrics;
   attemptTimeoutMs?: number;
   recoveryDelaySeconds?: number;
   autoDisableAfterSeconds?: number;
@@ -86,11 +88,12 @@ export function localConfig(
 /** Starts the deliver worker: the local event source feeding the deliver λ's app. */
 export function startWorker(
   config: RuntimeConfig,
-  o: Pick<LocalStackOptions, "logLevel" | "logSink" | "onAttempt" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs" | "recoveryDelaySeconds">,
+  o: Pick<LocalStackOptions, "logLevel" | "logSink" | "onAttempt" | "metrics" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs" | "recoveryDelaySeconds">,
 ): LocalEventSource {
   const logger = consoleLogger(o.logLevel, o.logSink);
   const service = createDeliveryService(config, {
     logger,
+    metrics: o.metrics,
     onAttempt: o.onAttempt,
     attemptTimeoutMs: o.attemptTimeoutMs,
     sender: o.sender,

@@ -6,7 +6,7 @@ import { checkEndpointUrl, type EndpointPolicy } from "./endpoint-guard.ts";
 import { isDeliveryId, isWebhookId, newDeliveryId, newEventId, newWebhookId } from "./ids.ts";
 import { matchesType, unknownPatterns } from "./matching.ts";
 import { DELIVERY_STATUSES, publicSubscription, type DeliveryMessage, type DeliveryRecord, type StoredEvent, type Subscription } from "./model.ts";
-import type { Clock, CoreLogger, DeliveryLog, DeliveryQueue, EventStore, SecretSealer, SubscriptionStore } from "./ports.ts";
+import { RedriveInProgress, type Clock, type CoreLogger, type DeliveryLog, type DeliveryQueue, type EventStore, type RedriveTask, type SecretSealer, type SubscriptionStore } from "./ports.ts";
 import { decodeCursor } from "./adapters/dynamodb.ts";
 import { LIMITS } from "./settings.ts";
 import { generateSecret } from "./signing.ts";
@@ -135,8 +135,18 @@ export class ManageService {
       [`POST ${w}/{webhookId}/deliveries/{deliveryId}/retry`]: (r) => this.retry(r),
       [`POST ${w}/{webhookId}/replay`]: (r) => this.replay(r),
       "GET /admin/dlq": async () => ({ statusCode: 200, body: await this.deps.queue.dlqDepth() }),
-      "POST /admin/redrive": async () => ({ statusCode: 202, body: await this.deps.queue.redrive() }),
+      "POST /admin/redrive": () => this.redrive(),
     };
+  }
+
+  /** One redrive at a time (SQS runs one move task per queue): a second one is a 409 naming the running task. */
+  private async redrive(): Promise<ApiResponse> {
+    try {
+      return { statusCode: 202, body: await this.deps.queue.redrive() };
+    } catch (err) {
+      if (!(err instanceof RedriveInProgress)) throw err;
+      throw new RedriveRunningError(err.task);
+    }
   }
 
   private nowIso(): string {
@@ -349,6 +359,18 @@ export class ManageService {
     const checked = checkEndpointUrl(raw, this.deps.endpointPolicy);
     if (!checked.ok) throw validationError([{ field: "url", message: checked.reason }]);
     return checked.url.toString();
+  }
+}
+
+/** `409 redrive_running`: the error shape plus the running task. */
+class RedriveRunningError extends ApiError {
+  constructor(readonly task: RedriveTask) {
+    super(409, "redrive_running", `a DLQ redrive is already running${task.taskId ? ` (task ${task.taskId}, started ${task.startedAt ?? "earlier"})` : ""}; wait for it to finish (GET /admin/dlq shows the depth)`);
+  }
+
+  override toBody() {
+    const { taskId, status, startedAt, moved, toMove } = this.task;
+    return { ...super.toBody(), task: { taskId: taskId ?? null, status, startedAt: startedAt ?? null, moved: moved ?? null, toMove: toMove ?? null } };
   }
 }
 

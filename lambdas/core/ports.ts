@@ -78,8 +78,26 @@ export interface DeliveryQueue {
   changeVisibility(items: readonly { receiptHandle: string; seconds: number }[]): Promise<void>;
   deadLetter(message: DeliveryMessage): Promise<void>;
   dlqDepth(): Promise<{ visible: number; inFlight: number }>;
-  /** Moves every DLQ message back to the delivery queue. */
+  /** Moves every DLQ message back to the delivery queue; throws RedriveInProgress while one is running. */
   redrive(): Promise<{ moved?: number; taskId?: string }>;
+}
+
+/** A DLQ redrive under way: an SQS message move task on AWS, the copy loop on the local stack. */
+export interface RedriveTask {
+  readonly taskId?: string;
+  /** SQS's status: RUNNING or CANCELLING. */
+  readonly status: string;
+  readonly startedAt?: string;
+  readonly moved?: number;
+  readonly toMove?: number;
+}
+
+/** Thrown by `DeliveryQueue.redrive` when a redrive of the DLQ is already running (one at a time). */
+export class RedriveInProgress extends Error {
+  constructor(readonly task: RedriveTask) {
+    super(`a DLQ redrive is already running${task.taskId ? ` (task ${task.taskId})` : ""}`);
+    this.name = "RedriveInProgress";
+  }
 }
 
 export interface HttpResult {
