@@ -96,6 +96,19 @@ export class DeliveryPipeline extends Construct {
         metric: dlq.metricNumberOfMessagesSent({ period: fiveMinutes, statistic: "Sum" }),
         threshold: 0,
       }),
+      // NumberOfMessagesSent counts the λ's own SendMessage to the DLQ, not the queue's redrive
+      // policy moving a poison message there: the depth rising catches those too.
+      thresholdAlarm(this, "DlqDepthRising", {
+        description:
+          "The DLQ grew in the last 5 minutes. With DlqMessagesSent: deliveries exhausted their schedule. Alone: the queue's redrive policy moved messages the deliver λ could not parse (poison messages)",
+        metric: new cloudwatch.MathExpression({
+          expression: "DIFF(visible)",
+          usingMetrics: { visible: dlq.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: "Maximum" }) },
+          label: "DLQ depth change",
+          period: fiveMinutes,
+        }),
+        threshold: 0,
+      }),
       thresholdAlarm(this, "InFlightHigh", {
         description: "Messages in flight (mostly retry backoffs) approach the ~120,000 limit of a standard queue, past which every tenant stalls",
         metric: queue.metricApproximateNumberOfMessagesNotVisible({ period: Duration.minutes(1), statistic: "Maximum" }),

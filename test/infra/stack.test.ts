@@ -308,6 +308,22 @@ describe("alarms", () => {
     expect(alarmOn("ApproximateNumberOfMessagesVisible")).toEqual([]);
   });
 
+  test("the DLQ's depth rising alarms too (poison messages moved by the redrive policy are not 'sent')", () => {
+    const alarm = template.findResources("AWS::CloudWatch::Alarm")[logicalId(stack.pipeline.alarms.find((a) => a.node.id === "DlqDepthRising")!)];
+    const metrics = alarm.Properties.Metrics as any[];
+    expect(metrics.find((m) => m.Expression).Expression).toBe("DIFF(visible)");
+    expect(metrics.find((m) => m.Id === "visible").MetricStat).toMatchObject({
+      Metric: {
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [logicalId(stack.pipeline.dlq), "QueueName"] } }],
+      },
+      Stat: "Maximum",
+      Period: 300,
+    });
+    expect(alarm.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold", TreatMissingData: "notBreaching" });
+  });
+
   test("a backlog older than an hour, deliver errors and throttles alarm", () => {
     expect(alarmOn("ApproximateAgeOfOldestMessage")[0].Properties.Threshold).toBe(3_600);
     for (const metric of ["Errors", "Throttles"]) {
@@ -342,8 +358,8 @@ describe("alarms", () => {
   });
 
   test("DynamoDB read and write throttles of every table alarm, summed", () => {
-    const math = Object.values(template.findResources("AWS::CloudWatch::Alarm")).filter((a) => a.Properties.Metrics);
-    expect(math).toHaveLength(1);
+    const math = [template.findResources("AWS::CloudWatch::Alarm")[logicalId(stack.tables.alarms[0])]];
+    expect(stack.tables.alarms).toHaveLength(1);
     const metrics = math[0].Properties.Metrics as any[];
     const inputs = metrics.filter((m) => m.MetricStat).map((m) => `${m.MetricStat.Metric.MetricName} ${m.MetricStat.Metric.Dimensions[0].Value.Ref}`);
     const tables = [stack.tables.subscriptions, stack.tables.events, stack.tables.deliveries].map(logicalId);
@@ -361,7 +377,7 @@ describe("alarms", () => {
     template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: arn(stack.key) });
     template.hasResourceProperties("AWS::SNS::Subscription", { Protocol: "email", Endpoint: "ops@example.com" });
     const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm"));
-    expect(alarms).toHaveLength(9);
+    expect(alarms).toHaveLength(10);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic[0] }]);
     }
