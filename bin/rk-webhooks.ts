@@ -51,7 +51,9 @@ const seconds = (value: string) => {
 
 /** A duration option: `--timeout 10m`; its default shown with its unit in --help. */
 const duration = (flags: string, description: string, defaultSeconds?: number, shown?: string) => {
-  const option = new Option(flags, `${description} (a duration: 500ms, 30s, 10m, 2h, 7d)`).argParser(seconds);
+  // A default left to the API (undefined here) is still shown, with its unit.
+  const apiDefault = defaultSeconds === undefined && shown ? ` (default: ${shown})` : "";
+  const option = new Option(flags, `${description} (a duration: 500ms, 30s, 10m, 2h, 7d)${apiDefault}`).argParser(seconds);
   return defaultSeconds === undefined ? option : option.default(defaultSeconds, shown);
 };
 
@@ -144,7 +146,7 @@ function buildProgram(): Command {
     .description("a new signing secret; prints `export SECRET=…`. The previous one keeps signing during the grace period")
     .argument(...webhookArg)
     .requiredOption(tenant, "the tenant")
-    .addOption(duration("--grace <duration>", "how long the previous secret keeps signing, at most 7d; 0 stops it now", undefined).default(undefined, "24h"))
+    .addOption(duration("--grace <duration>", "how long the previous secret keeps signing, at most 7d; 0 stops it now", undefined, "24h"))
     .action((id, o, cmd) => webhooksRotateCommand(ctx(cmd), id, { tenant: o.tenant, graceSeconds: o.grace }));
 
   program
