@@ -102,7 +102,7 @@ export class WebhooksStack extends Stack {
   }
 }
 
-function validRetrySchedule(schedule: readonly number[]): readonly number[] {
+export function validRetrySchedule(schedule: readonly number[]): readonly number[] {
   for (const seconds of schedule) {
     if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_VISIBILITY_TIMEOUT_SECONDS) {
       throw new Error(
@@ -124,7 +124,7 @@ function validRetrySchedule(schedule: readonly number[]): readonly number[] {
   return schedule;
 }
 
-function validAutoDisable(seconds: number): number {
+export function validAutoDisable(seconds: number): number {
   if (!Number.isInteger(seconds) || seconds <= 0) {
     throw new Error(`autoDisableAfterSeconds: ${seconds} is not a positive whole number of seconds`);
   }
