@@ -137,3 +137,16 @@ describe("each method against the local stack", () => {
     for (const x of exchanges) expect(api.checkResponse("GET", "/tenants/{tenantId}/webhooks/{webhookId}/deliveries", x.status, x.answer)).toEqual([]);
   });
 });
+
+test("API answers end with a newline, so that a shell prompt does not stick to them", async () => {
+  const stack = await startTestStack();
+  try {
+    const answered = await fetch(`${stack.apiUrl}/event-types`, { headers: { authorization: `Bearer ${stack.stack.token}` } });
+    const refused = await fetch(`${stack.apiUrl}/admin/dlq`);
+    const texts = [await answered.text(), await refused.text()];
+    expect([answered.status, refused.status]).toEqual([200, 401]);
+    for (const text of texts) expect([text.endsWith("}\n"), text.indexOf("\n")]).toEqual([true, text.length - 1]);
+  } finally {
+    await stack.stop();
+  }
+});
