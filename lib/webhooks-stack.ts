@@ -15,7 +15,7 @@ export interface WebhooksStackProps extends StackProps {
   /**
    * Delays after attempt 1, in seconds; its length + 1 is the number of attempts. Each delay is a
    * visibility timeout, so at most 12 hours.
-   * @default DEFAULT_RETRY_SCHEDULE_SECONDS (13 attempts over about 2.5 days)
+   * @default DEFAULT_RETRY_SCHEDULE_SECONDS (13 attempts over about 2.2 days)
    */
   readonly retryScheduleSeconds?: readonly number[];
   /**
