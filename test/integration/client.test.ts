@@ -143,7 +143,8 @@ test("a 503 that does not end: retried with backoff until the deadline, then an 
   const err: WebhooksError = await clientVia(p, { deadlineMs: 1_500, baseDelayMs: 100 })
     .publish({ type: "sync.completed", tenantId: "acct_client_503", data: { syncId: "syn_1" } })
     .catch((e) => e);
-  expect(Date.now() - started).toBeLessThan(1_500 + 1_000);
+  // It gives up instead of waiting past the deadline (with room for a loaded machine).
+  expect(Date.now() - started).toBeLessThan(1_500 + 3_000);
   expect([err.status, err.code, err.message, err.requestId, err.retryable]).toEqual([503, "http_503", "Service Unavailable", "Zq1HfhB-oAMEV3A=", true]);
   expect(err.attempts).toBe(p.requests.length);
   expect(p.requests.length).toBeGreaterThanOrEqual(3);
