@@ -71,7 +71,7 @@ let target: TargetOptions | undefined;
 function buildProgram(): Command {
   const program = new Command("rk-webhooks");
   program
-    .description("Operate RecordsKeeper.AI webhooks: deliveries, replay, DLQ redrive, live tail, a signature-checking staging endpoint.")
+    .description("Operate RecordsKeeper.AI webhooks: create and change webhooks, publish events, deliveries, replay, DLQ redrive, live tail, a signature-checking staging endpoint.")
     .version(version)
     .option("--json", "print machine-readable JSON instead of text")
     .option("--state-dir <dir>", "the local stack's state dir (default: $WEBHOOKS_STATE_DIR or .local)")
