@@ -15,7 +15,7 @@ export interface WebhooksStackProps extends StackProps {
   /**
    * Delays after attempt 1, in seconds; its length + 1 is the number of attempts. Each delay is a
    * visibility timeout, so at most 12 hours.
-   * @default DEFAULT_RETRY_SCHEDULE_SECONDS (13 attempts over about 2.5 days)
+   * @default DEFAULT_RETRY_SCHEDULE_SECONDS (13 attempts over about 2.2 days)
    */
   readonly retryScheduleSeconds?: readonly number[];
   /**
@@ -122,7 +122,7 @@ export class WebhooksStack extends Stack {
   }
 }
 
-function validRetrySchedule(schedule: readonly number[]): readonly number[] {
+export function validRetrySchedule(schedule: readonly number[]): readonly number[] {
   for (const seconds of schedule) {
     if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_VISIBILITY_TIMEOUT_SECONDS) {
       throw new Error(
@@ -144,7 +144,7 @@ function validRetrySchedule(schedule: readonly number[]): readonly number[] {
   return schedule;
 }
 
-function validAutoDisable(seconds: number): number {
+export function validAutoDisable(seconds: number): number {
   if (!Number.isInteger(seconds) || seconds <= 0) {
     throw new Error(`autoDisableAfterSeconds: ${seconds} is not a positive whole number of seconds`);
   }

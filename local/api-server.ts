@@ -43,7 +43,7 @@ export interface ApiServerOptions {
 
 const json = (res: ServerResponse, statusCode: number, body: unknown) => {
   res.writeHead(statusCode, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
+  res.end(`${JSON.stringify(body)}\n`);
 };
 
 const refusal = (code: string, message: string, details: { field: string; message: string }[] = []) => ({ error: { code, message, details } });

@@ -12,6 +12,7 @@ export function toApiGateway(res: ApiResponse): APIGatewayProxyStructuredResultV
   return {
     statusCode: res.statusCode,
     headers: { "content-type": "application/json", "cache-control": "no-store" },
-    body: res.body === undefined ? "" : JSON.stringify(res.body),
+    // A trailing newline, so that `curl` output does not run into the shell prompt.
+    body: res.body === undefined ? "" : `${JSON.stringify(res.body)}\n`,
   };
 }
