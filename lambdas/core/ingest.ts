@@ -171,7 +171,9 @@ function validateEvent(raw: unknown, prefix: string): EventInput {
   }
   const parsed = eventSchema.safeParse(raw);
   if (!parsed.success) throw validationError(issuesToDetails(parsed.error.issues, prefix));
-  const input = parsed.data;
+  // The data as parsed from the request, not zod's copy: the copy assigns each key, and assigning
+  // `__proto__` sets a prototype instead of keeping the key. What was sent is what is delivered.
+  const input: EventInput = { ...parsed.data, data: (raw as { data: Record<string, unknown> }).data };
   const type = findEventType(input.type);
   if (!type) {
     throw new ApiError(400, "unknown_event_type", `unknown event type "${input.type}"; known types: ${EVENT_TYPE_NAMES.join(", ")}`, [
