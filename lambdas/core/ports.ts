@@ -1,4 +1,4 @@
-import type { Attempt, DeliveryMessage, DeliveryRecord, DeliveryStatus, StoredEvent, Subscription } from "./model.ts";
+import type { Attempt, BatchMarker, DeliveryMessage, DeliveryRecord, DeliveryStatus, StoredEvent, Subscription } from "./model.ts";
 
 /**
  * The core's view of the outside world. DynamoDB, SQS and undici adapters implement these; the
@@ -33,6 +33,19 @@ export interface EventStore {
   get(tenantId: string, id: string): Promise<StoredEvent | undefined>;
   /** Deletes the event if it is still the one accepted at `acceptedAt` (undoing a refused batch). */
   remove(tenantId: string, id: string, acceptedAt: number): Promise<void>;
+  /**
+   * A batch call's marker, so that a refused batch takes back only what no other call answered for
+   * (architecture.md, "Ingest idempotency"). `openBatch` creates it; `claimEvent` records, atomically
+   * and at most once per event, that another call takes over one of its provisional events (false
+   * when the batch is no longer open or the event was claimed already); `commitBatch` deletes it and
+   * `startRollback` freezes it, both returning the claimed event keys; `closeBatch` deletes it.
+   */
+  openBatch(token: string, openUntil: number): Promise<void>;
+  batchMarker(token: string): Promise<BatchMarker | undefined>;
+  claimEvent(token: string, eventKey: string, nowMs: number): Promise<boolean>;
+  commitBatch(token: string): Promise<readonly string[]>;
+  startRollback(token: string): Promise<readonly string[]>;
+  closeBatch(token: string): Promise<void>;
 }
 
 export interface DeliveryPage {

@@ -12,7 +12,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { deliveryIdBounds } from "../ids.ts";
-import type { DeliveryRecord, StoredEvent, Subscription } from "../model.ts";
+import type { BatchMarker, DeliveryRecord, StoredEvent, Subscription } from "../model.ts";
 import type {
   AttemptWrite,
   DeliveryLog,
@@ -42,14 +42,18 @@ const chunk = <T>(items: readonly T[], size: number): T[][] => {
   return out;
 };
 
-/** BatchGetItem with the retry of unprocessed keys that DynamoDB asks for under load. */
+/**
+ * BatchGetItem with the retry of unprocessed keys that DynamoDB asks for under load. DynamoDB refuses
+ * a request that names one key twice (two copies of one delivery in a batch do), so keys are unique.
+ */
 async function batchGet(
   db: DynamoDBDocumentClient,
   table: string,
   keys: readonly Record<string, string>[],
 ): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
-  for (const part of chunk(keys, 100)) {
+  const unique = [...new Map(keys.map((k) => [JSON.stringify(Object.entries(k).sort()), k])).values()];
+  for (const part of chunk(unique, 100)) {
     let pending: Record<string, unknown>[] | undefined = [...part];
     for (let round = 0; pending && pending.length > 0; round++) {
       if (round > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** round, 1_000)));
@@ -180,22 +184,26 @@ export class DynamoEventStore implements EventStore {
       // Kept as long as its deliveries, so any delivery in the log can be replayed.
       expiresAt: epochSeconds(event.acceptedAt) + DELIVERY.retentionSeconds,
     };
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: item,
-          ConditionExpression: "attribute_not_exists(pk) OR acceptedAt < :windowStart",
-          ExpressionAttributeValues: { ":windowStart": windowStartMs },
-        }),
-      );
-      return undefined;
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      const existing = await this.get(event.tenantId, event.id);
-      if (!existing) throw new Error(`event ${event.id} vanished between the conditional put and the read`);
-      return existing;
+    // A refused batch may take its provisional event back between the failed put and the read: then
+    // the id is free again, and the put is tried again.
+    for (let round = 0; round < 5; round++) {
+      try {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: item,
+            ConditionExpression: "attribute_not_exists(pk) OR acceptedAt < :windowStart",
+            ExpressionAttributeValues: { ":windowStart": windowStartMs },
+          }),
+        );
+        return undefined;
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+        const existing = await this.get(event.tenantId, event.id);
+        if (existing) return existing;
+      }
     }
+    throw new Error(`event ${event.id} kept vanishing between the conditional put and the read`);
   }
 
   async remove(tenantId: string, id: string, acceptedAt: number): Promise<void> {
@@ -220,6 +228,80 @@ export class DynamoEventStore implements EventStore {
     if (!res.Item) return undefined;
     const { pk: _pk, payloadGz, expiresAt: _exp, ...rest } = res.Item as EventItem;
     return { ...rest, payload: gunzipSync(payloadGz).toString("utf8") };
+  }
+
+  /** Batch markers share the events table: `#batch#…` can be no event's key (tenant ids start with a letter or digit). */
+  private static batchKey(token: string): string {
+    return `#batch#${token}`;
+  }
+
+  async openBatch(token: string, openUntil: number): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: DynamoEventStore.batchKey(token), state: "open", openUntil, expiresAt: epochSeconds(openUntil) + 86_400 },
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+  }
+
+  async batchMarker(token: string): Promise<BatchMarker | undefined> {
+    const res = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: DynamoEventStore.batchKey(token) }, ConsistentRead: true }));
+    if (!res.Item) return undefined;
+    const item = res.Item as { state: BatchMarker["state"]; claimed?: Set<string>; openUntil: number };
+    return { state: item.state, claimed: [...(item.claimed ?? [])], openUntil: item.openUntil };
+  }
+
+  async claimEvent(token: string, eventKey: string, nowMs: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: DynamoEventStore.batchKey(token) },
+          UpdateExpression: "ADD claimed :key",
+          ConditionExpression: "#state = :open AND openUntil > :now AND NOT contains(claimed, :one)",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":key": new Set([eventKey]), ":one": eventKey, ":open": "open", ":now": nowMs },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async commitBatch(token: string): Promise<readonly string[]> {
+    const res = await this.db.send(
+      new DeleteCommand({
+        TableName: this.table,
+        Key: { pk: DynamoEventStore.batchKey(token) },
+        ConditionExpression: "#state = :open",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":open": "open" },
+        ReturnValues: "ALL_OLD",
+      }),
+    );
+    return [...((res.Attributes?.claimed as Set<string> | undefined) ?? [])];
+  }
+
+  async startRollback(token: string): Promise<readonly string[]> {
+    const res = await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: DynamoEventStore.batchKey(token) },
+        UpdateExpression: "SET #state = :rollback",
+        ConditionExpression: "#state = :open",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":open": "open", ":rollback": "rollback" },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return [...((res.Attributes?.claimed as Set<string> | undefined) ?? [])];
+  }
+
+  async closeBatch(token: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: DynamoEventStore.batchKey(token) } }));
   }
 }
 
