@@ -8,11 +8,23 @@ export interface SubscriptionStore {
   listByTenant(tenantId: string): Promise<Subscription[]>;
   get(tenantId: string, id: string): Promise<Subscription | undefined>;
   getMany(keys: readonly { tenantId: string; id: string }[]): Promise<Subscription[]>;
-  count(tenantId: string): Promise<number>;
-  create(sub: Subscription): Promise<void>;
-  /** Replaces the mutable fields; undefined when the subscription does not exist. */
-  update(tenantId: string, id: string, changes: SubscriptionChanges): Promise<Subscription | undefined>;
+  /** Creates it unless the tenant already has `limit` subscriptions (false), atomically with respect to parallel creates. */
+  create(sub: Subscription, limit: number): Promise<boolean>;
+  /**
+   * Replaces the mutable fields; undefined when the subscription does not exist. With `expect`, only
+   * if its newest secret is still `currentSecret`, else it throws `StaleWrite`.
+   */
+  update(tenantId: string, id: string, changes: SubscriptionChanges, expect?: { currentSecret: string }): Promise<Subscription | undefined>;
+  /** Deletes it and frees its place under the limit; false when it did not exist. */
   delete(tenantId: string, id: string): Promise<boolean>;
+}
+
+/** A conditional write found the record changed since it was read. */
+export class StaleWrite extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StaleWrite";
+  }
 }
 
 export interface SubscriptionChanges {

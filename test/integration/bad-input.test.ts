@@ -496,11 +496,18 @@ describe("after the table, nothing was written", () => {
     expect(await list(stack, TENANT)).toEqual([ids.A]);
     expect(await list(stack, OTHER)).toEqual([ids.B]);
     expect(await list(strict, STRICT_TENANT)).toEqual([ids.S]);
-    const subs = (await scan(stack, "subscriptions")).map((s) => s.id).sort();
-    expect(subs).toEqual([ids.A, ids.B].sort());
-    const rawA = (await scan(stack, "subscriptions")).find((s) => s.id === ids.A) as { secrets: unknown[] };
+    // Each tenant's slot item (its webhook ids, for the limit) holds exactly the webhooks it has.
+    const items = await scan(stack, "subscriptions");
+    const webhookItems = (rows: Record<string, unknown>[]) => rows.filter((s) => String(s.id).startsWith("wh_"));
+    const slotsOf = (rows: Record<string, unknown>[]) => Object.fromEntries(rows.filter((s) => s.id === "#webhooks").map((s) => [s.tenantId, [...(s.ids as Set<string>)]]));
+    expect(webhookItems(items).map((s) => s.id).sort()).toEqual([ids.A, ids.B].sort());
+    expect(slotsOf(items)).toEqual({ [TENANT]: [ids.A], [OTHER]: [ids.B] });
+    expect(items).toHaveLength(4);
+    const rawA = items.find((s) => s.id === ids.A) as { secrets: unknown[] };
     expect(rawA.secrets).toHaveLength(1);
-    expect((await scan(strict, "subscriptions")).map((s) => s.id)).toEqual([ids.S]);
+    const strictItems = await scan(strict, "subscriptions");
+    expect(webhookItems(strictItems).map((s) => s.id)).toEqual([ids.S]);
+    expect(slotsOf(strictItems)).toEqual({ [STRICT_TENANT]: [ids.S] });
   });
 
   test("no event and no delivery exists, and the receiver got nothing, while a valid event right after is delivered", async () => {

@@ -11,6 +11,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { decodeTime } from "ulid";
 import { deliveryIdBounds } from "../ids.ts";
 import type { BatchMarker, DeliveryRecord, StoredEvent, Subscription } from "../model.ts";
 import type {
@@ -22,6 +23,7 @@ import type {
   SubscriptionChanges,
   SubscriptionStore,
 } from "../ports.ts";
+import { StaleWrite } from "../ports.ts";
 import { DELIVERY } from "../settings.ts";
 
 /**
@@ -68,6 +70,20 @@ async function batchGet(
 
 const epochSeconds = (ms: number) => Math.floor(ms / 1000);
 
+/** Webhook ids start so; the tenant's slot item (`#webhooks`) sorts apart from them. */
+const WEBHOOK_ID_PREFIX = "wh_";
+const SLOTS_ID = "#webhooks";
+/** A slot whose webhook is missing this long after its id was made belongs to a dead call (manage λ timeout: 25 s). */
+const STALE_SLOT_MS = 5 * 60_000;
+
+function webhookIdTime(id: string): number {
+  try {
+    return decodeTime(id.slice(WEBHOOK_ID_PREFIX.length));
+  } catch {
+    return 0;
+  }
+}
+
 export class DynamoSubscriptionStore implements SubscriptionStore {
   constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
 
@@ -78,8 +94,8 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
       const res = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: "tenantId = :t",
-          ExpressionAttributeValues: { ":t": tenantId },
+          KeyConditionExpression: "tenantId = :t AND begins_with(id, :wh)",
+          ExpressionAttributeValues: { ":t": tenantId, ":wh": WEBHOOK_ID_PREFIX },
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
@@ -100,25 +116,88 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
     return (await batchGet(this.db, this.table, keys.map(({ tenantId, id }) => ({ tenantId, id })))) as unknown as Subscription[];
   }
 
-  async count(tenantId: string): Promise<number> {
-    const res = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: "tenantId = :t",
-        ExpressionAttributeValues: { ":t": tenantId },
-        Select: "COUNT",
-      }),
-    );
-    return res.Count ?? 0;
+  /**
+   * Creates the webhook if the tenant has fewer than `limit`. The tenant's slot item (`#webhooks`,
+   * beside its webhooks) holds the set of its webhook ids; a slot is taken with one conditional
+   * write (`size(ids) < limit`), so parallel creates cannot pass the limit together. DynamoDB would
+   * allow a transaction of slot and webhook, but the local emulator has none: so the slot comes
+   * first and the webhook second, and a slot whose webhook never appeared (a crash in between, or a
+   * delete that died before freeing its slot) is freed by the next create that finds the tenant full.
+   */
+  async create(sub: Subscription, limit: number): Promise<boolean> {
+    for (let round = 0; ; round++) {
+      if (await this.takeSlot(sub.tenantId, sub.id, limit)) break;
+      if (round >= 10) return false;
+      const slots = await this.slots(sub.tenantId);
+      if (slots === undefined) await this.initSlots(sub.tenantId);
+      // Not full any more (the item was just created, or a slot freed): try again.
+      else if (slots.length < limit) continue;
+      else if (!(await this.freeStaleSlots(sub.tenantId, slots))) return false;
+    }
+    try {
+      await this.db.send(new PutCommand({ TableName: this.table, Item: sub, ConditionExpression: "attribute_not_exists(id)" }));
+    } catch (err) {
+      await this.freeSlots(sub.tenantId, [sub.id]);
+      throw err;
+    }
+    return true;
   }
 
-  async create(sub: Subscription): Promise<void> {
+  private async takeSlot(tenantId: string, id: string, limit: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { tenantId, id: SLOTS_ID },
+          UpdateExpression: "ADD ids :id",
+          ConditionExpression: "attribute_exists(v) AND (attribute_not_exists(ids) OR size(ids) < :limit)",
+          ExpressionAttributeValues: { ":id": new Set([id]), ":limit": limit },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  private async slots(tenantId: string): Promise<string[] | undefined> {
+    const res = await this.db.send(new GetCommand({ TableName: this.table, Key: { tenantId, id: SLOTS_ID }, ConsistentRead: true }));
+    return res.Item ? [...((res.Item.ids as Set<string> | undefined) ?? [])] : undefined;
+  }
+
+  /** A tenant's first slot item, holding the webhooks it already has (a table written before slots existed). */
+  private async initSlots(tenantId: string): Promise<void> {
+    const ids = (await this.listByTenant(tenantId)).map((s) => s.id);
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { tenantId, id: SLOTS_ID, v: 1, ...(ids.length ? { ids: new Set(ids) } : {}) },
+          ConditionExpression: "attribute_not_exists(id)",
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
+  /** Frees the slots whose webhook does not exist and was begun (its id's time) long enough ago to be dead. */
+  private async freeStaleSlots(tenantId: string, slots: readonly string[]): Promise<boolean> {
+    const live = new Set((await this.listByTenant(tenantId)).map((s) => s.id));
+    const before = Date.now() - STALE_SLOT_MS;
+    const stale = slots.filter((id) => !live.has(id) && webhookIdTime(id) < before);
+    if (stale.length) await this.freeSlots(tenantId, stale);
+    return stale.length > 0;
+  }
+
+  private async freeSlots(tenantId: string, ids: readonly string[]): Promise<void> {
     await this.db.send(
-      new PutCommand({ TableName: this.table, Item: sub, ConditionExpression: "attribute_not_exists(id)" }),
+      new UpdateCommand({ TableName: this.table, Key: { tenantId, id: SLOTS_ID }, UpdateExpression: "DELETE ids :ids", ExpressionAttributeValues: { ":ids": new Set(ids) } }),
     );
   }
 
-  async update(tenantId: string, id: string, changes: SubscriptionChanges): Promise<Subscription | undefined> {
+  async update(tenantId: string, id: string, changes: SubscriptionChanges, expect?: { currentSecret: string }): Promise<Subscription | undefined> {
     const set: string[] = [];
     const remove: string[] = [];
     const names: Record<string, string> = {};
@@ -134,13 +213,21 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
     }
     if (set.length === 0 && remove.length === 0) return this.get(tenantId, id);
     const expression = [set.length ? `SET ${set.join(", ")}` : "", remove.length ? `REMOVE ${remove.join(", ")}` : ""].join(" ");
+    let condition = "attribute_exists(id)";
+    if (expect) {
+      // The newest secret is first, and every rotation makes a new random one: it names the state read.
+      condition += " AND #secrets[0].#secretValue = :currentSecret";
+      names["#secrets"] = "secrets";
+      names["#secretValue"] = "value";
+      values[":currentSecret"] = expect.currentSecret;
+    }
     try {
       const res = await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { tenantId, id },
           UpdateExpression: expression,
-          ConditionExpression: "attribute_exists(id)",
+          ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
           ReturnValues: "ALL_NEW",
@@ -148,16 +235,20 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
       );
       return res.Attributes as Subscription;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return undefined;
-      throw err;
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      if (expect && (await this.get(tenantId, id))) throw new StaleWrite(`webhook ${id} changed since it was read`);
+      return undefined;
     }
   }
 
+  /** The webhook first, then its slot: a crash in between leaves a slot that the next full create frees. */
   async delete(tenantId: string, id: string): Promise<boolean> {
     const res = await this.db.send(
       new DeleteCommand({ TableName: this.table, Key: { tenantId, id }, ReturnValues: "ALL_OLD" }),
     );
-    return res.Attributes !== undefined;
+    if (res.Attributes === undefined) return false;
+    await this.freeSlots(tenantId, [id]);
+    return true;
   }
 }
 
