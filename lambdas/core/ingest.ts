@@ -7,7 +7,7 @@ import { matchesType } from "./matching.ts";
 import type { DeliveryMessage, StoredEvent, Subscription } from "./model.ts";
 import type { Clock, CoreLogger, CoreMetrics, DeliveryQueue, EventStore, SubscriptionStore } from "./ports.ts";
 import { INGEST, RECOVERY_DELAY_SECONDS } from "./settings.ts";
-import { issuesToDetails, isoDateTimeSchema, tenantIdSchema } from "./validation.ts";
+import { issuesToDetails, isoDateTimeSchema, jsonValueProblem, tenantIdSchema } from "./validation.ts";
 
 export interface IngestDeps {
   subscriptions: SubscriptionStore;
@@ -244,6 +244,8 @@ function validateEvent(raw: unknown, prefix: string): EventInput {
       { field: at("type"), message: `must be one of: ${EVENT_TYPE_NAMES.join(", ")}` },
     ]);
   }
+  const problem = jsonValueProblem(input.data, INGEST.maxDataDepth);
+  if (problem) throw validationError([{ field: at("data"), message: problem }]);
   const size = Buffer.byteLength(JSON.stringify(input.data));
   if (size > INGEST.maxDataBytes) {
     throw new ApiError(413, "payload_too_large", `${at("data")} is ${size} bytes serialised; the limit is ${INGEST.maxDataBytes}`, [

@@ -92,10 +92,13 @@ const deliveriesQuerySchema = z.strictObject({
   cursor: deliveryCursorSchema.optional(),
 });
 
+/** Delivery ids carry their creation time as a ULID, which starts at the Unix epoch. */
+const notBeforeEpoch = (schema: typeof isoDateTimeSchema) => schema.refine((t) => Date.parse(t) >= 0, "must be 1970-01-01T00:00:00Z or later");
+
 const replaySchema = z
   .strictObject({
-    since: isoDateTimeSchema,
-    until: isoDateTimeSchema.optional(),
+    since: notBeforeEpoch(isoDateTimeSchema),
+    until: notBeforeEpoch(isoDateTimeSchema).optional(),
     status: z.enum(DELIVERY_STATUSES, { error: `must be one of: ${DELIVERY_STATUSES.join(", ")}` }).optional(),
   })
   .refine((r) => !r.until || Date.parse(r.until) > Date.parse(r.since), {
@@ -298,6 +301,7 @@ export class ManageService {
   private async replay(req: ApiRequest): Promise<ApiResponse> {
     const sub = await this.load(req);
     const input = parseOrThrow(replaySchema, parseJsonBody(req.body) ?? {});
+    if (Date.parse(input.since) > this.deps.clock.now()) throw validationError([{ field: "since", message: "must not be in the future" }]);
     const status = input.status ?? "failed";
     const originals: DeliveryRecord[] = [];
     let cursor: string | undefined;

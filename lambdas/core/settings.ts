@@ -57,6 +57,8 @@ export const INGEST = {
   idempotencyWindowSeconds: 24 * 3_600,
   maxEventsPerRequest: 100,
   maxDataBytes: 256 * 1_024,
+  /** Objects and arrays nest at most this deep in `data` (the data object itself is level 1). */
+  maxDataDepth: 64,
   /** Whole request body: 100 events of at most 256 KiB each would be too much for one API call. */
   maxRequestBytes: 1_024 * 1_024,
 } as const;

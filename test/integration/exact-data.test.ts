@@ -21,6 +21,7 @@ const CASES: [string, string][] = [
   ["U+2028, U+FFFD, accents and CJK", '{"recordId":"rec_mixed","title":"a\u2028b \uFFFD é 漢字"}'],
   ["a __proto__ key", '{"recordId":"rec_proto","__proto__":{"polluted":true},"nested":{"__proto__":[1,2]}}'],
   ["a constructor key", '{"recordId":"rec_ctor","constructor":{"prototype":{"x":1}}}'],
+  ["nesting 64 levels deep, the most allowed", `{"recordId":"rec_deep","deep":${"[".repeat(63)}${"]".repeat(63)}}`],
 ];
 
 const eventText = (id: string, data: string) => `{"id":"${id}","type":"record.created","tenantId":"${TENANT}","occurredAt":"${OCCURRED}","data":${data}}`;
