@@ -37,8 +37,12 @@ type EventInput = z.infer<typeof eventSchema>;
 
 /** How long a batch call waits for another batch holding one of its event ids to commit or be refused. */
 const BATCH_WAIT_MS = 3_000;
-/** A batch marker left open this long belongs to a dead call (far past the ingest λ's 15 s timeout). */
-const BATCH_OPEN_MS = 5 * 60_000;
+/**
+ * A batch marker left open this long belongs to a dead call: API Gateway ends every integration
+ * within 30 s (the ingest λ's timeout is 15 s). Its events then stand as accepted, and a retry of the
+ * batch re-enqueues their fan-out as recovery copies.
+ */
+export const BATCH_OPEN_MS = 60_000;
 
 const eventKey = (e: { tenantId: string; id: string }) => `${e.tenantId}#${e.id}`;
 

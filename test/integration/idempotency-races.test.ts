@@ -1,4 +1,9 @@
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { documentClient, DynamoEventStore, DynamoSubscriptionStore } from "#core/adapters/dynamodb.ts";
+import { SqsDeliveryQueue } from "#core/adapters/sqs.ts";
+import type { ApiError } from "#core/errors.ts";
+import { IngestService } from "#core/ingest.ts";
+import { noMetrics, systemClock } from "#core/ports.ts";
 import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
@@ -88,3 +93,116 @@ test(`${ROUNDS} rounds of a refused batch racing a valid batch and plain publish
   expect(Object.fromEntries(perEventReceived)).toEqual(Object.fromEntries([...ids, "evt_base"].map((id) => [id, 1])));
   expect(JSON.parse(receiver.requests.find((r) => r.headers["webhook-id"] === "evt_base")!.body).data).toEqual({ recordId: "rec_original" });
 }, 90_000);
+
+/**
+ * The protocol step by step, with the batch call held at each point where another call can step in:
+ * the ingest core on the stack's real tables and queue, its event store paused before a chosen write.
+ */
+describe("a batch held open while a plain publish of one of its ids arrives", () => {
+  class HeldEventStore extends DynamoEventStore {
+    held?: { method: "commitBatch" | "startRollback" | "remove"; reached: () => void; release: Promise<void> };
+    async hold<T>(method: "commitBatch" | "startRollback" | "remove", go: () => Promise<T>): Promise<T> {
+      const h = this.held;
+      if (h?.method === method) {
+        this.held = undefined;
+        h.reached();
+        await h.release;
+      }
+      return go();
+    }
+    override commitBatch(token: string) {
+      return this.hold("commitBatch", () => super.commitBatch(token));
+    }
+    override startRollback(token: string) {
+      return this.hold("startRollback", () => super.startRollback(token));
+    }
+    override remove(tenantId: string, id: string, acceptedAt: number) {
+      return this.hold("remove", () => super.remove(tenantId, id, acceptedAt));
+    }
+  }
+
+  /** A batch publish held before `method`: resolves `reached` when it gets there, goes on when released. */
+  function heldBatch(method: "commitBatch" | "startRollback" | "remove", body: unknown) {
+    const { config } = stack.stack;
+    const db = documentClient(config.dynamodb);
+    const store = new HeldEventStore(db, config.tables.events);
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      store.held = { method, reached: resolve, release: new Promise<void>((r) => (release = r)) };
+    });
+    const service = new IngestService({
+      subscriptions: new DynamoSubscriptionStore(db, config.tables.subscriptions),
+      events: store,
+      queue: new SqsDeliveryQueue(new SQSClient(config.sqs!), config.queue),
+      clock: systemClock,
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+      metrics: noMetrics,
+      subscriptionCacheMs: 0,
+      recoveryDelaySeconds: 3,
+    });
+    const answer = service.publish(body).then(
+      (body) => ({ status: 202, body }) as { status: number; body: unknown },
+      (err: ApiError) => ({ status: err.status, body: err.toBody() }),
+    );
+    return { reached, release: () => release(), answer, store };
+  }
+
+  const counts = () => {
+    const m = new Map<string, number>();
+    for (const r of receiver.requests) m.set(String(r.headers["webhook-id"]), (m.get(String(r.headers["webhook-id"])) ?? 0) + 1);
+    return m;
+  };
+
+  test("claimed before the batch commits: the plain call fans it out, the batch does not; each event once", async () => {
+    const [a, b] = [event("evt_held_c1", "rec_a"), event("evt_held_c2", "rec_b")];
+    const held = heldBatch("commitBatch", { events: [a, b] });
+    await held.reached;
+    expect(await stack.api("POST", "/events", a)).toEqual({ status: 202, body: { id: a.id, deliveries: 1 } });
+    held.release();
+    expect(await held.answer).toEqual({ status: 202, body: { events: [{ id: a.id, deliveries: 1 }, { id: b.id, deliveries: 1 }], deliveries: 2 } });
+    await stack.waitForDeliveries(TENANT, hook.id, (items) => [a.id, b.id].every((id) => items.some((d) => d.eventId === id && d.status === "succeeded")));
+    await drained();
+    expect([counts().get(a.id), counts().get(b.id)]).toEqual([1, 1]);
+  });
+
+  test("claimed before the batch is refused: the claimed event stays and is delivered once, the other is taken back", async () => {
+    const [a, b] = [event("evt_held_r1", "rec_a"), event("evt_held_r2", "rec_b")];
+    const held = heldBatch("startRollback", { events: [a, b, event("evt_base", "rec_changed_again")] });
+    await held.reached;
+    expect(await stack.api("POST", "/events", a)).toEqual({ status: 202, body: { id: a.id, deliveries: 1 } });
+    held.release();
+    expect(((await held.answer) as { status: number; body: any }).body.error.code).toBe("idempotency_conflict");
+    expect((await held.store.get(TENANT, b.id)) === undefined).toBe(true);
+    expect((await held.store.get(TENANT, a.id))?.id).toBe(a.id);
+    await stack.waitForDeliveries(TENANT, hook.id, (items) => items.some((d) => d.eventId === a.id && d.status === "succeeded"));
+    await drained();
+    expect([counts().get(a.id), counts().get(b.id)]).toEqual([1, undefined]);
+  });
+
+  test("arriving while the refused batch takes its events back: the plain call takes it back itself and stores its own", async () => {
+    const a = event("evt_held_t1", "rec_a");
+    const held = heldBatch("remove", { events: [a, event("evt_base", "rec_changed_once_more")] });
+    await held.reached;
+    expect(await stack.api("POST", "/events", a)).toEqual({ status: 202, body: { id: a.id, deliveries: 1 } });
+    held.release();
+    expect(((await held.answer) as { status: number; body: any }).status).toBe(409);
+    const stored = await held.store.get(TENANT, a.id);
+    expect(stored?.batch).toBeUndefined();
+    await stack.waitForDeliveries(TENANT, hook.id, (items) => items.some((d) => d.eventId === a.id && d.status === "succeeded"));
+    await drained();
+    expect(counts().get(a.id)).toBe(1);
+  });
+
+  test("another batch with the same event waits for the held one, then answers from what it left", async () => {
+    const a = event("evt_held_w1", "rec_a");
+    const held = heldBatch("commitBatch", { events: [a, event("evt_held_w2", "rec_b")] });
+    await held.reached;
+    const second = stack.api("POST", "/events", { events: [a, event("evt_held_w3", "rec_c")] });
+    held.release();
+    expect((await held.answer).status).toBe(202);
+    expect(await second).toEqual({ status: 202, body: { events: [{ id: a.id, deliveries: 1 }, { id: "evt_held_w3", deliveries: 1 }], deliveries: 2 } });
+    await stack.waitForDeliveries(TENANT, hook.id, (items) => ["evt_held_w1", "evt_held_w2", "evt_held_w3"].every((id) => items.some((d) => d.eventId === id && d.status === "succeeded")));
+    await drained();
+    expect(["evt_held_w1", "evt_held_w2", "evt_held_w3"].map((id) => counts().get(id))).toEqual([1, 1, 1]);
+  });
+});
