@@ -42,7 +42,7 @@ const BATCH_WAIT_MS = 3_000;
  * within 30 s (the ingest λ's timeout is 15 s). Its events then stand as accepted, and a retry of the
  * batch re-enqueues their fan-out as recovery copies.
  */
-export const BATCH_OPEN_MS = 60_000;
+const BATCH_OPEN_MS = 60_000;
 
 const eventKey = (e: { tenantId: string; id: string }) => `${e.tenantId}#${e.id}`;
 
@@ -137,6 +137,8 @@ export class IngestService {
         ]);
       }
       if (!existing.batch) return { kind: "seen", event: existing };
+      // This very call's put, whose answer was lost and which the SDK retried.
+      if (existing.batch === batch && existing.acceptedAt === acceptedAt) return { kind: "stored", event };
       const key = eventKey(existing);
       const now = clock.now();
       const marker = await events.batchMarker(existing.batch);
@@ -157,12 +159,17 @@ export class IngestService {
         if (await events.claimEvent(existing.batch, key, now)) return { kind: "claimed", event: existing };
         continue;
       }
-      if (now > waitUntil) {
-        throw new ApiError(409, "event_in_progress", `event ${event.id} is being accepted by another batch right now; retry shortly`, [
-          { field, message: "is being accepted by another batch call; retry" },
-        ]);
+      // A batch call waits, reading only the other batch's marker, until it commits or is refused.
+      for (;;) {
+        if (clock.now() > waitUntil) {
+          throw new ApiError(409, "event_in_progress", `event ${event.id} is being accepted by another batch right now; retry shortly`, [
+            { field, message: "is being accepted by another batch call; retry" },
+          ]);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+        const m = await events.batchMarker(existing.batch);
+        if (!m || m.state !== "open" || m.openUntil <= clock.now() || m.claimed.includes(key)) break;
       }
-      await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`event ${event.id}: no stable answer after 200 rounds`);
   }
