@@ -1,3 +1,4 @@
+import { documentClient, DynamoDeliveryLog } from "#core/adapters/dynamodb.ts";
 import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
@@ -63,4 +64,26 @@ describe("overlapping failing batches", () => {
     expect([...seen.values()].every((n) => n === 2)).toBe(true);
     for (const r of receivers) expect(r.requests).toHaveLength(30);
   }, 60_000);
+});
+
+describe("two copies of one delivery in one batch (DynamoDB refuses a batch request naming a key twice)", () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ worker: false });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test("the delivery log reads and writes each key once, instead of failing the whole invocation", async () => {
+    const log = new DynamoDeliveryLog(documentClient(stack.stack.config.dynamodb), stack.stack.config.tables.deliveries);
+    const message = { v: 1 as const, deliveryId: "dlv_01M8SXP49A51F0K9FH2WMA3ZZD", tenantId: "acct_copies", webhookId: "wh_01M8SXP49A51F0K9FH2WMA3ZZD", eventId: "evt_1", eventType: "record.created", payload: "{}" };
+    const write = (n: number) => ({ message, status: "succeeded" as const, roundStart: 0, nowIso: new Date().toISOString(), attempt: { n: 1, at: new Date().toISOString(), statusCode: 200, durationMs: n } });
+    await log.createMany([write(1), write(2)]);
+    const key = { tenantId: message.tenantId, webhookId: message.webhookId, id: message.deliveryId };
+    const records = await log.getMany([key, key]);
+    expect(records.map((r) => [r.id, r.attemptCount, r.attempts[0].durationMs])).toEqual([[message.deliveryId, 1, 2]]);
+  });
 });

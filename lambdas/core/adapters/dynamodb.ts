@@ -493,7 +493,10 @@ export class DynamoDeliveryLog implements DeliveryLog {
         replayOf: m.replayOf,
       };
     });
-    for (const part of chunk(items, 25)) {
+    // DynamoDB refuses a request that names one key twice (two copies of one delivery, both
+    // attempted in one batch, would): the later write of a key wins.
+    const unique = [...new Map(items.map((item) => [`${item.pk}\u0000${item.id}`, item])).values()];
+    for (const part of chunk(unique, 25)) {
       let pending: Record<string, unknown>[] | undefined = part.map((Item) => ({ PutRequest: { Item } }));
       for (let round = 0; pending && pending.length > 0; round++) {
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** round, 1_000)));
