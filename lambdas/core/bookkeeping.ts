@@ -32,9 +32,8 @@ export function countingWriteFailures(
       listByTenant: (tenantId) => subscriptions.listByTenant(tenantId),
       get: (tenantId, id) => subscriptions.get(tenantId, id),
       getMany: (keys) => subscriptions.getMany(keys),
-      count: (tenantId) => subscriptions.count(tenantId),
-      create: (sub) => subscriptions.create(sub),
-      update: counted((tenantId, id, changes) => subscriptions.update(tenantId, id, changes)),
+      create: (sub, limit) => subscriptions.create(sub, limit),
+      update: counted((tenantId, id, changes, expect) => subscriptions.update(tenantId, id, changes, expect)),
       delete: (tenantId, id) => subscriptions.delete(tenantId, id),
     },
   };

@@ -113,4 +113,19 @@ export interface StoredEvent {
   /** Hash of what the producer sent: the same id with different content is a conflict, not a retry. */
   readonly fingerprint: string;
   readonly deliveries: readonly { readonly deliveryId: string; readonly webhookId: string }[];
+  /**
+   * Set on the events a batch call stores: its batch token. While that batch is open (neither
+   * committed nor refused) the event is provisional; see `EventStore` and architecture.md.
+   */
+  readonly batch?: string;
+}
+
+/** A batch call's marker (design §3, all or nothing): claims made on its provisional events. */
+export interface BatchMarker {
+  /** `open` until the batch commits (the marker is deleted) or is refused (`rollback`, then deleted). */
+  readonly state: "open" | "rollback";
+  /** Event keys (`tenantId#id`) another call claimed: that call fans them out, and they stay. */
+  readonly claimed: readonly string[];
+  /** After this time (ms) an open marker's owner is dead (past any λ timeout): its events stand as committed. */
+  readonly openUntil: number;
 }

@@ -1,4 +1,4 @@
-import type { Attempt, DeliveryMessage, DeliveryRecord, DeliveryStatus, StoredEvent, Subscription } from "./model.ts";
+import type { Attempt, BatchMarker, DeliveryMessage, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "./model.ts";
 
 /**
  * The core's view of the outside world. DynamoDB, SQS and undici adapters implement these; the
@@ -8,11 +8,23 @@ export interface SubscriptionStore {
   listByTenant(tenantId: string): Promise<Subscription[]>;
   get(tenantId: string, id: string): Promise<Subscription | undefined>;
   getMany(keys: readonly { tenantId: string; id: string }[]): Promise<Subscription[]>;
-  count(tenantId: string): Promise<number>;
-  create(sub: Subscription): Promise<void>;
-  /** Replaces the mutable fields; undefined when the subscription does not exist. */
-  update(tenantId: string, id: string, changes: SubscriptionChanges): Promise<Subscription | undefined>;
+  /** Creates it unless the tenant already has `limit` subscriptions (false), atomically with respect to parallel creates. */
+  create(sub: Subscription, limit: number): Promise<boolean>;
+  /**
+   * Replaces the mutable fields; undefined when the subscription does not exist. With `expect`, only
+   * if its newest secret is still `newestSecret` (as stored), else it throws `StaleWrite`.
+   */
+  update(tenantId: string, id: string, changes: SubscriptionChanges, expect?: { newestSecret: StoredSecret }): Promise<Subscription | undefined>;
+  /** Deletes it and frees its place under the limit; false when it did not exist. */
   delete(tenantId: string, id: string): Promise<boolean>;
+}
+
+/** A conditional write found the record changed since it was read. */
+export class StaleWrite extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StaleWrite";
+  }
 }
 
 export interface SubscriptionChanges {
@@ -33,6 +45,19 @@ export interface EventStore {
   get(tenantId: string, id: string): Promise<StoredEvent | undefined>;
   /** Deletes the event if it is still the one accepted at `acceptedAt` (undoing a refused batch). */
   remove(tenantId: string, id: string, acceptedAt: number): Promise<void>;
+  /**
+   * A batch call's marker, so that a refused batch takes back only what no other call answered for
+   * (architecture.md, "Ingest idempotency"). `openBatch` creates it; `claimEvent` records, atomically
+   * and at most once per event, that another call takes over one of its provisional events (false
+   * when the batch is no longer open or the event was claimed already); `commitBatch` deletes it and
+   * `startRollback` freezes it, both returning the claimed event keys; `closeBatch` deletes it.
+   */
+  openBatch(token: string, openUntil: number): Promise<void>;
+  batchMarker(token: string): Promise<BatchMarker | undefined>;
+  claimEvent(token: string, eventKey: string, nowMs: number): Promise<boolean>;
+  commitBatch(token: string): Promise<readonly string[]>;
+  startRollback(token: string): Promise<readonly string[]>;
+  closeBatch(token: string): Promise<void>;
 }
 
 export interface DeliveryPage {

@@ -57,19 +57,23 @@ export const INGEST = {
   idempotencyWindowSeconds: 24 * 3_600,
   maxEventsPerRequest: 100,
   maxDataBytes: 256 * 1_024,
+  /** Objects and arrays nest at most this deep in `data` (the data object itself is level 1). */
+  maxDataDepth: 64,
   /** Whole request body: 100 events of at most 256 KiB each would be too much for one API call. */
   maxRequestBytes: 1_024 * 1_024,
 } as const;
 
 /**
  * The largest delivery message body the queues must accept. The message (JSON) carries the event's
- * payload (JSON) as a string, so each payload byte takes at most two (an escaped `"` or `\`): at
- * most 2 × the 256 KiB of `data`, plus 16 KiB for the event's other fields (ids, type, tenant,
- * timestamp, each bounded) and the message's own, also escaped. 540,672 bytes: above SQS's
- * 256 KiB default, within its 1 MiB (1,048,576 bytes) maximum. The stack sets it on both queues
- * (the DLQ gets the same messages) and the local stack does too.
+ * payload (JSON) as a string, and its body is written with the characters SQS does not keep escaped
+ * as `\uXXXX` (adapters/sqs.ts): a payload byte takes at most three (a 2-byte character becomes a
+ * 6-byte escape; an escaped `"` or `\` takes two, a 4-byte astral one two 6-byte escapes). So at most
+ * 3 × the 256 KiB of `data`, plus 16 KiB for the event's other fields (ids, type, tenant, timestamp,
+ * each bounded) and the message's own. 802,816 bytes: above SQS's 256 KiB default, within its 1 MiB
+ * (1,048,576 bytes) maximum. The stack sets it on both queues (the DLQ gets the same messages) and
+ * the local stack does too.
  */
-export const MAX_MESSAGE_BYTES = 2 * INGEST.maxDataBytes + 16 * 1_024;
+export const MAX_MESSAGE_BYTES = 3 * INGEST.maxDataBytes + 16 * 1_024;
 
 /** SQS's largest MaximumMessageSize (since 2025). */
 export const SQS_MAX_MESSAGE_BYTES = 1_048_576;

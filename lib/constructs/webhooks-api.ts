@@ -72,7 +72,7 @@ export class WebhooksApi extends Construct {
     // Exactly what ingest calls: the fan-out query; the idempotent put, its read-back and the
     // take-back of a refused batch; the send. No secret access: it can neither seal nor open one.
     ingest.bindTable(tables.subscriptions, ["Query"]);
-    ingest.bindTable(tables.events, ["PutItem", "GetItem", "DeleteItem"]);
+    ingest.bindTable(tables.events, ["PutItem", "GetItem", "UpdateItem", "DeleteItem"]);
     ingest.bindQueue(queue, ["SendMessage"]);
     this.ingest = ingest;
 

@@ -193,12 +193,12 @@ describe("delivery pipeline", () => {
   test("queue and DLQ keep messages 14 days, encrypted, take the largest message ingest can make; the queue redrives to the DLQ", () => {
     const queues = template.findResources("AWS::SQS::Queue");
     expect(Object.keys(queues)).toHaveLength(2);
-    expect(MAX_MESSAGE_BYTES).toBe(2 * 262_144 + 16_384);
+    expect(MAX_MESSAGE_BYTES).toBe(3 * 262_144 + 16_384);
     expect(MAX_MESSAGE_BYTES).toBeLessThanOrEqual(SQS_MAX_MESSAGE_BYTES);
     for (const queue of Object.values(queues)) {
       expect(queue.Properties.MessageRetentionPeriod).toBe(1_209_600);
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
-      expect(queue.Properties.MaximumMessageSize).toBe(540_672);
+      expect(queue.Properties.MaximumMessageSize).toBe(802_816);
     }
     expect(queues[logicalId(stack.pipeline.queue)].Properties.RedrivePolicy).toEqual({
       deadLetterTargetArn: arn(stack.pipeline.dlq),
@@ -399,12 +399,12 @@ describe("least privilege", () => {
     key: logicalId(stack.key),
   });
 
-  test("ingest: the fan-out query, the event's put / read-back / take-back, the send; no secret access", () => {
+  test("ingest: the fan-out query, the event's put / read-back / claim / take-back, the send; no secret access", () => {
     const { subscriptions, events, queue, key } = ids();
     expect(grantsOf(stack.api.ingest)).toEqual({
       [logicalId(stack.api.ingest.logGroup)]: LOGS,
       [subscriptions]: dynamo("Query"),
-      [events]: dynamo("DeleteItem", "GetItem", "PutItem"),
+      [events]: dynamo("DeleteItem", "GetItem", "PutItem", "UpdateItem"),
       [queue]: sqsActions("SendMessage"),
       [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
     });

@@ -31,6 +31,25 @@ const chunk = <T>(items: readonly T[], size: number): T[][] => {
   return out;
 };
 
+/**
+ * Characters SQS refuses in a message body: everything outside #x9 | #xA | #xD | #x20–#xD7FF |
+ * #xE000–#xFFFD | #x10000–#x10FFFF. In JSON.stringify's output that leaves U+FFFE, U+FFFF and
+ * surrogates (astral characters such as emoji, which the fauxqs emulator also refuses; lone ones are
+ * already escaped by JSON.stringify).
+ */
+const SQS_UNSAFE = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD]/g;
+
+/**
+ * A message body SQS always accepts: the JSON text of `value` with each character SQS refuses written
+ * as a `\uXXXX` escape. Outside string literals JSON.stringify writes only ASCII, so every such
+ * character sits in a string and its escape denotes the same string: `JSON.parse` on the other side
+ * gives back exactly the payload that was accepted. An escape is 6 bytes for a character of 3 (U+FFFE,
+ * U+FFFF) or of 4 (an astral one, two escapes): a body grows at most 3× over its payload.
+ */
+export function sqsMessageBody(value: unknown): string {
+  return JSON.stringify(value).replace(SQS_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** SQS caps a SendMessageBatch at 10 entries and at 1 MiB for all their bodies together. */
 const MAX_BATCH_BYTES = 1_048_576;
 
@@ -61,7 +80,7 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   async send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void> {
     const entries = messages.map((m) => ({
       Id: "",
-      MessageBody: JSON.stringify(m),
+      MessageBody: sqsMessageBody(m),
       // Fair queue (SQS, 2025): one webhook's backlog waits behind the others, not in front of them.
       MessageGroupId: m.webhookId,
       DelaySeconds: delaySeconds,
@@ -100,7 +119,7 @@ export class SqsDeliveryQueue implements DeliveryQueue {
 
   async deadLetter(message: DeliveryMessage): Promise<void> {
     await this.sqs.send(
-      new SendMessageCommand({ QueueUrl: this.config.dlqUrl, MessageBody: JSON.stringify(message), MessageGroupId: message.webhookId }),
+      new SendMessageCommand({ QueueUrl: this.config.dlqUrl, MessageBody: sqsMessageBody(message), MessageGroupId: message.webhookId }),
     );
   }
 
