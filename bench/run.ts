@@ -98,8 +98,9 @@ await api("POST", `/tenants/${SLOW[0]}/webhooks`, { url: hooks[11], eventTypes: 
 const state: StateFile = {
   apiUrl: stack.apiUrl,
   token: stack.token,
-  endpoints,
+  endpoints: { ...endpoints, kms: String(stack.config.kms!.endpoint) },
   config: {
+    secretsKeyId: stack.config.secretsKeyId,
     tables: stack.config.tables,
     queue: stack.config.queue,
     allowPrivateEndpoints: true,
@@ -246,6 +247,7 @@ function lambdaEnv(fn: string): NodeJS.ProcessEnv {
     AWS_SECRET_ACCESS_KEY: endpoints.credentials.secretAccessKey,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_KMS: String(stack.config.kms!.endpoint),
     AWS_LAMBDA_FUNCTION_NAME: `RecordsKeeperWebhooks-${fn}Function1A2B3C4D-AbCdEfGhIjKl`,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(LAMBDA_MEMORY_MB),
     AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
@@ -264,6 +266,7 @@ function lambdaEnv(fn: string): NodeJS.ProcessEnv {
     // The receivers are on 127.0.0.1; on AWS this is "false" and only the endpoint guard's verdict differs.
     WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS: "true",
     WEBHOOKS_AUTO_DISABLE_AFTER: String(stack.config.autoDisableAfterSeconds),
+    WEBHOOKS_SECRETS_KEY_ARN: stack.config.secretsKeyId,
   };
 }
 const bundleOf = (name: string) => bundles.find((b: BundleReport) => b.name === name)!.file;

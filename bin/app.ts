@@ -1,13 +1,14 @@
 /**
  * The CDK app. Optional context:
- *   -c retrySchedule=5,30,120           delays after attempt 1, in seconds
- *   -c autoDisableAfterSeconds=432000   disable an endpoint failing for this long
+ *   -c retrySchedule=5s,30s,2m          delays after attempt 1 (the syntax of WEBHOOKS_RETRY_SCHEDULE; plain numbers are seconds)
+ *   -c autoDisableAfter=5d              disable an endpoint failing for this long (or autoDisableAfterSeconds=432000)
  *   -c alarmEmail=ops@example.com       create an alarm topic with this subscriber
  *   -c alarmTopicArn=arn:aws:sns:…      or send alarms to an existing topic
  * cdk-nag's AwsSolutions pack checks the synthesised stack; a finding fails the synth.
  */
 import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
+import { ContextError, propsFromContext } from "../lib/context.ts";
 import { WebhooksStack } from "../lib/webhooks-stack.ts";
 
 const app = new App();
@@ -16,14 +17,18 @@ const context = (key: string): string | undefined => {
   return value === undefined || value === "" ? undefined : String(value);
 };
 
-const retrySchedule = context("retrySchedule");
-const autoDisableAfterSeconds = context("autoDisableAfterSeconds");
+let props: ReturnType<typeof propsFromContext>;
+try {
+  props = propsFromContext(context);
+} catch (err) {
+  if (!(err instanceof ContextError)) throw err;
+  // One line, no stack trace: the value is wrong, not the app.
+  process.stderr.write(`error: ${err.message}\n`);
+  process.exit(1);
+}
 
 new WebhooksStack(app, "RecordsKeeperWebhooks", {
   description: "RecordsKeeper.AI webhooks: signed, retried, logged and replayable HTTP callbacks",
-  retryScheduleSeconds: retrySchedule?.split(",").map((s) => Number(s.trim())),
-  autoDisableAfterSeconds: autoDisableAfterSeconds === undefined ? undefined : Number(autoDisableAfterSeconds),
-  alarmEmail: context("alarmEmail"),
-  alarmTopicArn: context("alarmTopicArn"),
+  ...props,
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

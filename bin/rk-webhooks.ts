@@ -1,7 +1,8 @@
 /**
- * `rk-webhooks`: the operator CLI (design §1, §7). Lists webhooks and deliveries, shows attempts,
- * replays, sends test events, watches and redrives the DLQ, follows attempts live, and runs a local
- * staging endpoint that verifies signatures. It talks to the local stack (`npm start`; URL and token
+ * `rk-webhooks`: the operator CLI (design §1, §7). Creates, changes and deletes webhooks, publishes
+ * events, lists webhooks and deliveries, shows attempts, replays, sends test events, watches and
+ * redrives the DLQ, follows attempts live, and runs a local staging endpoint that verifies
+ * signatures. It runs on the client (client/). It talks to the local stack (`npm start`; URL and token
  * from `<state dir>/local-stack.json`) or to a deployed stack (`--stack NAME`; URL from the stack's
  * outputs, requests SigV4-signed with the default AWS credentials).
  *
@@ -11,15 +12,23 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { DELIVERY_STATUSES, type DeliveryStatus } from "#core/model.ts";
 import { parseDuration } from "#core/retry.ts";
 import { version } from "#core/version.ts";
+import { WebhooksError } from "../client/index.ts";
 import { CliError, EXIT, UsageError } from "./cli/errors.ts";
 import {
   deliveriesCommand,
   dlqCommand,
+  list,
+  publishCommand,
   redriveCommand,
   replayCommand,
   sendTestCommand,
   showCommand,
   webhooksCommand,
+  webhooksCreateCommand,
+  webhooksDeleteCommand,
+  webhooksEnableCommand,
+  webhooksRotateCommand,
+  webhooksUpdateCommand,
   type Ctx,
 } from "./cli/commands.ts";
 import { inspectCommand } from "./cli/inspect.ts";
@@ -40,12 +49,29 @@ const seconds = (value: string) => {
   }
 };
 
+/** A duration option: `--timeout 10m`; its default shown with its unit in --help. */
+const duration = (flags: string, description: string, defaultSeconds?: number, shown?: string) => {
+  // A default left to the API (undefined here) is still shown, with its unit.
+  const apiDefault = defaultSeconds === undefined && shown ? ` (default: ${shown})` : "";
+  const option = new Option(flags, `${description} (a duration: 500ms, 30s, 10m, 2h, 7d)${apiDefault}`).argParser(seconds);
+  return defaultSeconds === undefined ? option : option.default(defaultSeconds, shown);
+};
+
+const patterns = (value: string) => {
+  const items = list(value);
+  if (items.length === 0) throw new InvalidArgumentError("give one or more event types or patterns, comma-separated (record.*,file.ingested)");
+  return items;
+};
+
 const statusOption = (description: string) => new Option("--status <status>", description).choices(DELIVERY_STATUSES as DeliveryStatus[]);
+
+/** The global options of the command being run, once it runs. */
+let target: TargetOptions | undefined;
 
 function buildProgram(): Command {
   const program = new Command("rk-webhooks");
   program
-    .description("Operate RecordsKeeper.AI webhooks: deliveries, replay, DLQ redrive, live tail, a signature-checking staging endpoint.")
+    .description("Operate RecordsKeeper.AI webhooks: create and change webhooks, publish events, deliveries, replay, DLQ redrive, live tail, a signature-checking staging endpoint.")
     .version(version)
     .option("--json", "print machine-readable JSON instead of text")
     .option("--state-dir <dir>", "the local stack's state dir (default: $WEBHOOKS_STATE_DIR or .local)")
@@ -58,8 +84,10 @@ function buildProgram(): Command {
     .exitOverride();
 
   /** The context of the command being run, from the global options. */
+  /** The target of the command being run (for the hints of errors). */
   const ctx = (cmd: Command): Ctx => {
     const g = cmd.optsWithGlobals<TargetOptions & { json?: boolean }>();
+    target = g;
     return {
       json: g.json === true,
       client: () => connect(g),
@@ -69,12 +97,67 @@ function buildProgram(): Command {
   };
   const tenant = "--tenant <tenantId>";
   const webhook = "--webhook <webhookId>";
+  const webhookArg = ["<webhookId>", "the webhook (wh_…)"] as const;
 
-  program
-    .command("webhooks")
-    .description("list a tenant's webhooks")
+  const webhooks = program.command("webhooks").description("list, create, change and delete a tenant's webhooks");
+  webhooks
+    .command("list", { isDefault: true })
+    .description("list a tenant's webhooks (the default: `webhooks --tenant T`)")
     .requiredOption(tenant, "the tenant (RecordsKeeper.AI account id)")
     .action((o, cmd) => webhooksCommand(ctx(cmd), o));
+  webhooks
+    .command("create")
+    .description("create a webhook; prints `export WEBHOOK=… SECRET=…` for the shell (the secret is shown only now)")
+    .requiredOption(tenant, "the tenant")
+    .requiredOption("--url <url>", "the endpoint (https and public on AWS; http and loopback allowed on the local stack)")
+    .addOption(new Option("--event-types <patterns>", "comma-separated types or patterns: record.created,file.*").argParser(patterns).default(["*"], "*, every type"))
+    .option("--description <text>", "a note for people")
+    .option("--disabled", "create it disabled")
+    .action((o, cmd) => webhooksCreateCommand(ctx(cmd), o));
+  webhooks
+    .command("update")
+    .description("change a webhook's url, event types or description")
+    .argument(...webhookArg)
+    .requiredOption(tenant, "the tenant")
+    .option("--url <url>", "the new endpoint")
+    .option("--event-types <patterns>", "the new comma-separated types or patterns", patterns)
+    .option("--description <text>", "the new description ('' clears it)")
+    .action((id, o, cmd) => webhooksUpdateCommand(ctx(cmd), id, o));
+  webhooks
+    .command("disable")
+    .description("stop delivering to a webhook (events published meanwhile are not delivered to it)")
+    .argument(...webhookArg)
+    .requiredOption(tenant, "the tenant")
+    .action((id, o, cmd) => webhooksEnableCommand(ctx(cmd), id, { tenant: o.tenant, enabled: false }));
+  webhooks
+    .command("enable")
+    .description("deliver to a disabled webhook again")
+    .argument(...webhookArg)
+    .requiredOption(tenant, "the tenant")
+    .action((id, o, cmd) => webhooksEnableCommand(ctx(cmd), id, { tenant: o.tenant, enabled: true }));
+  webhooks
+    .command("delete")
+    .description("delete a webhook (its delivery log expires with it)")
+    .argument(...webhookArg)
+    .requiredOption(tenant, "the tenant")
+    .action((id, o, cmd) => webhooksDeleteCommand(ctx(cmd), id, o));
+  webhooks
+    .command("rotate-secret")
+    .description("a new signing secret; prints `export SECRET=…`. The previous one keeps signing during the grace period")
+    .argument(...webhookArg)
+    .requiredOption(tenant, "the tenant")
+    .addOption(duration("--grace <duration>", "how long the previous secret keeps signing, at most 7d; 0 stops it now", undefined, "24h"))
+    .action((id, o, cmd) => webhooksRotateCommand(ctx(cmd), id, { tenant: o.tenant, graceSeconds: o.grace }));
+
+  program
+    .command("publish")
+    .description("publish an event, as the core app does (to every matching webhook of the tenant)")
+    .requiredOption("--type <eventType>", "the event type: record.created, record.updated, file.ingested, sync.completed, ai.insight.generated (GET /event-types)")
+    .requiredOption(tenant, "the tenant")
+    .requiredOption("--data <json>", "the event's data: a JSON object, or @file.json (@- reads standard input)")
+    .option("--id <eventId>", "the idempotency key (default: a new evt_…)")
+    .option("--occurred-at <time>", "when it happened, ISO 8601 (default: now)")
+    .action((o, cmd) => publishCommand(ctx(cmd), o));
 
   program
     .command("deliveries")
@@ -90,7 +173,7 @@ function buildProgram(): Command {
     .description("one delivery with all its attempts")
     .argument("<deliveryId>", "the delivery (dlv_…)")
     .requiredOption(tenant, "the tenant")
-    .requiredOption(webhook, "the webhook the delivery belongs to")
+    .option(webhook, "the webhook the delivery belongs to (default: found among the tenant's webhooks)")
     .action((id, o, cmd) => showCommand(ctx(cmd), id, o));
 
   program
@@ -100,13 +183,13 @@ function buildProgram(): Command {
     .requiredOption(tenant, "the tenant")
     .requiredOption(webhook, "the webhook")
     .option("--since <time>", "replay deliveries created since this ISO 8601 time, or this long ago (30m, 2h, 7d)")
-    .option("--until <time>", "… and until this time (default: now)")
+    .option("--until <time>", "… and until this time or this long ago (default: now)")
     .addOption(statusOption("… with this status (default: failed)"))
     .action((id, o, cmd) => replayCommand(ctx(cmd), id, o));
 
   program
     .command("send-test")
-    .description("send an example event to a webhook now")
+    .description("send the catalogue's example event to a webhook now")
     .requiredOption(tenant, "the tenant")
     .requiredOption(webhook, "the webhook")
     .option("--type <eventType>", "the event type (default: the first one the webhook subscribes to)")
@@ -120,8 +203,8 @@ function buildProgram(): Command {
   program
     .command("redrive")
     .description("move every DLQ message back to the delivery queue; each starts a fresh retry schedule")
-    .option("--timeout <duration>", "on AWS, follow the move task this long (e.g. 10m)", seconds, 600)
-    .option("--interval <duration>", "on AWS, check the DLQ's depth this often", seconds, 2)
+    .addOption(duration("--timeout <duration>", "on AWS, follow the move task this long", 600, "10m"))
+    .addOption(duration("--interval <duration>", "on AWS, check the DLQ's depth this often", 2, "2s"))
     .action((o, cmd) => redriveCommand(ctx(cmd), { timeoutSeconds: o.timeout, intervalMs: o.interval * 1000 }));
 
   program
@@ -129,15 +212,15 @@ function buildProgram(): Command {
     .description("follow new delivery attempts live, one line each (JSON lines with --json)")
     .requiredOption(tenant, "the tenant")
     .option(webhook, "only this webhook (default: every webhook of the tenant)")
-    .option("--for <duration>", "stop after this long (e.g. 30s, 5m; default: until Ctrl-C)", seconds)
-    .option("--interval <duration>", "poll this often", seconds, 1)
+    .addOption(duration("--for <duration>", "stop after this long (default: until Ctrl-C)"))
+    .addOption(duration("--interval <duration>", "poll this often", 1, "1s"))
     .action((o, cmd) => tailCommand(ctx(cmd), { tenant: o.tenant, webhook: o.webhook, forSeconds: o.for, intervalMs: o.interval * 1000 }));
 
   program
     .command("inspect")
-    .description("a local staging endpoint: receives webhooks, verifies their signatures, prints headers and body")
+    .description("a local staging endpoint: receives webhooks, verifies their signatures, prints headers and body (JSON lines with --json)")
     .option("--port <port>", "listen on this port (0: a free one)", integer(0, 65_535), 4000)
-    .option("--host <host>", "listen on this address", "127.0.0.1")
+    .option("--host <host>", "listen on this address (0.0.0.0 or :: for every interface, e.g. in a container)", "127.0.0.1")
     .option("--secret <whsec>", "the webhook's secret: verify every signature with it")
     .option("--status <code>", "answer this HTTP status (an invalid signature always gets 401)", integer(100, 599), 200)
     .action((o, cmd) => inspectCommand(ctx(cmd), o));
@@ -158,11 +241,14 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`error: ${err.message}\n(add --help for usage)\n`);
       return EXIT.usage;
     }
-    if (err instanceof CliError) {
+    if (err instanceof CliError || err instanceof WebhooksError) {
       const status = err.status === undefined ? "" : ` (HTTP ${err.status}${err.code ? ` ${err.code}` : ""})`;
       process.stderr.write(`error: ${err.message}${status}\n`);
       // One detail repeats the message; several are listed.
       if (err.details.length > 1) for (const d of err.details) process.stderr.write(`  ${d.field}: ${d.message}\n`);
+      if (err instanceof WebhooksError && err.code === "network_error" && target?.stack === undefined) {
+        process.stderr.write("is `npm start` running? (its state dir: --state-dir or $WEBHOOKS_STATE_DIR, default .local)\n");
+      }
       return EXIT.failed;
     }
     process.stderr.write(`error: ${(err as Error).stack ?? err}\n`);

@@ -1,4 +1,4 @@
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { Annotations, Aws, CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as sns from "aws-cdk-lib/aws-sns";
@@ -9,13 +9,13 @@ import { DeliveryPipeline } from "./constructs/delivery-pipeline.ts";
 import type { RuntimeConfig } from "./constructs/environment.ts";
 import { WebhooksMonitoring } from "./constructs/monitoring.ts";
 import { WebhooksTables } from "./constructs/tables.ts";
-import { WebhooksApi, type ApiThrottle } from "./constructs/webhooks-api.ts";
+import { WebhooksApi, type ApiThrottles } from "./constructs/webhooks-api.ts";
 
 export interface WebhooksStackProps extends StackProps {
   /**
    * Delays after attempt 1, in seconds; its length + 1 is the number of attempts. Each delay is a
    * visibility timeout, so at most 12 hours.
-   * @default DEFAULT_RETRY_SCHEDULE_SECONDS (13 attempts over about 2.5 days)
+   * @default DEFAULT_RETRY_SCHEDULE_SECONDS (13 attempts over about 2.2 days)
    */
   readonly retryScheduleSeconds?: readonly number[];
   /**
@@ -27,8 +27,11 @@ export interface WebhooksStackProps extends StackProps {
   readonly alarmTopicArn?: string;
   /** Creates an alarm topic with this e-mail subscribed (to be confirmed by its owner). */
   readonly alarmEmail?: string;
-  /** API stage throttling. @default 200 requests/s, bursts of 400 */
-  readonly apiThrottle?: ApiThrottle;
+  /**
+   * Route-level API throttling, publishing and management apart.
+   * @default ingest (`POST /events`) 200 requests/s, bursts of 400; each management route 50/s, bursts of 100
+   */
+  readonly apiThrottle?: ApiThrottles;
 }
 
 /**
@@ -52,17 +55,18 @@ export class WebhooksStack extends Stack {
 
     // Retained with the tables: a retained table is unreadable without its key.
     this.key = new kms.Key(this, "DataKey", {
-      description: "RecordsKeeper.AI webhooks: encrypts the DynamoDB tables and the alarm topic",
+      description: "RecordsKeeper.AI webhooks: encrypts the DynamoDB tables and the alarm topic, and seals the signing secrets",
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.tables = new WebhooksTables(this, "Tables", { encryptionKey: this.key });
-    this.pipeline = new DeliveryPipeline(this, "Delivery", { tables: this.tables, config });
+    this.pipeline = new DeliveryPipeline(this, "Delivery", { tables: this.tables, config, secretsKey: this.key });
     this.api = new WebhooksApi(this, "Api", {
       tables: this.tables,
       queue: this.pipeline.queue,
       dlq: this.pipeline.dlq,
       config,
+      secretsKey: this.key,
       throttle: props.apiThrottle,
     });
 
@@ -71,9 +75,16 @@ export class WebhooksStack extends Stack {
       : props.alarmEmail
         ? this.createAlarmTopic(props.alarmEmail)
         : undefined;
+    if (!this.alarmTopic) {
+      Annotations.of(this).addWarningV2(
+        "@recordskeeper/webhooks:noAlarmTarget",
+        "No alarm target: the stack's alarms notify nobody. Deploy with -c alarmEmail=… or -c alarmTopicArn=… (props alarmEmail / alarmTopicArn); see docs/operations.md.",
+      );
+    }
     this.monitoring = new WebhooksMonitoring(this, "Monitoring", {
       pipeline: this.pipeline,
       api: this.api,
+      tables: this.tables,
       alarmTopic: this.alarmTopic,
     });
 
@@ -95,14 +106,23 @@ export class WebhooksStack extends Stack {
       masterKey: this.key,
       enforceSSL: true,
     });
-    // CloudWatch publishes alarms to the encrypted topic, so it must be able to use the key.
-    this.key.grant(new iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*");
+    // CloudWatch publishes alarms to the encrypted topic, so it must be able to use the key: only
+    // for this account's alarms (aws:SourceAccount), never as a confused deputy for another's.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "CloudWatchAlarmsPublishToTheEncryptedTopic",
+        principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources: ["*"],
+        conditions: { StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID } },
+      }),
+    );
     topic.addSubscription(new EmailSubscription(email));
     return topic;
   }
 }
 
-function validRetrySchedule(schedule: readonly number[]): readonly number[] {
+export function validRetrySchedule(schedule: readonly number[]): readonly number[] {
   for (const seconds of schedule) {
     if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_VISIBILITY_TIMEOUT_SECONDS) {
       throw new Error(
@@ -124,7 +144,7 @@ function validRetrySchedule(schedule: readonly number[]): readonly number[] {
   return schedule;
 }
 
-function validAutoDisable(seconds: number): number {
+export function validAutoDisable(seconds: number): number {
   if (!Number.isInteger(seconds) || seconds <= 0) {
     throw new Error(`autoDisableAfterSeconds: ${seconds} is not a positive whole number of seconds`);
   }

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
+import { isUtf8 } from "node:buffer";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
@@ -43,7 +44,7 @@ export interface ApiServerOptions {
 
 const json = (res: ServerResponse, statusCode: number, body: unknown) => {
   res.writeHead(statusCode, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
+  res.end(`${JSON.stringify(body)}\n`);
 };
 
 const refusal = (code: string, message: string, details: { field: string; message: string }[] = []) => ({ error: { code, message, details } });
@@ -63,16 +64,25 @@ function decodePathSegment(segment: string): string {
  */
 export async function startApiServer(options: ApiServerOptions): Promise<{ server: Server; url: string }> {
   const routes = compile();
-  const expected = Buffer.from(`Bearer ${options.token}`);
+  const expected = Buffer.from(options.token);
   const server = createServer(async (req, res) => {
     try {
-      const url = new URL(req.url ?? "/", "http://local");
-      const extra = req.method === "GET" ? options.extras?.[url.pathname] : undefined;
+      let url: URL;
+      try {
+        url = new URL(req.url ?? "/", "http://local");
+      } catch {
+        return json(res, 400, refusal("invalid_request_target", `the request target ${JSON.stringify(req.url)} is not a valid path or URL`, [
+          { field: "(request-target)", message: "must be a path such as /events, or an absolute URL with a valid host and port" },
+        ]));
+      }
+      // HEAD answers like GET, without the body (Node's server leaves it out).
+      const extra = req.method === "GET" || req.method === "HEAD" ? options.extras?.[url.pathname] : undefined;
       if (extra) {
         const r = extra();
         return json(res, r.statusCode, r.body);
       }
-      const given = Buffer.from(req.headers.authorization ?? "");
+      // The auth scheme is case-insensitive (RFC 9110 §11.1); the token is compared in constant time.
+      const given = Buffer.from(/^bearer +(\S+) *$/i.exec(req.headers.authorization ?? "")?.[1] ?? "");
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         return json(res, 401, refusal("unauthorized", "send the API token as 'Authorization: Bearer <token>' (printed by npm start)"));
       }
@@ -104,7 +114,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<{ serve
 }
 
 /** Reads the body; undefined when it exceeds `limit` (the rest is not read). */
-async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -112,10 +122,16 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | u
     if (size > limit) return undefined;
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
 }
 
-function toEvent(req: IncomingMessage, url: URL, routeKey: string, pathParameters: Record<string, string>, body: string): APIGatewayProxyEventV2 {
+/** Like API Gateway: a UTF-8 body as text, any other bytes base64-encoded for the handler to judge. */
+function eventBody(body: Buffer): { body?: string; isBase64Encoded: boolean } {
+  if (body.length === 0) return { isBase64Encoded: false };
+  return isUtf8(body) ? { body: body.toString("utf8"), isBase64Encoded: false } : { body: body.toString("base64"), isBase64Encoded: true };
+}
+
+function toEvent(req: IncomingMessage, url: URL, routeKey: string, pathParameters: Record<string, string>, body: Buffer): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(",") : v;
   const query: Record<string, string> = {};
@@ -129,8 +145,7 @@ function toEvent(req: IncomingMessage, url: URL, routeKey: string, pathParameter
     headers,
     queryStringParameters: Object.keys(query).length ? query : undefined,
     pathParameters,
-    body: body === "" ? undefined : body,
-    isBase64Encoded: false,
+    ...eventBody(body),
     requestContext: {
       accountId: "000000000000",
       apiId: "local",

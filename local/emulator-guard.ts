@@ -18,7 +18,8 @@ import { SignatureV4 } from "@smithy/signature-v4";
  *   - it is SigV4-signed, within 15 minutes of now, with this stack's own access key and secret,
  *     for the service its target names (the signature recomputed with @smithy/signature-v4 over
  *     the headers it signed and the exact body).
- * Everything else gets a 403 in the AWS JSON error shape, with no CORS header.
+ * Everything else is refused in the AWS JSON error shape (400 for a signature, 403 for access, as
+ * DynamoDB and KMS answer), with no CORS header.
  */
 
 export interface EmulatorCredentials {
@@ -62,7 +63,8 @@ export type Verdict =
   | { ok: true; signingName: string; region: string }
   | { ok: false; status: number; type: string; message: string };
 
-const refuse = (type: string, message: string, status = 403): Verdict => ({ ok: false, status, type, message });
+/** As DynamoDB and KMS answer them (AWS's common errors): a bad or missing signature is a 400, a refusal of access a 403. */
+const refuse = (type: string, message: string, status = type === "AccessDeniedException" ? 403 : 400): Verdict => ({ ok: false, status, type, message });
 
 export interface SignedRequest {
   method: string;
@@ -109,7 +111,7 @@ export async function verifyRequest(
   const prefix = target.slice(0, target.indexOf("."));
   const service = services.find((s) => s.targetPrefixes.includes(prefix));
   if (req.method !== "POST" || req.path !== "/" || !service || !/^[A-Za-z0-9_]+\.[A-Za-z]+$/.test(target)) {
-    return refuse("AccessDeniedException", "this endpoint serves the local stack's AWS SDK clients only: POST / with an x-amz-target of SQS or DynamoDB");
+    return refuse("AccessDeniedException", `this endpoint serves the local stack's AWS SDK clients only: POST / with an x-amz-target of ${services.flatMap((s) => s.targetPrefixes).join(", ")}`);
   }
   const authorization = header("authorization");
   if (!authorization) return refuse("MissingAuthenticationTokenException", "Request is missing Authentication Token");

@@ -12,20 +12,22 @@ import { PersistenceManager } from "../node_modules/fauxqs/dist/persistence.js";
 import { S3Store } from "../node_modules/fauxqs/dist/s3/s3Store.js";
 import { SnsStore } from "../node_modules/fauxqs/dist/sns/snsStore.js";
 import { SqsStore } from "../node_modules/fauxqs/dist/sqs/sqsStore.js";
-import { QUEUE, TABLES, type TableName } from "#core/settings.ts";
+import { MAX_MESSAGE_BYTES, QUEUE, TABLES, type TableName } from "#core/settings.ts";
 import { startGuard, type EmulatorCredentials, type GuardOptions } from "./emulator-guard.ts";
+import { localKms } from "./kms.ts";
 import type { EmulatorEndpoints } from "./state-file.ts";
 
 /**
- * The embedded AWS stand-ins: fauxqs speaks the SQS wire protocol, dynalite DynamoDB's. Neither
- * listens: one guard server on 127.0.0.1 (local/emulator-guard.ts) checks every request's SigV4
- * signature against credentials made for this run, refuses browsers, and hands what it accepts to
- * the emulator's request handler in this process. With a state dir they persist to disk (in a
- * directory only this user can enter), so a restart keeps everything.
+ * The embedded AWS stand-ins: fauxqs speaks the SQS wire protocol, dynalite DynamoDB's, and
+ * local/kms.ts the two KMS operations that seal signing secrets. None listens: one guard server on
+ * 127.0.0.1 (local/emulator-guard.ts) checks every request's SigV4 signature against credentials
+ * made for this run, refuses browsers, and hands what it accepts to the stand-in's request handler
+ * in this process. With a state dir they persist to disk (in a directory only this user can
+ * enter), so a restart keeps everything, the KMS master key included.
  */
 export interface Emulators {
-  /** The one loopback URL both emulators answer on (SQS and DynamoDB alike), with the credentials it takes. */
-  endpoints: EmulatorEndpoints;
+  /** The one loopback URL all three answer on (SQS, DynamoDB and KMS alike), with the credentials it takes. */
+  endpoints: EmulatorEndpoints & { kms: string };
   sqsEndpoint: string;
   dynamodbEndpoint: string;
   credentials: EmulatorCredentials;
@@ -54,15 +56,17 @@ export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators
 
   const sqs = await fauxqsApp(dirs?.sqs);
   const ddb = dynaliteServer(dirs?.dynamodb);
+  const kms = localKms({ stateDir: o.stateDir });
   const guard = await startGuard({
     credentials,
     rewriteBody: o.rewriteBody,
     services: [
       { signingName: "sqs", targetPrefixes: ["AmazonSQS"], handler: (req, res) => sqs.server.emit("request", req, res) },
       { signingName: "dynamodb", targetPrefixes: ["DynamoDB_20120810"], handler: (req, res) => ddb.server.emit("request", req, res) },
+      kms.service,
     ],
   });
-  const endpoints = { sqs: guard.url, dynamodb: guard.url, credentials };
+  const endpoints = { sqs: guard.url, dynamodb: guard.url, kms: guard.url, credentials };
   return {
     endpoints,
     sqsEndpoint: guard.url,
@@ -142,7 +146,10 @@ export async function createResources(
   { prefix = "rk-webhooks", visibilityTimeoutSeconds = QUEUE.visibilityTimeoutSeconds } = {},
 ): Promise<LocalResources> {
   const dlq = await sqs.send(
-    new CreateQueueCommand({ QueueName: `${prefix}-dlq`, Attributes: { MessageRetentionPeriod: String(QUEUE.retentionSeconds) } }),
+    new CreateQueueCommand({
+      QueueName: `${prefix}-dlq`,
+      Attributes: { MessageRetentionPeriod: String(QUEUE.retentionSeconds), MaximumMessageSize: String(MAX_MESSAGE_BYTES) },
+    }),
   );
   const dlqArn = await queueArn(sqs, dlq.QueueUrl!);
   const queue = await sqs.send(
@@ -151,6 +158,8 @@ export async function createResources(
       Attributes: {
         VisibilityTimeout: String(visibilityTimeoutSeconds),
         MessageRetentionPeriod: String(QUEUE.retentionSeconds),
+        // As the stack sets it (fauxqs's default is 1 MiB, AWS's 256 KiB).
+        MaximumMessageSize: String(MAX_MESSAGE_BYTES),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: QUEUE.maxReceiveCount }),
       },
     }),

@@ -3,9 +3,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { KMSClientConfig } from "@aws-sdk/client-kms";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AttemptReport } from "#core/delivery.ts";
-import type { HttpSender } from "#core/ports.ts";
+import type { CoreMetrics, HttpSender } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, QUEUE } from "#core/settings.ts";
 import { createDeliveryService, createIngestService, createManageService, type RuntimeConfig } from "#core/wiring.ts";
@@ -16,6 +17,7 @@ import { startApiServer } from "./api-server.ts";
 import { consoleLogger, type Level } from "./console-logger.ts";
 import { createResources, LOCAL_REGION, startEmulators, type Emulators } from "./emulators.ts";
 import { LocalEventSource } from "./event-source.ts";
+import { LOCAL_KMS_KEY_ARN, startLocalKms, type LocalKms } from "./kms.ts";
 import { STATE_FILE, type EmulatorEndpoints, type StateFile } from "./state-file.ts";
 
 export { STATE_FILE, type EmulatorEndpoints, type StateFile };
@@ -40,6 +42,8 @@ export interface LocalStackOptions {
   /** Where log lines go (default: stderr); tests capture them to prove no secret is ever logged. */
   logSink?: (line: string) => void;
   onAttempt?: (a: AttemptReport) => void;
+  /** Receives the deliver worker's metrics (the λ's go to CloudWatch); tests count them. */
+  metrics?: CoreMetrics;
   attemptTimeoutMs?: number;
   recoveryDelaySeconds?: number;
   autoDisableAfterSeconds?: number;
@@ -48,7 +52,10 @@ export interface LocalStackOptions {
   subscriptionCacheMs?: number;
   /** The delivery queue's visibility timeout; only crash tests shorten it (default: settings). */
   visibilityTimeoutSeconds?: number;
-  /** Use emulators that are already running (behind their guard, with its credentials) instead of starting them. */
+  /**
+   * Use emulators that are already running (behind their guard, with its credentials) instead of
+   * starting them; without `kms`, a KMS stand-in is started with the same credentials.
+   */
   endpoints?: EmulatorEndpoints;
 }
 
@@ -67,24 +74,29 @@ export function localConfig(
   o: { schedule: RetrySchedule; allowPrivateEndpoints: boolean; autoDisableAfterSeconds: number },
 ): RuntimeConfig {
   const client = { region: LOCAL_REGION, credentials: endpoints.credentials };
+  // Secrets are sealed exactly as on AWS, by the same KMS adapter, with the local KMS's key.
+  const kms: KMSClientConfig | undefined = endpoints.kms ? { ...client, endpoint: endpoints.kms, maxAttempts: 2 } : undefined;
   return {
     ...resources,
     schedule: o.schedule,
     allowPrivateEndpoints: o.allowPrivateEndpoints,
     autoDisableAfterSeconds: o.autoDisableAfterSeconds,
+    secretsKeyId: kms ? LOCAL_KMS_KEY_ARN : undefined,
     sqs: { ...client, endpoint: endpoints.sqs },
     dynamodb: { ...client, endpoint: endpoints.dynamodb },
+    kms,
   };
 }
 
 /** Starts the deliver worker: the local event source feeding the deliver λ's app. */
 export function startWorker(
   config: RuntimeConfig,
-  o: Pick<LocalStackOptions, "logLevel" | "logSink" | "onAttempt" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs" | "recoveryDelaySeconds">,
+  o: Pick<LocalStackOptions, "logLevel" | "logSink" | "onAttempt" | "metrics" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs" | "recoveryDelaySeconds">,
 ): LocalEventSource {
   const logger = consoleLogger(o.logLevel, o.logSink);
   const service = createDeliveryService(config, {
     logger,
+    metrics: o.metrics,
     onAttempt: o.onAttempt,
     attemptTimeoutMs: o.attemptTimeoutMs,
     sender: o.sender,
@@ -107,12 +119,18 @@ export function startWorker(
 export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalStack> {
   const logger = consoleLogger(o.logLevel, o.logSink);
   let emulators: Emulators | undefined;
-  const endpoints =
+  let localKms: LocalKms | undefined;
+  const emulated: EmulatorEndpoints =
     o.endpoints ??
     (await (async () => {
       emulators = await startEmulators({ stateDir: o.persist && o.stateDir ? o.stateDir : undefined });
       return emulators.endpoints;
     })());
+  if (!emulated.kms) {
+    if (o.persist && o.stateDir) mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+    localKms = await startLocalKms({ credentials: emulated.credentials, stateDir: o.persist ? o.stateDir : undefined });
+  }
+  const endpoints = { ...emulated, kms: emulated.kms ?? localKms!.endpoint };
   const client = { region: LOCAL_REGION, credentials: endpoints.credentials };
   const resources = await createResources(
     new SQSClient({ ...client, endpoint: endpoints.sqs }),
@@ -143,13 +161,14 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     extras: { "/health": () => ({ statusCode: ready ? 200 : 503, body: { status: ready ? "ok" : "starting" } }), "/openapi.json": () => ({ statusCode: 200, body: loadOpenApi() }) },
   }).catch(async (err: unknown) => {
     await emulators?.stop(); // e.g. the port is taken: leave nothing open behind
+    await localKms?.stop();
     throw err;
   });
   const worker = o.worker === false ? undefined : startWorker(config, o);
 
   if (o.stateDir) {
     mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
-    const { sqs: _s, dynamodb: _d, schedule, ...rest } = config;
+    const { sqs: _s, dynamodb: _d, kms: _k, schedule, ...rest } = config;
     const state: StateFile = { apiUrl: url, token, endpoints, config: { ...rest, schedule: schedule.toString() } };
     writeFileSync(join(o.stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   }
@@ -165,6 +184,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       await worker?.stop();
       await closeServer(server);
       await emulators?.stop();
+      await localKms?.stop();
     },
   };
 }

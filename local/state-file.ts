@@ -7,16 +7,21 @@ import type { RuntimeConfig } from "#core/wiring.ts";
  */
 export const STATE_FILE = "local-stack.json";
 
-/** Where the embedded emulators answer (one loopback guard for both) and the credentials they take. */
+/**
+ * Where the embedded emulators answer (one loopback guard for SQS, DynamoDB and KMS alike) and the
+ * credentials they take. `kms` may be absent from endpoints given to startLocalStack (it then starts
+ * a KMS stand-in of its own, with the same credentials).
+ */
 export interface EmulatorEndpoints {
   sqs: string;
   dynamodb: string;
+  kms?: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
 }
 
 export interface StateFile {
   apiUrl: string;
   token: string;
-  endpoints: EmulatorEndpoints;
-  config: Omit<RuntimeConfig, "schedule" | "sqs" | "dynamodb"> & { schedule: string };
+  endpoints: EmulatorEndpoints & { kms: string };
+  config: Omit<RuntimeConfig, "schedule" | "sqs" | "dynamodb" | "kms"> & { schedule: string };
 }

@@ -1,20 +1,21 @@
-import type { presentDelivery, summariseDelivery } from "#core/manage.ts";
-import type { DeliveryStatus, publicSubscription } from "#core/model.ts";
+import { readFileSync } from "node:fs";
+import { matchesType } from "#core/matching.ts";
+import type { DeliveryStatus } from "#core/model.ts";
 import { parseDuration } from "#core/retry.ts";
-import type { ApiClient } from "./client.ts";
+import { WebhooksError, type Delivery, type DeliverySummary, type PublishEvent, type Webhook, type WebhooksClient } from "../../client/index.ts";
 import { UsageError } from "./errors.ts";
 import { clip, keyValues, outcome, plural, table, time } from "./output.ts";
 
-/** The API's shapes, as the management API presents them. */
-export type Webhook = ReturnType<typeof publicSubscription>;
-export type DeliverySummary = ReturnType<typeof summariseDelivery>;
-export type Delivery = ReturnType<typeof presentDelivery>;
+export type { Delivery, DeliverySummary, Webhook };
+
+/** How printed hints name the CLI: from a clone, only `npx rk-webhooks` finds it. */
+export const CLI = "npx rk-webhooks";
 
 /** What every command gets: the target's client, and where and how to print. */
 export interface Ctx {
   /** `--json`: print one JSON document (or one per line for streams) instead of text. */
   json: boolean;
-  client(): Promise<ApiClient>;
+  client(): Promise<WebhooksClient>;
   /** A line of the result, to stdout. */
   print(text: string): void;
   /** Progress and hints, to stderr (also with --json), so that stdout holds only the result. */
@@ -25,39 +26,25 @@ export function printJson(ctx: Ctx, value: unknown): void {
   ctx.print(JSON.stringify(value, null, 2));
 }
 
-const tenantPath = (tenant: string) => `/tenants/${encodeURIComponent(tenant)}`;
-export const webhookPath = (tenant: string, webhook: string) => `${tenantPath(tenant)}/webhooks/${encodeURIComponent(webhook)}`;
-
-/** Every webhook of a tenant, following the cursor. */
-export async function listWebhooks(client: ApiClient, tenant: string): Promise<Webhook[]> {
+/** Every webhook of a tenant. */
+export async function listWebhooks(client: WebhooksClient, tenant: string): Promise<Webhook[]> {
   const items: Webhook[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await client.get<{ items: Webhook[]; cursor: string | null }>(`${tenantPath(tenant)}/webhooks`, { limit: 100, cursor });
-    items.push(...page.items);
-    cursor = page.cursor ?? undefined;
-  } while (cursor);
+  for await (const w of client.webhooks(tenant)) items.push(w);
   return items;
 }
 
-/** Up to `limit` deliveries of one webhook, newest first, following the cursor. */
+/** Up to `limit` deliveries of one webhook, newest first. */
 export async function listDeliveries(
-  client: ApiClient,
+  client: WebhooksClient,
   tenant: string,
   webhook: string,
   o: { status?: DeliveryStatus; limit: number },
 ): Promise<DeliverySummary[]> {
   const items: DeliverySummary[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await client.get<{ items: DeliverySummary[]; cursor: string | null }>(`${webhookPath(tenant, webhook)}/deliveries`, {
-      status: o.status,
-      limit: Math.min(100, o.limit - items.length),
-      cursor,
-    });
-    items.push(...page.items);
-    cursor = page.cursor ?? undefined;
-  } while (cursor && items.length < o.limit);
+  for await (const d of client.deliveries(tenant, webhook, { status: o.status, pageSize: Math.min(100, o.limit) })) {
+    items.push(d);
+    if (items.length >= o.limit) break;
+  }
   return items;
 }
 
@@ -73,6 +60,105 @@ export async function webhooksCommand(ctx: Ctx, o: { tenant: string }): Promise<
       items.map((w) => [w.id, w.enabled ? "yes" : `no (${clip(w.disabledReason, 30)})`, w.eventTypes.join(","), w.url, clip(w.description, 40)]),
     ),
   );
+}
+
+/** `a,b , c` → `["a", "b", "c"]`. */
+export const list = (value: string): string[] =>
+  value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** A shell-safe value: as is when it needs no quoting (ids, secrets), else single-quoted. */
+const shell = (v: string) => (/^[\w.:/@%+=,-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
+
+function printWebhook(ctx: Ctx, w: Webhook): void {
+  ctx.print(
+    keyValues([
+      ["Webhook", w.id],
+      ["URL", w.url],
+      ["Event types", w.eventTypes.join(", ")],
+      ["Enabled", w.enabled ? "yes" : `no (${w.disabledReason ?? "disabled"})`],
+      ["Description", w.description],
+      ["Updated", time(w.updatedAt)],
+    ]),
+  );
+}
+
+export async function webhooksCreateCommand(ctx: Ctx, o: { tenant: string; url: string; eventTypes: string[]; description?: string; disabled?: boolean }): Promise<void> {
+  const w = await (await ctx.client()).createWebhook(o.tenant, {
+    url: o.url,
+    eventTypes: o.eventTypes,
+    description: o.description,
+    ...(o.disabled ? { enabled: false } : {}),
+  });
+  if (ctx.json) return printJson(ctx, w);
+  // stdout is a line for the shell: eval "$(npx rk-webhooks webhooks create …)".
+  ctx.print(`export WEBHOOK=${shell(w.id)} SECRET=${shell(w.secret)}`);
+  ctx.note(`created webhook ${w.id} for ${w.eventTypes.join(",")} → ${w.url}${w.enabled ? "" : " (disabled)"}; its secret is shown only now`);
+}
+
+export async function webhooksUpdateCommand(ctx: Ctx, webhook: string, o: { tenant: string; url?: string; eventTypes?: string[]; description?: string }): Promise<void> {
+  const patch = { url: o.url, eventTypes: o.eventTypes, description: o.description === undefined ? undefined : o.description === "" ? null : o.description };
+  if (Object.values(patch).every((v) => v === undefined)) throw new UsageError("webhooks update needs at least one of --url, --event-types, --description");
+  const w = await (await ctx.client()).updateWebhook(o.tenant, webhook, patch);
+  if (ctx.json) return printJson(ctx, w);
+  printWebhook(ctx, w);
+}
+
+export async function webhooksEnableCommand(ctx: Ctx, webhook: string, o: { tenant: string; enabled: boolean }): Promise<void> {
+  const w = await (await ctx.client()).updateWebhook(o.tenant, webhook, { enabled: o.enabled });
+  if (ctx.json) return printJson(ctx, w);
+  ctx.print(`webhook ${w.id} ${w.enabled ? "enabled" : `disabled (${w.disabledReason})`}`);
+}
+
+export async function webhooksDeleteCommand(ctx: Ctx, webhook: string, o: { tenant: string }): Promise<void> {
+  await (await ctx.client()).deleteWebhook(o.tenant, webhook);
+  if (ctx.json) return printJson(ctx, { deleted: webhook });
+  ctx.print(`webhook ${webhook} deleted`);
+}
+
+export async function webhooksRotateCommand(ctx: Ctx, webhook: string, o: { tenant: string; graceSeconds?: number }): Promise<void> {
+  const w = await (await ctx.client()).rotateSecret(o.tenant, webhook, o.graceSeconds === undefined ? {} : { graceSeconds: o.graceSeconds });
+  if (ctx.json) return printJson(ctx, w);
+  ctx.print(`export SECRET=${shell(w.secret)}`);
+  ctx.note(
+    w.previousSecretsExpireAt
+      ? `new secret for ${w.id}; the previous one keeps signing until ${time(w.previousSecretsExpireAt)}: switch the receiver before then`
+      : `new secret for ${w.id}; the previous one no longer signs`,
+  );
+}
+
+// ── publish ──────────────────────────────────────────────────────────────────────────────────
+
+/** `--data '{"recordId": "rec_1"}'`, or `@file.json` (`@-`: standard input). */
+export function readData(value: string): Record<string, unknown> {
+  let text = value;
+  if (value.startsWith("@")) {
+    const file = value.slice(1);
+    try {
+      text = readFileSync(file === "-" ? 0 : file, "utf8");
+    } catch (err) {
+      throw new UsageError(`--data ${value}: ${(err as Error).message}`);
+    }
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--data is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) throw new UsageError("--data must be a JSON object, e.g. '{\"recordId\": \"rec_1\"}'");
+  return data as Record<string, unknown>;
+}
+
+export async function publishCommand(ctx: Ctx, o: { tenant: string; type: string; data: string; id?: string; occurredAt?: string }): Promise<void> {
+  const event = { type: o.type, tenantId: o.tenant, data: readData(o.data), id: o.id, occurredAt: o.occurredAt } as PublishEvent;
+  const r = await (await ctx.client()).publish(event);
+  if (ctx.json) return printJson(ctx, r);
+  ctx.print(`published ${o.type} event ${r.id}: ${r.deliveries} ${r.deliveries === 1 ? "delivery" : "deliveries"}`);
+  if (r.deliveries > 0) ctx.note(`follow it with: ${CLI} deliveries --tenant ${o.tenant}`);
+  else ctx.note(`no enabled webhook of tenant ${o.tenant} subscribes to ${o.type}`);
 }
 
 // ── deliveries ───────────────────────────────────────────────────────────────────────────────
@@ -98,8 +184,24 @@ export async function deliveriesCommand(ctx: Ctx, o: { tenant: string; webhook?:
 
 // ── show ─────────────────────────────────────────────────────────────────────────────────────
 
-export async function showCommand(ctx: Ctx, deliveryId: string, o: { tenant: string; webhook: string }): Promise<void> {
-  const d = await (await ctx.client()).get<Delivery>(`${webhookPath(o.tenant, o.webhook)}/deliveries/${encodeURIComponent(deliveryId)}`);
+/**
+ * A delivery by its id alone: delivery ids are unique, but the API reads a delivery under its
+ * webhook, so without `webhook` each of the tenant's webhooks is asked in turn.
+ */
+export async function findDelivery(client: WebhooksClient, tenant: string, deliveryId: string, webhook?: string): Promise<Delivery> {
+  if (webhook !== undefined) return client.getDelivery(tenant, webhook, deliveryId);
+  for await (const w of client.webhooks(tenant)) {
+    try {
+      return await client.getDelivery(tenant, w.id, deliveryId);
+    } catch (err) {
+      if (!(err instanceof WebhooksError && err.status === 404)) throw err;
+    }
+  }
+  throw new WebhooksError({ code: "not_found", status: 404, message: `delivery ${deliveryId} not found under any webhook of tenant ${tenant}` });
+}
+
+export async function showCommand(ctx: Ctx, deliveryId: string, o: { tenant: string; webhook?: string }): Promise<void> {
+  const d = await findDelivery(await ctx.client(), o.tenant, deliveryId, o.webhook);
   if (ctx.json) return printJson(ctx, d);
   const fields: [string, string | null][] = [
     ["Delivery", d.id],
@@ -124,10 +226,11 @@ export async function showCommand(ctx: Ctx, deliveryId: string, o: { tenant: str
 
 // ── replay ───────────────────────────────────────────────────────────────────────────────────
 
-/** An ISO date-time as is, or a duration (`30m`, `2h`, `7d`) meaning that long ago. */
-export function sinceTime(value: string, now = Date.now()): string {
+/** An ISO 8601 date-time as is, or a duration (`30m`, `2h`, `7d`) meaning that long ago; anything else is a usage error. */
+export function sinceTime(value: string, now = Date.now(), option = "--since"): string {
   if (/^\d+(\.\d+)?(ms|s|m|h|d)$/.test(value)) return new Date(now - parseDuration(value) * 1000).toISOString();
-  return value;
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value))) return value;
+  throw new UsageError(`${option} "${value}" is neither an ISO 8601 time (2026-11-26T10:00:00Z) nor a duration ago (30m, 2h, 7d)`);
 }
 
 export async function replayCommand(
@@ -135,17 +238,15 @@ export async function replayCommand(
   deliveryId: string | undefined,
   o: { tenant: string; webhook: string; since?: string; until?: string; status?: DeliveryStatus },
 ): Promise<void> {
-  const client = await ctx.client();
-  const path = webhookPath(o.tenant, o.webhook);
   if (deliveryId !== undefined) {
     if (o.since ?? o.until ?? o.status) throw new UsageError("replay takes a delivery id, or --since [--until] [--status]: not both");
-    const r = await client.post<{ deliveryId: string; replayOf: string }>(`${path}/deliveries/${encodeURIComponent(deliveryId)}/retry`);
+    const r = await (await ctx.client()).retryDelivery(o.tenant, o.webhook, deliveryId);
     if (ctx.json) return printJson(ctx, r);
     return ctx.print(`replaying ${r.replayOf} as ${r.deliveryId} (same webhook-id)`);
   }
   if (o.since === undefined) throw new UsageError("replay needs a delivery id, or --since ISO-TIME (or a duration like 2h) to replay many");
-  const body = { since: sinceTime(o.since), until: o.until && sinceTime(o.until), status: o.status };
-  const r = await client.post<{ replayed: number; matched: number; truncated: boolean; status: string }>(`${path}/replay`, body);
+  const body = { since: sinceTime(o.since), until: o.until && sinceTime(o.until, Date.now(), "--until"), status: o.status };
+  const r = await (await ctx.client()).replay(o.tenant, o.webhook, body);
   if (ctx.json) return printJson(ctx, r);
   const window = `since ${body.since}${body.until ? ` until ${body.until}` : ""}`;
   ctx.print(`replayed ${r.replayed} of ${r.matched} ${r.status} deliveries ${window}`);
@@ -155,26 +256,27 @@ export async function replayCommand(
 // ── send-test ────────────────────────────────────────────────────────────────────────────────
 
 export async function sendTestCommand(ctx: Ctx, o: { tenant: string; webhook: string; type?: string }): Promise<void> {
-  const r = await (await ctx.client()).post<{ eventId: string; deliveryId: string; type: string }>(
-    `${webhookPath(o.tenant, o.webhook)}/test`,
-    o.type ? { type: o.type } : {},
-  );
+  const client = await ctx.client();
+  if (o.type !== undefined) {
+    const w = await client.getWebhook(o.tenant, o.webhook);
+    if (!matchesType(w.eventTypes, o.type)) {
+      ctx.note(`note: webhook ${w.id} is not subscribed to ${o.type} (it takes ${w.eventTypes.join(",")}): the test is sent anyway, but published ${o.type} events will not reach it`);
+    }
+  }
+  const r = await client.sendTest(o.tenant, o.webhook, o.type ? { type: o.type } : {});
   if (ctx.json) return printJson(ctx, r);
   ctx.print(`sent a test ${r.type} event ${r.eventId} as delivery ${r.deliveryId}`);
-  ctx.note(`follow it with: rk-webhooks show ${r.deliveryId} --tenant ${o.tenant} --webhook ${o.webhook}`);
+  ctx.note(`follow it with: ${CLI} show ${r.deliveryId} --tenant ${o.tenant}`);
 }
 
 // ── dlq and redrive ──────────────────────────────────────────────────────────────────────────
 
-export interface DlqDepth {
-  visible: number;
-  inFlight: number;
-}
+type DlqDepth = Awaited<ReturnType<WebhooksClient["dlqDepth"]>>;
 
 const describeDepth = (d: DlqDepth) => `${plural(d.visible, "message")} waiting, ${d.inFlight} in flight`;
 
 export async function dlqCommand(ctx: Ctx): Promise<void> {
-  const depth = await (await ctx.client()).get<DlqDepth>("/admin/dlq");
+  const depth = await (await ctx.client()).dlqDepth();
   if (ctx.json) return printJson(ctx, depth);
   ctx.print(`DLQ: ${describeDepth(depth)}`);
 }
@@ -186,21 +288,21 @@ export async function dlqCommand(ctx: Ctx): Promise<void> {
  */
 export async function redriveCommand(ctx: Ctx, o: { timeoutSeconds: number; intervalMs: number }): Promise<void> {
   const client = await ctx.client();
-  const before = await client.get<DlqDepth>("/admin/dlq");
+  const before = await client.dlqDepth();
   ctx.note(`DLQ before: ${describeDepth(before)}`);
   if (before.visible === 0) {
     if (ctx.json) return printJson(ctx, { before, moved: 0 });
     return ctx.print("nothing to redrive");
   }
   ctx.note(`moving ${plural(before.visible, "message")} to the delivery queue…`);
-  const r = await client.post<{ moved?: number; taskId?: string }>("/admin/redrive");
+  const r = await client.redrive();
   let after: DlqDepth | undefined;
   let moved = r.moved;
   if (r.taskId !== undefined) {
     ctx.note(`move task ${r.taskId} started`);
     const deadline = Date.now() + o.timeoutSeconds * 1000;
     for (;;) {
-      after = await client.get<DlqDepth>("/admin/dlq");
+      after = await client.dlqDepth();
       // SQS's counts are approximate: this is progress, not an exact tally.
       moved = Math.max(0, before.visible - after.visible - after.inFlight);
       ctx.note(`  moved ${moved} of ${before.visible}`);
@@ -208,9 +310,9 @@ export async function redriveCommand(ctx: Ctx, o: { timeoutSeconds: number; inte
       await new Promise((r) => setTimeout(r, o.intervalMs));
     }
   } else {
-    after = await client.get<DlqDepth>("/admin/dlq");
+    after = await client.dlqDepth();
   }
   if (ctx.json) return printJson(ctx, { before, moved: moved ?? 0, ...(r.taskId ? { taskId: r.taskId } : {}), after });
   ctx.print(`moved ${plural(moved ?? 0, "message")} from the DLQ to the delivery queue; DLQ now: ${describeDepth(after)}`);
-  if (r.taskId && after.visible + after.inFlight > 0) ctx.note(`the move task goes on; check with: rk-webhooks dlq`);
+  if (r.taskId && after.visible + after.inFlight > 0) ctx.note(`the move task goes on; check with: ${CLI} dlq`);
 }

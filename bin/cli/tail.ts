@@ -1,5 +1,5 @@
-import { listWebhooks, webhookPath, type Ctx, type Delivery, type DeliverySummary } from "./commands.ts";
-import type { ApiClient } from "./client.ts";
+import type { WebhooksClient } from "../../client/index.ts";
+import { listWebhooks, type Ctx, type Delivery, type DeliverySummary } from "./commands.ts";
 import { outcome, time } from "./output.ts";
 
 type Attempt = Delivery["attempts"][number];
@@ -56,12 +56,12 @@ export async function tailCommand(ctx: Ctx, o: { tenant: string; webhook?: strin
   }
 }
 
-function poll(client: ApiClient, tenant: string, webhook: string): Promise<DeliverySummary[]> {
-  return client.get<{ items: DeliverySummary[] }>(`${webhookPath(tenant, webhook)}/deliveries`, { limit: 100 }).then((p) => p.items);
+function poll(client: WebhooksClient, tenant: string, webhook: string): Promise<DeliverySummary[]> {
+  return client.listDeliveries(tenant, webhook, { limit: 100 }).then((p) => p.items);
 }
 
 /** The attempts after the first `before`: the summary's last one, or the full record when several are new. */
-async function newAttempts(client: ApiClient, tenant: string, d: DeliverySummary, before: number): Promise<TailLine[]> {
+async function newAttempts(client: WebhooksClient, tenant: string, d: DeliverySummary, before: number): Promise<TailLine[]> {
   const line = (attempt: Attempt, x: { status: string; attemptCount: number; nextAttemptAt: string | null }): TailLine => {
     const ok = attempt.statusCode !== null && attempt.statusCode >= 200 && attempt.statusCode < 300;
     const last = attempt.n === x.attemptCount;
@@ -77,7 +77,7 @@ async function newAttempts(client: ApiClient, tenant: string, d: DeliverySummary
     };
   };
   if (d.attemptCount === before + 1 && d.lastAttempt) return [line(d.lastAttempt, d)];
-  const full = await client.get<Delivery>(`${webhookPath(tenant, d.webhookId)}/deliveries/${d.id}`);
+  const full = await client.getDelivery(tenant, d.webhookId, d.id);
   return full.attempts.filter((a) => a.n > before).map((a) => line(a, full));
 }
 

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { apiRegion, sigv4, stackApiUrl } from "./aws.ts";
-import { ApiClient, bearer } from "./client.ts";
+import { WebhooksClient, WebhooksError } from "../../client/index.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { STATE_FILE, type StateFile } from "../../local/state-file.ts";
 
@@ -19,8 +18,11 @@ export function stateDir(o: TargetOptions, env: NodeJS.ProcessEnv = process.env)
   return resolve(o.stateDir ?? env.WEBHOOKS_STATE_DIR ?? ".local");
 }
 
-/** A client for the local stack: its URL and bearer token from `<stateDir>/local-stack.json`. */
-export function localClient(dir: string): ApiClient {
+/**
+ * A client for the local stack: its URL and bearer token from `<stateDir>/local-stack.json`. One
+ * try per call: the local stack does not throttle, and a stopped one should say so at once.
+ */
+export function localClient(dir: string): WebhooksClient {
   const file = join(dir, STATE_FILE);
   let state: Partial<Record<keyof StateFile, unknown>>;
   try {
@@ -34,28 +36,27 @@ export function localClient(dir: string): ApiClient {
     );
   }
   if (typeof state.apiUrl !== "string" || typeof state.token !== "string") throw new CliError(`${file} has no apiUrl and token`);
-  return new ApiClient(state.apiUrl, bearer(state.token));
+  return new WebhooksClient({ apiUrl: state.apiUrl, token: state.token, retry: { maxAttempts: 1 } });
 }
 
 /**
  * A client for a deployed stack: the API URL from the stack's outputs, every request signed with
- * SigV4 using the default AWS credential chain (environment, profile, SSO, instance role…).
- * The AWS SDK is loaded only here, so that local use starts fast.
+ * SigV4 using the default AWS credential chain (environment, profile, SSO, instance role…). The
+ * AWS SDK is loaded only then, so that local use starts fast.
  */
-export async function deployedClient(o: { stack: string; region?: string; profile?: string }): Promise<ApiClient> {
-  const [{ CloudFormationClient, DescribeStacksCommand }, { fromNodeProviderChain }] = await Promise.all([
-    import("@aws-sdk/client-cloudformation"),
-    import("@aws-sdk/credential-providers"),
-  ]);
-  const credentials = fromNodeProviderChain({ profile: o.profile });
-  const cfn = new CloudFormationClient({ region: o.region, credentials, profile: o.profile });
-  const apiUrl = await stackApiUrl(o.stack, (name) => cfn.send(new DescribeStacksCommand({ StackName: name })));
-  const region = apiRegion(apiUrl) ?? (await cfn.config.region());
-  return new ApiClient(apiUrl, sigv4({ region, credentials }));
+export async function deployedClient(o: { stack: string; region?: string; profile?: string }): Promise<WebhooksClient> {
+  try {
+    return await WebhooksClient.fromStack({ stack: o.stack, region: o.region, profile: o.profile });
+  } catch (err) {
+    if (err instanceof WebhooksError && /region is missing/i.test(err.message)) {
+      throw new CliError(`cannot read stack ${o.stack}: no AWS region. Pass --region REGION (the stack's region, e.g. eu-west-1), set AWS_REGION, or set a region in the --profile's config`);
+    }
+    throw err;
+  }
 }
 
 /** The client the global options ask for. */
-export async function connect(o: TargetOptions): Promise<ApiClient> {
+export async function connect(o: TargetOptions): Promise<WebhooksClient> {
   if (o.stack !== undefined) {
     if (o.stateDir !== undefined) throw new UsageError("--stack and --state-dir name two different targets: give one");
     return deployedClient({ stack: o.stack, region: o.region, profile: o.profile });

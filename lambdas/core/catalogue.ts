@@ -8,8 +8,8 @@ import { z } from "zod";
  * Schemas require the fields receivers rely on and let producers add more (`z.looseObject`), so a
  * new optional field in the core app is not a breaking change.
  */
-export interface EventTypeDefinition<S extends z.ZodType = z.ZodType> {
-  readonly name: string;
+export interface EventTypeDefinition<S extends z.ZodType = z.ZodType, N extends string = string> {
+  readonly name: N;
   readonly description: string;
   readonly data: S;
   readonly example: z.infer<S>;
@@ -17,7 +17,8 @@ export interface EventTypeDefinition<S extends z.ZodType = z.ZodType> {
 
 const id = (what: string) => z.string({ error: `is required: the ${what} id` }).min(1).max(256);
 
-function define<S extends z.ZodType>(def: EventTypeDefinition<S>): EventTypeDefinition<S> {
+/** Keeps each type's literal name and schema, so that clients derive their types from this list (client/). */
+function define<S extends z.ZodType, const N extends string>(def: EventTypeDefinition<S, N>): EventTypeDefinition<S, N> {
   def.data.parse(def.example); // an example that does not fit its own schema is a bug at load time
   return def;
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { activeSecrets, type Attempt, type DeliveryMessage, type DeliveryRecord, type Subscription } from "./model.ts";
-import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HttpResult, HttpSender, SubscriptionStore } from "./ports.ts";
+import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HttpResult, HttpSender, SecretSealer, SubscriptionStore } from "./ports.ts";
 import { parseRetryAfter, type RetrySchedule } from "./retry.ts";
 import { signatureHeader } from "./signing.ts";
 import { RECOVERY_DELAY_SECONDS } from "./settings.ts";
@@ -22,6 +22,8 @@ export interface DeliveryDeps {
   subscriptions: SubscriptionStore;
   deliveries: DeliveryLog;
   queue: DeliveryQueue;
+  /** Opens the subscriptions' sealed signing secrets (kept, opened, only as long as the subscription cache). */
+  secrets: SecretSealer;
   sender: HttpSender;
   clock: Clock;
   schedule: RetrySchedule;
@@ -118,7 +120,7 @@ export class DeliveryService {
       this.deps.deliveries.getMany(needRecords.map((m) => ({ tenantId: m.tenantId, webhookId: m.webhookId, id: m.deliveryId }))),
     ]);
     for (const key of missing.keys()) this.cache.set(key, { sub: undefined, at: now });
-    for (const sub of fresh) {
+    for (const sub of await Promise.all(fresh.map((s) => this.openSecrets(s, now)))) {
       const key = subKey(sub.tenantId, sub.id);
       subscriptions.set(key, sub);
       this.cache.set(key, { sub, at: now });
@@ -232,6 +234,17 @@ export class DeliveryService {
     ]);
     // A failed write fails the invocation: the batch comes back and the log is completed then.
     for (const r of results) if (r.status === "rejected") throw r.reason;
+  }
+
+  /** The subscription with the plaintext of each secret that still signs (sealed ones opened; legacy plaintext as stored). */
+  private async openSecrets(sub: Subscription, now: number): Promise<Subscription> {
+    const context = { tenantId: sub.tenantId, webhookId: sub.id };
+    const secrets = await Promise.all(
+      sub.secrets
+        .filter((x) => !x.expiresAt || Date.parse(x.expiresAt) > now)
+        .map(async (x) => (x.sealed === undefined ? x : { ...x, value: await this.deps.secrets.open(x.sealed, context) })),
+    );
+    return { ...sub, secrets };
   }
 
   private attempt(sub: Subscription, message: DeliveryMessage): Promise<HttpResult> {

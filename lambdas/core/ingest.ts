@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { z } from "zod";
 import { EVENT_TYPE_NAMES, findEventType } from "./catalogue.ts";
 import { ApiError, validationError, type ErrorDetail } from "./errors.ts";
@@ -7,7 +7,7 @@ import { matchesType } from "./matching.ts";
 import type { DeliveryMessage, StoredEvent, Subscription } from "./model.ts";
 import type { Clock, CoreLogger, CoreMetrics, DeliveryQueue, EventStore, SubscriptionStore } from "./ports.ts";
 import { INGEST, RECOVERY_DELAY_SECONDS } from "./settings.ts";
-import { issuesToDetails, isoDateTimeSchema, tenantIdSchema } from "./validation.ts";
+import { issuesToDetails, isoDateTimeSchema, jsonValueProblem, tenantIdSchema } from "./validation.ts";
 
 export interface IngestDeps {
   subscriptions: SubscriptionStore;
@@ -35,6 +35,19 @@ const eventSchema = z.strictObject({
 
 type EventInput = z.infer<typeof eventSchema>;
 
+/** How long a batch call waits for another batch holding one of its event ids to commit or be refused. */
+const BATCH_WAIT_MS = 3_000;
+/**
+ * A batch marker left open this long belongs to a dead call: API Gateway ends every integration
+ * within 30 s (the ingest λ's timeout is 15 s). Its events then stand as accepted, and a retry of the
+ * batch re-enqueues their fan-out as recovery copies.
+ */
+const BATCH_OPEN_MS = 60_000;
+
+const eventKey = (e: { tenantId: string; id: string }) => `${e.tenantId}#${e.id}`;
+
+type Placed = { kind: "stored" | "claimed" | "seen"; event: StoredEvent };
+
 export interface Accepted {
   id: string;
   deliveries: number;
@@ -57,50 +70,111 @@ export class IngestService {
     return { events: accepted, deliveries: accepted.reduce((n, a) => n + a.deliveries, 0) };
   }
 
+  /**
+   * Stores each event once and enqueues its fan-out. A batch is all or nothing, yet a plain publish
+   * of one of its ids may race it: so a batch opens a marker, stores its events marked with it
+   * (provisional), and either commits (deletes the marker) or, refused, freezes the marker and takes
+   * back only the events no other call claimed. A call that finds another batch's provisional event
+   * with its own content claims it (at most one call can) and fans it out itself. See
+   * architecture.md, "Ingest idempotency and crash recovery".
+   */
   private async accept(inputs: EventInput[]): Promise<Accepted[]> {
     const { events, queue, clock } = this.deps;
     const acceptedAt = clock.now();
-    const fresh: DeliveryMessage[] = [];
-    const recovered: DeliveryMessage[] = [];
-    const stored: StoredEvent[] = [];
-    const outcomes = await Promise.allSettled(
-      inputs.map(async (input): Promise<Accepted> => {
-        const event = await this.toStoredEvent(input, acceptedAt);
-        const existing = await events.putIfAbsent(event, acceptedAt - INGEST.idempotencyWindowSeconds * 1000);
-        if (!existing) {
-          stored.push(event);
-          fresh.push(...messagesOf(event));
-          return { id: event.id, deliveries: event.deliveries.length };
-        }
-        if (existing.fingerprint !== event.fingerprint) {
-          throw new ApiError(409, "idempotency_conflict", `event ${event.id} was already accepted with different content; use a new id`, [
-            { field: "id", message: "was already used for a different event in the last 24 hours" },
-          ]);
-        }
-        // The first call may have died before enqueueing everything: enqueue again, marked, so that a
-        // copy of a delivery that already exists is dropped by the deliver λ.
-        recovered.push(...messagesOf(existing, true));
-        this.deps.logger.info("event id seen again: fan-out re-enqueued for recovery", { eventId: existing.id, tenantId: existing.tenantId });
-        return { id: existing.id, deliveries: existing.deliveries.length };
-      }),
-    );
+    const batch = inputs.length > 1 ? randomUUID() : undefined;
+    if (batch) await events.openBatch(batch, acceptedAt + BATCH_OPEN_MS);
+    const outcomes = await Promise.allSettled(inputs.map((input, i) => this.place(input, acceptedAt, batch, inputs.length > 1 ? `events[${i}]` : "")));
+    const placed = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
     const refused = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
     if (refused) {
-      // All or nothing: take back what this call stored, so a refused batch leaves nothing behind.
-      await Promise.all(stored.map((e) => events.remove(e.tenantId, e.id, e.acceptedAt)));
+      if (batch) {
+        // All or nothing: take back what this call stored, except what another call claimed (and answered for).
+        const claimed = new Set(await events.startRollback(batch));
+        const ours = placed.filter((p) => p.kind === "stored" && !claimed.has(eventKey(p.event)));
+        await Promise.all(ours.map((p) => events.remove(p.event.tenantId, p.event.id, p.event.acceptedAt)));
+        await events.closeBatch(batch);
+      }
       throw refused.reason;
     }
-    const answers = outcomes.map((o) => (o as PromiseFulfilledResult<Accepted>).value);
+    const claimedByOthers = new Set(batch ? await events.commitBatch(batch) : []);
+    const fresh: DeliveryMessage[] = [];
+    const recovered: DeliveryMessage[] = [];
+    for (const p of placed) {
+      if (p.kind === "seen") {
+        // The first call may have died before enqueueing everything: enqueue again, marked, so that a
+        // copy of a delivery that already exists is dropped by the deliver λ.
+        recovered.push(...messagesOf(p.event, true));
+        this.deps.logger.info("event id seen again: fan-out re-enqueued for recovery", { eventId: p.event.id, tenantId: p.event.tenantId });
+      } else if (p.kind === "claimed" || !claimedByOthers.has(eventKey(p.event))) {
+        fresh.push(...messagesOf(p.event));
+      }
+    }
     await Promise.all([
       fresh.length ? queue.send(fresh) : undefined,
       recovered.length ? queue.send(recovered, this.deps.recoveryDelaySeconds ?? RECOVERY_DELAY_SECONDS) : undefined,
     ]);
     this.deps.metrics.count("EventsAccepted", inputs.length);
     this.deps.metrics.count("DeliveriesEnqueued", fresh.length);
-    return answers;
+    return placed.map((p) => ({ id: p.event.id, deliveries: p.event.deliveries.length }));
   }
 
-  private async toStoredEvent(input: EventInput, acceptedAt: number): Promise<StoredEvent> {
+  /**
+   * Stores one event, or finds the one stored under its id: the same content accepted before
+   * (`seen`), another batch's provisional copy that this call takes over (`claimed`), or a conflict
+   * (409). A batch call does not claim (it could still be refused): it waits for the other batch.
+   */
+  private async place(input: EventInput, acceptedAt: number, batch: string | undefined, at: string): Promise<Placed> {
+    const { events, clock } = this.deps;
+    const event = await this.toStoredEvent(input, acceptedAt, batch);
+    const field = at ? `${at}.id` : "id";
+    const waitUntil = clock.now() + BATCH_WAIT_MS;
+    for (let round = 0; round < 200; round++) {
+      const existing = await events.putIfAbsent(event, acceptedAt - INGEST.idempotencyWindowSeconds * 1000);
+      if (!existing) return { kind: "stored", event };
+      if (existing.fingerprint !== event.fingerprint) {
+        throw new ApiError(409, "idempotency_conflict", `event ${event.id} was already accepted with different content; use a new id`, [
+          { field, message: "was already used for a different event in the last 24 hours" },
+        ]);
+      }
+      if (!existing.batch) return { kind: "seen", event: existing };
+      // This very call's put, whose answer was lost and which the SDK retried.
+      if (existing.batch === batch && existing.acceptedAt === acceptedAt) return { kind: "stored", event };
+      const key = eventKey(existing);
+      const now = clock.now();
+      const marker = await events.batchMarker(existing.batch);
+      if (!marker || (marker.state === "open" && marker.openUntil <= now)) {
+        // Its batch committed (or died long ago, its event standing as accepted), or was refused and
+        // took the event back: only a read tells which.
+        const again = await events.get(existing.tenantId, existing.id);
+        if (again?.acceptedAt === existing.acceptedAt) return { kind: "seen", event: again };
+        continue;
+      }
+      if (marker.claimed.includes(key)) return { kind: "seen", event: existing };
+      if (marker.state === "rollback") {
+        // Refused and not claimed: it is being taken back; help, then store this call's own.
+        await events.remove(existing.tenantId, existing.id, existing.acceptedAt);
+        continue;
+      }
+      if (!batch) {
+        if (await events.claimEvent(existing.batch, key, now)) return { kind: "claimed", event: existing };
+        continue;
+      }
+      // A batch call waits, reading only the other batch's marker, until it commits or is refused.
+      for (;;) {
+        if (clock.now() > waitUntil) {
+          throw new ApiError(409, "event_in_progress", `event ${event.id} is being accepted by another batch right now; retry shortly`, [
+            { field, message: "is being accepted by another batch call; retry" },
+          ]);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+        const m = await events.batchMarker(existing.batch);
+        if (!m || m.state !== "open" || m.openUntil <= clock.now() || m.claimed.includes(key)) break;
+      }
+    }
+    throw new Error(`event ${event.id}: no stable answer after 200 rounds`);
+  }
+
+  private async toStoredEvent(input: EventInput, acceptedAt: number, batch: string | undefined): Promise<StoredEvent> {
     const id = input.id ?? newEventId(acceptedAt);
     const timestamp = new Date(input.occurredAt ?? acceptedAt).toISOString();
     const subs = (await this.subscriptionsOf(input.tenantId)).filter((s) => s.enabled && matchesType(s.eventTypes, input.type));
@@ -113,6 +187,7 @@ export class IngestService {
       payload: JSON.stringify({ id, type: input.type, timestamp, tenantId: input.tenantId, data: input.data }),
       fingerprint: createHash("sha256").update(JSON.stringify([input.type, input.occurredAt ?? null, input.data])).digest("base64url"),
       deliveries: subs.map((s) => ({ deliveryId: deterministicDeliveryId(acceptedAt, input.tenantId, id, s.id), webhookId: s.id })),
+      ...(batch ? { batch } : {}),
     };
   }
 
@@ -171,13 +246,17 @@ function validateEvent(raw: unknown, prefix: string): EventInput {
   }
   const parsed = eventSchema.safeParse(raw);
   if (!parsed.success) throw validationError(issuesToDetails(parsed.error.issues, prefix));
-  const input = parsed.data;
+  // The data as parsed from the request, not zod's copy: the copy assigns each key, and assigning
+  // `__proto__` sets a prototype instead of keeping the key. What was sent is what is delivered.
+  const input: EventInput = { ...parsed.data, data: (raw as { data: Record<string, unknown> }).data };
   const type = findEventType(input.type);
   if (!type) {
     throw new ApiError(400, "unknown_event_type", `unknown event type "${input.type}"; known types: ${EVENT_TYPE_NAMES.join(", ")}`, [
       { field: at("type"), message: `must be one of: ${EVENT_TYPE_NAMES.join(", ")}` },
     ]);
   }
+  const problem = jsonValueProblem(input.data, INGEST.maxDataDepth);
+  if (problem) throw validationError([{ field: at("data"), message: problem }]);
   const size = Buffer.byteLength(JSON.stringify(input.data));
   if (size > INGEST.maxDataBytes) {
     throw new ApiError(413, "payload_too_large", `${at("data")} is ${size} bytes serialised; the limit is ${INGEST.maxDataBytes}`, [

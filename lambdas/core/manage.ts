@@ -6,7 +6,7 @@ import { checkEndpointUrl, type EndpointPolicy } from "./endpoint-guard.ts";
 import { isDeliveryId, isWebhookId, newDeliveryId, newEventId, newWebhookId } from "./ids.ts";
 import { matchesType, unknownPatterns } from "./matching.ts";
 import { DELIVERY_STATUSES, publicSubscription, type DeliveryMessage, type DeliveryRecord, type StoredEvent, type Subscription } from "./model.ts";
-import type { Clock, CoreLogger, DeliveryLog, DeliveryQueue, EventStore, SubscriptionStore } from "./ports.ts";
+import { RedriveInProgress, StaleWrite, type Clock, type CoreLogger, type DeliveryLog, type DeliveryQueue, type EventStore, type RedriveTask, type SecretSealer, type SubscriptionStore } from "./ports.ts";
 import { decodeCursor } from "./adapters/dynamodb.ts";
 import { LIMITS } from "./settings.ts";
 import { generateSecret } from "./signing.ts";
@@ -17,6 +17,8 @@ export interface ManageDeps {
   events: EventStore;
   deliveries: DeliveryLog;
   queue: DeliveryQueue;
+  /** Seals new secrets; the manage λ never opens one. */
+  secrets: SecretSealer;
   clock: Clock;
   logger: CoreLogger;
   endpointPolicy: EndpointPolicy;
@@ -92,10 +94,13 @@ const deliveriesQuerySchema = z.strictObject({
   cursor: deliveryCursorSchema.optional(),
 });
 
+/** Delivery ids carry their creation time as a ULID, which starts at the Unix epoch. */
+const notBeforeEpoch = (schema: typeof isoDateTimeSchema) => schema.refine((t) => Date.parse(t) >= 0, "must be 1970-01-01T00:00:00Z or later");
+
 const replaySchema = z
   .strictObject({
-    since: isoDateTimeSchema,
-    until: isoDateTimeSchema.optional(),
+    since: notBeforeEpoch(isoDateTimeSchema),
+    until: notBeforeEpoch(isoDateTimeSchema).optional(),
     status: z.enum(DELIVERY_STATUSES, { error: `must be one of: ${DELIVERY_STATUSES.join(", ")}` }).optional(),
   })
   .refine((r) => !r.until || Date.parse(r.until) > Date.parse(r.since), {
@@ -103,6 +108,9 @@ const replaySchema = z
     path: ["until"],
     when: (payload) => payload.issues.length === 0, // compare only two valid dates
   });
+
+/** A rotation that lost this many races in a row to other rotations (or changes) of the same webhook answers 409. */
+const ROTATE_ATTEMPTS = 25;
 
 /** Replays of one call are bounded: a wider window is several calls. */
 const REPLAY_MAX = 1_000;
@@ -133,8 +141,18 @@ export class ManageService {
       [`POST ${w}/{webhookId}/deliveries/{deliveryId}/retry`]: (r) => this.retry(r),
       [`POST ${w}/{webhookId}/replay`]: (r) => this.replay(r),
       "GET /admin/dlq": async () => ({ statusCode: 200, body: await this.deps.queue.dlqDepth() }),
-      "POST /admin/redrive": async () => ({ statusCode: 202, body: await this.deps.queue.redrive() }),
+      "POST /admin/redrive": () => this.redrive(),
     };
+  }
+
+  /** One redrive at a time (SQS runs one move task per queue): a second one is a 409 naming the running task. */
+  private async redrive(): Promise<ApiResponse> {
+    try {
+      return { statusCode: 202, body: await this.deps.queue.redrive() };
+    } catch (err) {
+      if (!(err instanceof RedriveInProgress)) throw err;
+      throw new RedriveRunningError(err.task);
+    }
   }
 
   private nowIso(): string {
@@ -146,24 +164,24 @@ export class ManageService {
     const input = parseOrThrow(createSchema, parseJsonBody(req.body) ?? {});
     const url = this.checkUrl(input.url);
     checkEventTypes(input.eventTypes);
-    if ((await this.deps.subscriptions.count(tenantId)) >= LIMITS.webhooksPerTenant) {
-      throw new ApiError(409, "webhook_limit_reached", `a tenant may have at most ${LIMITS.webhooksPerTenant} webhooks; delete one first`);
-    }
     const now = this.nowIso();
     const secret = generateSecret();
+    const id = newWebhookId();
     const sub: Subscription = {
       tenantId,
-      id: newWebhookId(),
+      id,
       url,
       eventTypes: [...new Set(input.eventTypes)],
       description: input.description,
       enabled: input.enabled ?? true,
-      secrets: [{ value: secret, createdAt: now }],
+      secrets: [{ sealed: await this.deps.secrets.seal(secret, { tenantId, webhookId: id }), createdAt: now }],
       createdAt: now,
       updatedAt: now,
       ...(input.enabled === false ? { disabledReason: "created disabled", disabledAt: now } : {}),
     };
-    await this.deps.subscriptions.create(sub);
+    if (!(await this.deps.subscriptions.create(sub, LIMITS.webhooksPerTenant))) {
+      throw new ApiError(409, "webhook_limit_reached", `a tenant may have at most ${LIMITS.webhooksPerTenant} webhooks; delete one first`);
+    }
     this.deps.logger.info("webhook created", { tenantId, webhookId: sub.id });
     return { statusCode: 201, body: { ...publicSubscription(sub), secret } };
   }
@@ -208,26 +226,55 @@ export class ManageService {
     return { statusCode: 204 };
   }
 
+  /**
+   * Rotations are applied one at a time: each writes on the condition that the newest secret is still
+   * the one it read, and one that lost a race reads again and rotates the new state. So every answered
+   * secret was stored and signs (until its own grace, or a later rotation's, ends), and parallel calls
+   * all succeed, in some order. Only after many lost races in a row is the answer a 409.
+   */
   private async rotate(req: ApiRequest): Promise<ApiResponse> {
-    const sub = await this.load(req);
+    let sub = await this.load(req);
     const input = parseOrThrow(rotateSchema, parseJsonBody(req.body) ?? {});
-    const now = this.deps.clock.now();
     const grace = input.graceSeconds ?? LIMITS.rotateGraceDefaultSeconds;
-    const expiresAt = new Date(now + grace * 1000).toISOString();
     const secret = generateSecret();
-    // The new secret first; the ones still valid keep signing until the grace ends (at most that).
-    const kept = sub.secrets
-      .filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now)
-      .map((s) => ({ ...s, expiresAt: s.expiresAt && s.expiresAt < expiresAt ? s.expiresAt : expiresAt }))
-      .filter(() => grace > 0);
-    const nowIso = new Date(now).toISOString();
-    const updated = await this.deps.subscriptions.update(sub.tenantId, sub.id, {
-      secrets: [{ value: secret, createdAt: nowIso }, ...kept],
-      updatedAt: nowIso,
-    });
-    if (!updated) throw notFound("webhook");
-    this.deps.logger.info("webhook secret rotated", { tenantId: sub.tenantId, webhookId: sub.id, graceSeconds: grace });
-    return { statusCode: 200, body: { ...publicSubscription(updated), secret, previousSecretsExpireAt: kept.length ? expiresAt : null } };
+    const context = { tenantId: sub.tenantId, webhookId: sub.id };
+    // Sealed once: every round of the loop below stores the same new secret.
+    const sealedSecret = await this.deps.secrets.seal(secret, context);
+    for (let round = 0; round < ROTATE_ATTEMPTS; round++) {
+      const now = this.deps.clock.now();
+      const expiresAt = new Date(now + grace * 1000).toISOString();
+      // The new secret first; the ones still valid keep signing until the grace ends (at most that).
+      const kept = await Promise.all(
+        sub.secrets
+          .filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now)
+          .filter(() => grace > 0)
+          .map(async ({ value, sealed, createdAt, expiresAt: own }) => ({
+            // A secret stored before secrets were sealed is sealed now: the rotation writes no plaintext.
+            sealed: sealed ?? (await this.deps.secrets.seal(value!, context)),
+            createdAt,
+            expiresAt: own && own < expiresAt ? own : expiresAt,
+          })),
+      );
+      const nowIso = new Date(now).toISOString();
+      let updated: Subscription | undefined;
+      try {
+        updated = await this.deps.subscriptions.update(
+          sub.tenantId,
+          sub.id,
+          { secrets: [{ sealed: sealedSecret, createdAt: nowIso }, ...kept], updatedAt: nowIso },
+          { newestSecret: sub.secrets[0] },
+        );
+      } catch (err) {
+        if (!(err instanceof StaleWrite)) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 20));
+        sub = await this.load(req);
+        continue;
+      }
+      if (!updated) throw notFound("webhook");
+      this.deps.logger.info("webhook secret rotated", { tenantId: sub.tenantId, webhookId: sub.id, graceSeconds: grace });
+      return { statusCode: 200, body: { ...publicSubscription(updated), secret, previousSecretsExpireAt: kept.length ? expiresAt : null } };
+    }
+    throw new ApiError(409, "concurrent_rotation", `the webhook's secret kept changing under ${ROTATE_ATTEMPTS} attempts to rotate it; nothing was changed by this call, retry`);
   }
 
   private async test(req: ApiRequest): Promise<ApiResponse> {
@@ -277,6 +324,7 @@ export class ManageService {
   private async replay(req: ApiRequest): Promise<ApiResponse> {
     const sub = await this.load(req);
     const input = parseOrThrow(replaySchema, parseJsonBody(req.body) ?? {});
+    if (Date.parse(input.since) > this.deps.clock.now()) throw validationError([{ field: "since", message: "must not be in the future" }]);
     const status = input.status ?? "failed";
     const originals: DeliveryRecord[] = [];
     let cursor: string | undefined;
@@ -338,6 +386,18 @@ export class ManageService {
     const checked = checkEndpointUrl(raw, this.deps.endpointPolicy);
     if (!checked.ok) throw validationError([{ field: "url", message: checked.reason }]);
     return checked.url.toString();
+  }
+}
+
+/** `409 redrive_running`: the error shape plus the running task. */
+class RedriveRunningError extends ApiError {
+  constructor(readonly task: RedriveTask) {
+    super(409, "redrive_running", `a DLQ redrive is already running${task.taskId ? ` (task ${task.taskId}, started ${task.startedAt ?? "earlier"})` : ""}; wait for it to finish (GET /admin/dlq shows the depth)`);
+  }
+
+  override toBody() {
+    const { taskId, status, startedAt, moved, toMove } = this.task;
+    return { ...super.toBody(), task: { taskId: taskId ?? null, status, startedAt: startedAt ?? null, moved: moved ?? null, toMove: toMove ?? null } };
   }
 }
 

@@ -1,7 +1,13 @@
 /** The records the core works with, independent of where they are stored. */
 
 export interface StoredSecret {
-  readonly value: string;
+  /**
+   * The plaintext: only in the deliver λ's memory once opened (≤ the subscription cache), and in
+   * items written before secrets were sealed (read, never written again).
+   */
+  readonly value?: string;
+  /** The secret's envelope (`SecretSealer.seal` with the subscription's tenant and id): what is stored. */
+  readonly sealed?: string;
   readonly createdAt: string;
   /** Set on the previous secret by a rotation: it keeps signing until then. */
   readonly expiresAt?: string;
@@ -41,7 +47,7 @@ export function publicSubscription(s: Subscription) {
 
 /** The secrets that sign right now: the current one and any rotated-out one still in its grace period. */
 export function activeSecrets(s: Subscription, nowMs: number): string[] {
-  return s.secrets.filter((x) => !x.expiresAt || Date.parse(x.expiresAt) > nowMs).map((x) => x.value);
+  return s.secrets.filter((x) => x.value !== undefined && (!x.expiresAt || Date.parse(x.expiresAt) > nowMs)).map((x) => x.value!);
 }
 
 export type DeliveryStatus = "pending" | "succeeded" | "failed" | "skipped";
@@ -107,4 +113,19 @@ export interface StoredEvent {
   /** Hash of what the producer sent: the same id with different content is a conflict, not a retry. */
   readonly fingerprint: string;
   readonly deliveries: readonly { readonly deliveryId: string; readonly webhookId: string }[];
+  /**
+   * Set on the events a batch call stores: its batch token. While that batch is open (neither
+   * committed nor refused) the event is provisional; see `EventStore` and architecture.md.
+   */
+  readonly batch?: string;
+}
+
+/** A batch call's marker (design §3, all or nothing): claims made on its provisional events. */
+export interface BatchMarker {
+  /** `open` until the batch commits (the marker is deleted) or is refused (`rollback`, then deleted). */
+  readonly state: "open" | "rollback";
+  /** Event keys (`tenantId#id`) another call claimed: that call fans them out, and they stay. */
+  readonly claimed: readonly string[];
+  /** After this time (ms) an open marker's owner is dead (past any λ timeout): its events stand as committed. */
+  readonly openUntil: number;
 }

@@ -1,4 +1,4 @@
-import type { Attempt, DeliveryMessage, DeliveryRecord, DeliveryStatus, StoredEvent, Subscription } from "./model.ts";
+import type { Attempt, BatchMarker, DeliveryMessage, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "./model.ts";
 
 /**
  * The core's view of the outside world. DynamoDB, SQS and undici adapters implement these; the
@@ -8,11 +8,23 @@ export interface SubscriptionStore {
   listByTenant(tenantId: string): Promise<Subscription[]>;
   get(tenantId: string, id: string): Promise<Subscription | undefined>;
   getMany(keys: readonly { tenantId: string; id: string }[]): Promise<Subscription[]>;
-  count(tenantId: string): Promise<number>;
-  create(sub: Subscription): Promise<void>;
-  /** Replaces the mutable fields; undefined when the subscription does not exist. */
-  update(tenantId: string, id: string, changes: SubscriptionChanges): Promise<Subscription | undefined>;
+  /** Creates it unless the tenant already has `limit` subscriptions (false), atomically with respect to parallel creates. */
+  create(sub: Subscription, limit: number): Promise<boolean>;
+  /**
+   * Replaces the mutable fields; undefined when the subscription does not exist. With `expect`, only
+   * if its newest secret is still `newestSecret` (as stored), else it throws `StaleWrite`.
+   */
+  update(tenantId: string, id: string, changes: SubscriptionChanges, expect?: { newestSecret: StoredSecret }): Promise<Subscription | undefined>;
+  /** Deletes it and frees its place under the limit; false when it did not exist. */
   delete(tenantId: string, id: string): Promise<boolean>;
+}
+
+/** A conditional write found the record changed since it was read. */
+export class StaleWrite extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StaleWrite";
+  }
 }
 
 export interface SubscriptionChanges {
@@ -33,6 +45,19 @@ export interface EventStore {
   get(tenantId: string, id: string): Promise<StoredEvent | undefined>;
   /** Deletes the event if it is still the one accepted at `acceptedAt` (undoing a refused batch). */
   remove(tenantId: string, id: string, acceptedAt: number): Promise<void>;
+  /**
+   * A batch call's marker, so that a refused batch takes back only what no other call answered for
+   * (architecture.md, "Ingest idempotency"). `openBatch` creates it; `claimEvent` records, atomically
+   * and at most once per event, that another call takes over one of its provisional events (false
+   * when the batch is no longer open or the event was claimed already); `commitBatch` deletes it and
+   * `startRollback` freezes it, both returning the claimed event keys; `closeBatch` deletes it.
+   */
+  openBatch(token: string, openUntil: number): Promise<void>;
+  batchMarker(token: string): Promise<BatchMarker | undefined>;
+  claimEvent(token: string, eventKey: string, nowMs: number): Promise<boolean>;
+  commitBatch(token: string): Promise<readonly string[]>;
+  startRollback(token: string): Promise<readonly string[]>;
+  closeBatch(token: string): Promise<void>;
 }
 
 export interface DeliveryPage {
@@ -78,8 +103,26 @@ export interface DeliveryQueue {
   changeVisibility(items: readonly { receiptHandle: string; seconds: number }[]): Promise<void>;
   deadLetter(message: DeliveryMessage): Promise<void>;
   dlqDepth(): Promise<{ visible: number; inFlight: number }>;
-  /** Moves every DLQ message back to the delivery queue. */
+  /** Moves every DLQ message back to the delivery queue; throws RedriveInProgress while one is running. */
   redrive(): Promise<{ moved?: number; taskId?: string }>;
+}
+
+/** A DLQ redrive under way: an SQS message move task on AWS, the copy loop on the local stack. */
+export interface RedriveTask {
+  readonly taskId?: string;
+  /** SQS's status: RUNNING or CANCELLING. */
+  readonly status: string;
+  readonly startedAt?: string;
+  readonly moved?: number;
+  readonly toMove?: number;
+}
+
+/** Thrown by `DeliveryQueue.redrive` when a redrive of the DLQ is already running (one at a time). */
+export class RedriveInProgress extends Error {
+  constructor(readonly task: RedriveTask) {
+    super(`a DLQ redrive is already running${task.taskId ? ` (task ${task.taskId})` : ""}`);
+    this.name = "RedriveInProgress";
+  }
 }
 
 export interface HttpResult {
@@ -92,6 +135,21 @@ export interface HttpResult {
 
 export interface HttpSender {
   post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<HttpResult>;
+}
+
+/** Whose secret a sealed value is: bound into its envelope, so it opens for that webhook only. */
+export interface SecretContext {
+  readonly tenantId: string;
+  readonly webhookId: string;
+}
+
+/**
+ * Envelope encryption of signing secrets (the KMS adapter on AWS and, with a local key, on the
+ * local stack). `open` with another context than `seal` had fails.
+ */
+export interface SecretSealer {
+  seal(plaintext: string, context: SecretContext): Promise<string>;
+  open(sealed: string, context: SecretContext): Promise<string>;
 }
 
 export interface Clock {

@@ -4,7 +4,7 @@
  * any of these, so they cannot drift apart.
  */
 
-/** Delays after attempt 1, in seconds (design §5): 13 attempts over about 2.5 days. */
+/** Delays after attempt 1, in seconds (design §5): 13 attempts over about 2.2 days (51 h 43 min before jitter). */
 export const DEFAULT_RETRY_SCHEDULE_SECONDS: readonly number[] = [
   5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 43_200, 43_200,
 ];
@@ -57,9 +57,26 @@ export const INGEST = {
   idempotencyWindowSeconds: 24 * 3_600,
   maxEventsPerRequest: 100,
   maxDataBytes: 256 * 1_024,
+  /** Objects and arrays nest at most this deep in `data` (the data object itself is level 1). */
+  maxDataDepth: 64,
   /** Whole request body: 100 events of at most 256 KiB each would be too much for one API call. */
   maxRequestBytes: 1_024 * 1_024,
 } as const;
+
+/**
+ * The largest delivery message body the queues must accept. The message (JSON) carries the event's
+ * payload (JSON) as a string, and its body is written with the characters SQS does not keep escaped
+ * as `\uXXXX` (adapters/sqs.ts): a payload byte takes at most three (a 2-byte character becomes a
+ * 6-byte escape; an escaped `"` or `\` takes two, a 4-byte astral one two 6-byte escapes). So at most
+ * 3 × the 256 KiB of `data`, plus 16 KiB for the event's other fields (ids, type, tenant, timestamp,
+ * each bounded) and the message's own. 802,816 bytes: above SQS's 256 KiB default, within its 1 MiB
+ * (1,048,576 bytes) maximum. The stack sets it on both queues (the DLQ gets the same messages) and
+ * the local stack does too.
+ */
+export const MAX_MESSAGE_BYTES = 3 * INGEST.maxDataBytes + 16 * 1_024;
+
+/** SQS's largest MaximumMessageSize (since 2025). */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 
 export const LIMITS = {
   webhooksPerTenant: 50,
@@ -69,6 +86,24 @@ export const LIMITS = {
   rotateGraceMaxSeconds: 7 * 24 * 3_600,
   pageSizeDefault: 20,
   pageSizeMax: 100,
+} as const;
+
+/**
+ * The signing secrets' envelope (lambdas/core/adapters/kms.ts): the KMS encryption context of every
+ * sealed secret is {purpose, tenantId, webhookId}; the stack's IAM conditions allow the KMS calls
+ * only with this purpose and these keys.
+ */
+export const SECRETS = {
+  purpose: "webhook-signing-secret",
+  contextKeys: ["purpose", "tenantId", "webhookId"],
+} as const;
+
+/** Custom metrics the stack's alarms read: CloudWatch namespace, the Powertools `service` dimension, names. */
+export const METRICS = {
+  namespace: "RecordsKeeperWebhooks",
+  deliverService: "webhooks-deliver",
+  /** A delivery record or subscription write of the deliver λ failed (the attempt itself may have succeeded). */
+  bookkeepingWriteFailures: "BookkeepingWriteFailures",
 } as const;
 
 /** Table key schemas: the stack creates them with these names and the local stack from the same. */
@@ -93,6 +128,8 @@ export const ENV = {
   retrySchedule: "WEBHOOKS_RETRY_SCHEDULE",
   allowPrivateEndpoints: "WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS",
   autoDisableAfter: "WEBHOOKS_AUTO_DISABLE_AFTER",
+  /** The KMS key that seals signing secrets (the stack's key; the local stack's own key locally). */
+  secretsKeyArn: "WEBHOOKS_SECRETS_KEY_ARN",
 } as const;
 
 /**

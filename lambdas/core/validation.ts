@@ -57,3 +57,21 @@ export const tenantIdSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, "may contain only letters, digits, '_', '.', ':' and '-'");
 
 export const isoDateTimeSchema = z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time, e.g. 2026-11-26T10:00:00Z" });
+
+/**
+ * What JSON.parse gave that the payload could not carry as sent: nesting deeper than `maxDepth`
+ * (serialising it again is recursive, and overflows the stack at a few thousand levels) or a number
+ * beyond double precision (`1e400` parses to Infinity, and would be delivered as `null`). Iterative,
+ * so that any depth is measured safely. Undefined when the value is fine.
+ */
+export function jsonValueProblem(value: unknown, maxDepth: number): string | undefined {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === "number" && !Number.isFinite(v)) return "holds a number beyond the range of a double (e.g. 1e400)";
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > maxDepth) return `must nest objects and arrays at most ${maxDepth} levels deep`;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return undefined;
+}

@@ -1,7 +1,10 @@
 import { SQSClient, type SQSClientConfig } from "@aws-sdk/client-sqs";
 import type { DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
+import { KMSClient, type KMSClientConfig } from "@aws-sdk/client-kms";
 import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "./adapters/dynamodb.ts";
+import { KmsSecretSealer } from "./adapters/kms.ts";
 import { SqsDeliveryQueue, type SqsQueueConfig } from "./adapters/sqs.ts";
+import { countingWriteFailures } from "./bookkeeping.ts";
 import { DeliveryService, type AttemptReport } from "./delivery.ts";
 import { UndiciSender } from "./http-sender.ts";
 import { IngestService } from "./ingest.ts";
@@ -17,9 +20,12 @@ export interface RuntimeConfig {
   schedule: RetrySchedule;
   allowPrivateEndpoints: boolean;
   autoDisableAfterSeconds: number;
+  /** The KMS key that seals signing secrets; the manage and deliver λs need it, ingest does not. */
+  secretsKeyId?: string;
   /** Endpoint overrides for the local stack; on AWS the SDK's defaults apply. */
   sqs?: SQSClientConfig;
   dynamodb?: DynamoDBClientConfig;
+  kms?: KMSClientConfig;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -46,7 +52,14 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     schedule: schedule === undefined ? new RetrySchedule() : RetrySchedule.parse(schedule),
     allowPrivateEndpoints: env[ENV.allowPrivateEndpoints] === "true",
     autoDisableAfterSeconds: Number(env[ENV.autoDisableAfter] ?? DELIVERY.autoDisableAfterSeconds),
+    secretsKeyId: env[ENV.secretsKeyArn] || undefined,
   };
+}
+
+/** The envelope of signing secrets: KMS with the configured key, data keys reused at most `dataKeyCacheMs`. */
+function secretSealer(config: RuntimeConfig, dataKeyCacheMs: number, clock?: Clock): KmsSecretSealer {
+  if (!config.secretsKeyId) throw new Error(`environment variable ${ENV.secretsKeyArn} is not set`);
+  return new KmsSecretSealer(new KMSClient(config.kms ?? {}), config.secretsKeyId, { dataKeyCacheMs, clock });
 }
 
 export interface Observability {
@@ -88,6 +101,7 @@ export function createManageService(config: RuntimeConfig, o: Observability): Ma
     events,
     deliveries,
     queue,
+    secrets: secretSealer(config, 0),
     clock: o.clock ?? systemClock,
     logger: o.logger,
     endpointPolicy: { allowPrivate: config.allowPrivateEndpoints },
@@ -98,19 +112,24 @@ export function createDeliveryService(
   config: RuntimeConfig,
   o: Observability & { sender?: HttpSender; onAttempt?: (a: AttemptReport) => void; attemptTimeoutMs?: number; recoveryDelaySeconds?: number },
 ): DeliveryService {
-  const { subscriptions, deliveries, queue } = stores(config);
+  const metrics = o.metrics ?? noMetrics;
+  const { queue, ...plain } = stores(config);
+  const { subscriptions, deliveries } = countingWriteFailures(plain, metrics);
+  const subscriptionCacheMs = o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs;
   return new DeliveryService({
     subscriptions,
     deliveries,
     queue,
+    // Data keys are reused no longer than the subscriptions they open.
+    secrets: secretSealer(config, subscriptionCacheMs, o.clock),
     sender: o.sender ?? new UndiciSender({ allowPrivate: config.allowPrivateEndpoints }),
     clock: o.clock ?? systemClock,
     schedule: config.schedule,
     logger: o.logger,
-    metrics: o.metrics ?? noMetrics,
+    metrics,
     attemptTimeoutMs: o.attemptTimeoutMs ?? DELIVERY.attemptTimeoutMs,
     autoDisableAfterSeconds: config.autoDisableAfterSeconds,
-    subscriptionCacheMs: o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs,
+    subscriptionCacheMs,
     onAttempt: o.onAttempt,
     recoveryDelaySeconds: o.recoveryDelaySeconds,
   });

@@ -14,10 +14,14 @@ const received = (r: SQSRecord): ReceivedMessage => ({
  * SQS batch → deliveries. Powertools' batch processor turns the records whose delivery must be
  * retried into `batchItemFailures`; `throwOnFullBatchFailure: false` keeps one endpoint's outage
  * (a batch in which every record fails) from making Lambda back off polling for everyone.
+ *
+ * One processor per invocation: a processor holds its batch's records and failure list, and the
+ * local event source, the bench and the tests run several invocations at once in one process. A
+ * shared one let a batch's start clear another's failures, whose messages were then deleted.
  */
 export function createDeliverHandler(service: DeliveryService) {
-  const processor = new BatchProcessor(EventType.SQS);
   return async (event: SQSEvent, context: Context) => {
+    const processor = new BatchProcessor(EventType.SQS);
     const batch = await service.prepare(event.Records.map(received));
     try {
       return await processPartialResponse(event, (record: SQSRecord) => service.deliver(batch, received(record)), processor, {

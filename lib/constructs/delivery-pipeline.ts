@@ -1,10 +1,10 @@
 import { Duration } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
-import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { thresholdAlarm } from "./alarms.ts";
-import { QUEUE } from "#core/settings.ts";
+import { METRICS, MAX_MESSAGE_BYTES, QUEUE } from "#core/settings.ts";
 import { webhooksEnvironment, type RuntimeConfig } from "./environment.ts";
 import type { WebhooksTables } from "./tables.ts";
 import { WebhooksFunction } from "./webhooks-function.ts";
@@ -12,6 +12,8 @@ import { WebhooksFunction } from "./webhooks-function.ts";
 export interface DeliveryPipelineProps {
   readonly tables: WebhooksTables;
   readonly config: RuntimeConfig;
+  /** The key that seals signing secrets: the deliver λ opens them to sign. */
+  readonly secretsKey: kms.IKey;
 }
 
 /**
@@ -38,6 +40,8 @@ export class DeliveryPipeline extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.seconds(QUEUE.retentionSeconds),
+      // What the ingest limits can produce (settings: MAX_MESSAGE_BYTES), not SQS's 256 KiB default.
+      maxMessageSizeBytes: MAX_MESSAGE_BYTES,
     } satisfies sqs.QueueProps;
     const dlq = new sqs.Queue(this, "Dlq", queueDefaults);
     const queue = new sqs.Queue(this, "Queue", {
@@ -52,30 +56,57 @@ export class DeliveryPipeline extends Construct {
       entry: "lambdas/deliver/handler.ts",
       description: "Delivers signed webhooks from the delivery queue to customer endpoints",
       timeout: Duration.seconds(QUEUE.deliverTimeoutSeconds),
-      environment: webhooksEnvironment({ tables, queue, dlq, config: props.config }),
+      environment: webhooksEnvironment({ tables, queue, dlq, config: props.config, secretsKey: props.secretsKey }),
     });
-    // Signs with the subscription's secrets, and records failing-since / auto-disable on it.
-    deliver.bindTable(tables.subscriptions, "readUpdate");
-    // No events grant: the message carries the exact payload, so the deliver λ never reads the event.
-    deliver.bindTable(tables.deliveries, "readWrite");
-    // Receive, ChangeMessageVisibility (the retry backoff) and DeleteMessage on the queue.
-    deliver.bindQueue(queue, "consume");
+    // Exactly what the deliver λ calls: subscriptions are read in batches and only ever updated
+    // (failingSince, auto-disable); delivery records are read and written in batches and updated
+    // per attempt. No events grant: the message carries the exact payload.
+    deliver.bindTable(tables.subscriptions, ["BatchGetItem", "UpdateItem"]);
+    deliver.bindTable(tables.deliveries, ["BatchGetItem", "BatchWriteItem", "UpdateItem"]);
+    // It signs: it opens the sealed secrets (and cannot seal new ones).
+    deliver.bindSecrets(props.secretsKey, "open");
+    // The event source mapping receives, deletes and reads attributes; the λ changes visibility (backoff).
+    deliver.bindQueue(queue, ["ReceiveMessage", "ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes"]);
     // An exhausted schedule: the λ itself sends the message to the DLQ.
-    deliver.bindQueue(dlq, "send");
-    deliver.function.addEventSource(
-      new SqsEventSource(queue, {
-        batchSize: QUEUE.batchSize,
-        maxBatchingWindow: Duration.seconds(QUEUE.maxBatchingWindowSeconds),
-        reportBatchItemFailures: true,
-        maxConcurrency: QUEUE.maxConcurrency,
-      }),
-    );
+    deliver.bindQueue(dlq, ["SendMessage"]);
+    // A mapping without SqsEventSource, whose grantConsumeMessages would add sqs:GetQueueUrl.
+    deliver.function.addEventSourceMapping("QueueSource", {
+      eventSourceArn: queue.queueArn,
+      batchSize: QUEUE.batchSize,
+      maxBatchingWindow: Duration.seconds(QUEUE.maxBatchingWindowSeconds),
+      reportBatchItemFailures: true,
+      maxConcurrency: QUEUE.maxConcurrency,
+    });
     this.deliver = deliver;
 
+    const fiveMinutes = Duration.minutes(5);
+    const deliverMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: METRICS.namespace,
+        metricName,
+        dimensionsMap: { service: METRICS.deliverService },
+        period: fiveMinutes,
+        statistic,
+      });
     this.alarms = [
-      thresholdAlarm(this, "DlqNotEmpty", {
-        description: "Deliveries exhausted their retry schedule: inspect, then redrive the DLQ",
-        metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: "Maximum" }),
+      // Not the DLQ's depth: that stays above 0 for up to 14 days after one failure, and an alarm
+      // already in ALARM never notifies again. Messages sent to the DLQ in a period fire for each new one.
+      thresholdAlarm(this, "DlqMessagesSent", {
+        description: "Deliveries exhausted their retry schedule and were sent to the DLQ in the last 5 minutes: inspect, then redrive the DLQ",
+        metric: dlq.metricNumberOfMessagesSent({ period: fiveMinutes, statistic: "Sum" }),
+        threshold: 0,
+      }),
+      // NumberOfMessagesSent counts the λ's own SendMessage to the DLQ, not the queue's redrive
+      // policy moving a poison message there: the depth rising catches those too.
+      thresholdAlarm(this, "DlqDepthRising", {
+        description:
+          "The DLQ grew in the last 5 minutes. With DlqMessagesSent: deliveries exhausted their schedule. Alone: the queue's redrive policy moved messages the deliver λ could not parse (poison messages)",
+        metric: new cloudwatch.MathExpression({
+          expression: "DIFF(visible)",
+          usingMetrics: { visible: dlq.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: "Maximum" }) },
+          label: "DLQ depth change",
+          period: fiveMinutes,
+        }),
         threshold: 0,
       }),
       thresholdAlarm(this, "InFlightHigh", {
@@ -86,20 +117,34 @@ export class DeliveryPipeline extends Construct {
       }),
       thresholdAlarm(this, "BacklogOld", {
         description: "The oldest waiting delivery is over an hour old: the deliver λ is not keeping up",
-        metric: queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: "Maximum" }),
+        metric: queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: "Maximum" }),
         threshold: 3_600,
       }),
       // Failed attempts are reported as batch item failures, so an invocation error is a bug.
       thresholdAlarm(this, "DeliverErrors", {
         description: "The deliver λ failed whole invocations (its batch is retried as a whole)",
-        metric: deliver.function.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
+        metric: deliver.function.metricErrors({ period: fiveMinutes, statistic: "Sum" }),
         threshold: 0,
       }),
       thresholdAlarm(this, "DeliverThrottles", {
         description: "The deliver λ was throttled: account concurrency is exhausted",
-        metric: deliver.function.metricThrottles({ period: Duration.minutes(5), statistic: "Sum" }),
+        metric: deliver.function.metricThrottles({ period: fiveMinutes, statistic: "Sum" }),
+        threshold: 0,
+      }),
+      thresholdAlarm(this, "DeliverNearTimeout", {
+        description: `A deliver λ invocation ran longer than ${DELIVER_DURATION_ALARM_FRACTION * 100}% of its ${QUEUE.deliverTimeoutSeconds} s timeout: a timeout fails the whole batch`,
+        metric: deliver.function.metricDuration({ period: fiveMinutes, statistic: "Maximum" }),
+        threshold: DELIVER_DURATION_ALARM_FRACTION * QUEUE.deliverTimeoutSeconds * 1_000,
+        atOrAbove: true,
+      }),
+      thresholdAlarm(this, "BookkeepingWriteFailures", {
+        description: "The deliver λ failed to write delivery records or subscription flags (metric BookkeepingWriteFailures): the log lags, batches are retried",
+        metric: deliverMetric(METRICS.bookkeepingWriteFailures, "Sum"),
         threshold: 0,
       }),
     ];
   }
 }
+
+/** The deliver duration alarm fires at this fraction of the λ's timeout. */
+export const DELIVER_DURATION_ALARM_FRACTION = 0.8;

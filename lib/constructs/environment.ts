@@ -1,3 +1,4 @@
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { ENV } from "#core/settings.ts";
 import type { WebhooksTables } from "./tables.ts";
@@ -14,6 +15,8 @@ export interface EnvironmentSources {
   readonly queue: sqs.IQueue;
   readonly dlq: sqs.IQueue;
   readonly config: RuntimeConfig;
+  /** The key that seals signing secrets. */
+  readonly secretsKey: kms.IKey;
 }
 
 /**
@@ -21,7 +24,7 @@ export interface EnvironmentSources {
  * variables; what each may actually touch is decided by its grants, not by what it can name.
  */
 export function webhooksEnvironment(sources: EnvironmentSources): Record<string, string> {
-  const { tables, queue, dlq, config } = sources;
+  const { tables, queue, dlq, config, secretsKey } = sources;
   return {
     [ENV.subscriptionsTable]: tables.subscriptions.tableName,
     [ENV.eventsTable]: tables.events.tableName,
@@ -33,5 +36,6 @@ export function webhooksEnvironment(sources: EnvironmentSources): Record<string,
     [ENV.retrySchedule]: config.retryScheduleSeconds.map((s) => `${s}s`).join(","),
     [ENV.allowPrivateEndpoints]: "false",
     [ENV.autoDisableAfter]: String(config.autoDisableAfterSeconds),
+    [ENV.secretsKeyArn]: secretsKey.keyArn,
   };
 }

@@ -4,12 +4,14 @@ import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import type { DeliveryPipeline } from "./delivery-pipeline.ts";
+import type { WebhooksTables } from "./tables.ts";
 import type { WebhooksApi } from "./webhooks-api.ts";
 import type { WebhooksFunction } from "./webhooks-function.ts";
 
 export interface WebhooksMonitoringProps {
   readonly pipeline: DeliveryPipeline;
   readonly api: WebhooksApi;
+  readonly tables: WebhooksTables;
   /** Receives every alarm's ALARM and OK transitions. @default - alarms have no actions */
   readonly alarmTopic?: sns.ITopic;
 }
@@ -21,7 +23,7 @@ export class WebhooksMonitoring extends Construct {
   constructor(scope: Construct, id: string, props: WebhooksMonitoringProps) {
     super(scope, id);
     const { pipeline, api } = props;
-    const alarms = [...pipeline.alarms, ...api.alarms];
+    const alarms = [...pipeline.alarms, ...api.alarms, ...props.tables.alarms];
 
     if (props.alarmTopic) {
       const action = new SnsAction(props.alarmTopic);
@@ -63,8 +65,9 @@ export class WebhooksMonitoring extends Construct {
         right: [pipeline.queue.metricApproximateAgeOfOldestMessage(max)],
       }),
       new cloudwatch.GraphWidget({
-        title: "DLQ depth",
+        title: "DLQ depth and messages sent to it",
         left: [pipeline.dlq.metricApproximateNumberOfMessagesVisible(max)],
+        right: [pipeline.dlq.metricNumberOfMessagesSent(sum)],
       }),
     );
     this.dashboard.addWidgets(

@@ -1,8 +1,10 @@
-import { RemovalPolicy } from "aws-cdk-lib";
+import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import { Construct } from "constructs";
 import { TABLES } from "#core/settings.ts";
+import { thresholdAlarm } from "./alarms.ts";
 
 export interface WebhooksTablesProps {
   /** Customer managed key that encrypts every table. */
@@ -16,19 +18,43 @@ interface KeySchema {
 
 /**
  * The three tables, keyed exactly as `TABLES` in the core settings: on-demand, point-in-time
- * recovery, encrypted with the stack's key, expiring items by `TABLES.ttlAttribute`, and retained
- * when the stack is deleted.
+ * recovery, encrypted with the stack's key, expiring items by `TABLES.ttlAttribute`, protected
+ * from deletion (DeletionProtectionEnabled: not even a console or API call deletes them until it is
+ * turned off), and retained when the stack is deleted.
  */
 export class WebhooksTables extends Construct {
   readonly subscriptions: dynamodb.ITable;
   readonly events: dynamodb.ITable;
   readonly deliveries: dynamodb.ITable;
+  readonly alarms: readonly cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: WebhooksTablesProps) {
     super(scope, id);
     this.subscriptions = this.table("Subscriptions", TABLES.subscriptions, props.encryptionKey);
     this.events = this.table("Events", TABLES.events, props.encryptionKey);
     this.deliveries = this.table("Deliveries", TABLES.deliveries, props.encryptionKey);
+
+    // On-demand tables throttle too (a partition's limits, a sudden jump past twice the previous
+    // peak): every table's read and write throttle events, summed, in one alarm.
+    const usingMetrics: Record<string, cloudwatch.IMetric> = {};
+    const tables = { s: this.subscriptions, e: this.events, d: this.deliveries };
+    for (const [key, table] of Object.entries(tables)) {
+      for (const [kind, metricName] of [["r", "ReadThrottleEvents"], ["w", "WriteThrottleEvents"]]) {
+        usingMetrics[`${kind}${key}`] = table.metric(metricName, { period: Duration.minutes(5), statistic: "Sum" });
+      }
+    }
+    this.alarms = [
+      thresholdAlarm(this, "DynamoThrottles", {
+        description: "A table throttled reads or writes: publishes, deliveries or their records are being slowed or retried",
+        metric: new cloudwatch.MathExpression({
+          expression: Object.keys(usingMetrics).join(" + "),
+          usingMetrics,
+          label: "DynamoDB throttle events",
+          period: Duration.minutes(5),
+        }),
+        threshold: 0,
+      }),
+    ];
   }
 
   private table(id: string, keys: KeySchema, encryptionKey: kms.IKey): dynamodb.Table {
@@ -40,6 +66,7 @@ export class WebhooksTables extends Construct {
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey,
       timeToLiveAttribute: TABLES.ttlAttribute,
+      deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
   }

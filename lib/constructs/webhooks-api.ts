@@ -1,9 +1,10 @@
-import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import * as apigw from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
@@ -14,25 +15,40 @@ import type { WebhooksTables } from "./tables.ts";
 import { WebhooksFunction } from "./webhooks-function.ts";
 
 export interface ApiThrottle {
-  /** Steady-state requests per second across the stage. */
+  /** Steady-state requests per second (per route). */
   readonly rateLimit: number;
   /** Requests allowed in a short burst above the rate. */
   readonly burstLimit: number;
 }
+
+/** Route-level throttles: publishing and management apart, so a busy console cannot starve publishers (or the reverse). */
+export interface ApiThrottles {
+  /** `POST /events`. @default 200 requests/s, bursts of 400 */
+  readonly ingest?: ApiThrottle;
+  /** Every management route, each on its own. @default 50 requests/s, bursts of 100 */
+  readonly management?: ApiThrottle;
+}
+
+export const DEFAULT_THROTTLES: Required<ApiThrottles> = {
+  ingest: { rateLimit: 200, burstLimit: 400 },
+  management: { rateLimit: 50, burstLimit: 100 },
+};
 
 export interface WebhooksApiProps {
   readonly tables: WebhooksTables;
   readonly queue: sqs.IQueue;
   readonly dlq: sqs.IQueue;
   readonly config: RuntimeConfig;
-  /** @default 200 requests/s, bursts of 400 */
-  readonly throttle?: ApiThrottle;
+  /** The key that seals signing secrets: the manage λ seals new ones. */
+  readonly secretsKey: kms.IKey;
+  /** @default DEFAULT_THROTTLES */
+  readonly throttle?: ApiThrottles;
 }
 
 /**
  * The HTTP API: exactly the routes of `ROUTES` (core), every one IAM (SigV4) authorised, served by
- * the ingest λ (`POST /events`) and the manage λ (everything else), on a throttled `$default` stage
- * with JSON access logs.
+ * the ingest λ (`POST /events`) and the manage λ (everything else), on a `$default` stage with
+ * route-level throttles (ingest and management apart) and JSON access logs under `/aws/vendedlogs/`.
  */
 export class WebhooksApi extends Construct {
   readonly httpApi: apigw.HttpApi;
@@ -45,7 +61,7 @@ export class WebhooksApi extends Construct {
   constructor(scope: Construct, id: string, props: WebhooksApiProps) {
     super(scope, id);
     const { tables, queue, dlq } = props;
-    const environment = webhooksEnvironment({ tables, queue, dlq, config: props.config });
+    const environment = webhooksEnvironment({ tables, queue, dlq, config: props.config, secretsKey: props.secretsKey });
 
     const ingest = new WebhooksFunction(this, "Ingest", {
       entry: "lambdas/ingest/handler.ts",
@@ -53,9 +69,11 @@ export class WebhooksApi extends Construct {
       timeout: Duration.seconds(15),
       environment,
     });
-    ingest.bindTable(tables.subscriptions, "read");
-    ingest.bindTable(tables.events, "readWrite");
-    ingest.bindQueue(queue, "send");
+    // Exactly what ingest calls: the fan-out query; the idempotent put, its read-back and the
+    // take-back of a refused batch; the send. No secret access: it can neither seal nor open one.
+    ingest.bindTable(tables.subscriptions, ["Query"]);
+    ingest.bindTable(tables.events, ["PutItem", "GetItem", "UpdateItem", "DeleteItem"]);
+    ingest.bindQueue(queue, ["SendMessage"]);
     this.ingest = ingest;
 
     const manage = new WebhooksFunction(this, "Manage", {
@@ -64,13 +82,19 @@ export class WebhooksApi extends Construct {
       timeout: Duration.seconds(25),
       environment,
     });
-    manage.bindTable(tables.subscriptions, "readWrite");
+    // Exactly what manage calls: list and count (Query), read, create, update, delete a webhook.
+    manage.bindTable(tables.subscriptions, ["Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem"]);
     // Read for replays; written by `POST …/test`, which records its example event like a publish.
-    manage.bindTable(tables.events, "readWrite");
-    manage.bindTable(tables.deliveries, "readWrite");
+    manage.bindTable(tables.events, ["GetItem", "PutItem"]);
+    // The delivery log, read only.
+    manage.bindTable(tables.deliveries, ["GetItem", "Query"]);
+    // Creates and rotates secrets: seals them (and cannot open them).
+    manage.bindSecrets(props.secretsKey, "seal");
     // Test sends, replays, and the destination of a DLQ redrive.
-    manage.bindQueue(queue, "send");
-    manage.bindQueue(dlq, "redriveSource");
+    manage.bindQueue(queue, ["SendMessage"]);
+    // DLQ depth, and a redrive: StartMessageMoveTask needs receive, delete and attributes on its
+    // source; ListMessageMoveTasks reports a redrive already running (409).
+    manage.bindQueue(dlq, ["GetQueueAttributes", "ReceiveMessage", "DeleteMessage", "StartMessageMoveTask", "ListMessageMoveTasks"]);
     this.manage = manage;
 
     this.httpApi = new apigw.HttpApi(this, "HttpApi", {
@@ -83,24 +107,32 @@ export class WebhooksApi extends Construct {
       ingest: new HttpLambdaIntegration("IngestIntegration", ingest.function),
       manage: new HttpLambdaIntegration("ManageIntegration", manage.function),
     };
+    const routes: apigw.HttpRoute[] = [];
     for (const route of ROUTES) {
       const [method, path] = route.routeKey.split(" ");
-      this.httpApi.addRoutes({
-        path,
-        methods: [apigw.HttpMethod[method as keyof typeof apigw.HttpMethod]],
-        integration: integrations[route.fn],
-      });
+      routes.push(
+        ...this.httpApi.addRoutes({
+          path,
+          methods: [apigw.HttpMethod[method as keyof typeof apigw.HttpMethod]],
+          integration: integrations[route.fn],
+        }),
+      );
     }
 
+    // Under /aws/vendedlogs/: API Gateway's log delivery then does not add this group to the
+    // account's CloudWatch Logs resource policy, which is capped at 5,120 characters and may be
+    // nearly full in a crowded account (docs/operations.md: what `cdk deploy` needs).
     this.accessLogGroup = new logs.LogGroup(this, "AccessLogs", {
+      logGroupName: `/aws/vendedlogs/apigateway/${Stack.of(this).stackName}/access-logs`,
       retention: logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const throttle = props.throttle ?? { rateLimit: 200, burstLimit: 400 };
+    const throttles = { ...DEFAULT_THROTTLES, ...props.throttle };
     this.stage = this.httpApi.addStage("DefaultStage", {
       stageName: "$default",
       autoDeploy: true,
-      throttle,
+      // Every management route has this limit on its own; the ingest route has its own below.
+      throttle: throttles.management,
       accessLogSettings: {
         destination: new apigw.LogGroupLogDestination(this.accessLogGroup),
         format: AccessLogFormat.custom(
@@ -120,6 +152,17 @@ export class WebhooksApi extends Construct {
         ),
       },
     });
+
+    const cfnStage = this.stage.node.defaultChild as apigw.CfnStage;
+    cfnStage.routeSettings = Object.fromEntries(
+      ROUTES.filter((r) => r.fn === "ingest").map((r) => [
+        r.routeKey,
+        // A plain JSON property in CloudFormation's own spelling (the L1 passes it through as is).
+        { ThrottlingRateLimit: throttles.ingest.rateLimit, ThrottlingBurstLimit: throttles.ingest.burstLimit },
+      ]),
+    );
+    // Route settings name route keys, which must exist before the stage refers to them.
+    for (const route of routes) this.stage.node.addDependency(route);
 
     this.alarms = [
       thresholdAlarm(this, "ServerErrors", {

@@ -1,12 +1,14 @@
 import * as path from "node:path";
-import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { Aws, Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { SECRETS } from "#core/settings.ts";
 
 /** The repository root: entries are given relative to it, and esbuild runs from it. */
 const PROJECT_ROOT = path.resolve(import.meta.dirname, "..", "..");
@@ -14,21 +16,23 @@ const PROJECT_ROOT = path.resolve(import.meta.dirname, "..", "..");
 /** CloudWatch namespace and Powertools service name of every λ. */
 export const SERVICE_NAME = "RecordsKeeperWebhooks";
 
-/**
- * What a λ may do with a table:
- * - `read`: get, query, scan;
- * - `readUpdate`: read, plus UpdateItem only (flags on existing items, never puts or deletes);
- * - `readWrite`: read, put, update, delete.
- */
-export type TableAccess = "read" | "readUpdate" | "readWrite";
+/** The DynamoDB actions the core's adapters call (lambdas/core/adapters/dynamodb.ts); a λ is granted those it uses. */
+export type TableAction = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem";
 
-/**
- * What a λ may do with a queue:
- * - `send`: SendMessage;
- * - `consume`: receive, change visibility, delete;
- * - `redriveSource`: inspect the queue and move its messages elsewhere (StartMessageMoveTask).
- */
-export type QueueAccess = "send" | "consume" | "redriveSource";
+const TABLE_WRITES: ReadonlySet<TableAction> = new Set(["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]);
+
+/** The SQS actions the core's adapters (and the event source mapping) call. */
+export type QueueAction =
+  | "SendMessage"
+  | "ReceiveMessage"
+  | "ChangeMessageVisibility"
+  | "DeleteMessage"
+  | "GetQueueAttributes"
+  | "StartMessageMoveTask"
+  | "ListMessageMoveTasks";
+
+/** What a λ may do with the signing secrets' envelope: create one (GenerateDataKey) or open one (Decrypt). */
+export type SecretAccess = "seal" | "open";
 
 export interface WebhooksFunctionProps {
   /** Handler file, relative to the repository root, e.g. `lambdas/deliver/handler.ts`. */
@@ -42,10 +46,11 @@ export interface WebhooksFunctionProps {
 }
 
 /**
- * A Node.js λ with the project's defaults fixed in one place: Node 24 on arm64, X-Ray tracing, its
- * own log group with a retention, an esbuild bundle built locally (no Docker, offline), and a role
- * that starts with nothing but writing to that log group. Access is added through the intent-named
- * `bind*` methods.
+ * A Node.js λ with the project's defaults fixed in one place: Node 24 on arm64, its own log group
+ * with a retention, an esbuild bundle built locally (no Docker, offline), and a role that starts
+ * with nothing but writing to that log group. Access is added through the `bind*` methods, each
+ * with the exact actions the λ calls. X-Ray tracing is off: the λs do not instrument their SDK
+ * calls, and a trace of the invocation alone would only look like tracing (docs/operations.md).
  */
 export class WebhooksFunction extends Construct {
   readonly function: NodejsFunction;
@@ -80,7 +85,7 @@ export class WebhooksFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(10),
-      tracing: lambda.Tracing.ACTIVE,
+      tracing: lambda.Tracing.DISABLED,
       role,
       logGroup: this.logGroup,
       environment: {
@@ -99,28 +104,42 @@ export class WebhooksFunction extends Construct {
         externalModules: [],
       },
     });
-    Validations.of(role).acknowledge({
-      id: "AwsSolutions-IAM5[Resource::*]",
-      reason: "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions.",
-    });
   }
 
-  /** Grants this λ `access` to `table`, including its KMS key. */
-  bindTable(table: dynamodb.ITable, access: TableAccess): void {
-    if (table.encryptionKey && access !== "read") this.acknowledgeKeyWrite();
-    switch (access) {
-      case "read":
-        table.grantReadData(this.role);
-        return;
-      case "readUpdate":
-        table.grantReadData(this.role);
-        table.grant(this.role, "dynamodb:UpdateItem");
-        table.encryptionKey?.grantEncrypt(this.role);
-        return;
-      case "readWrite":
-        table.grantReadWriteData(this.role);
-        return;
-    }
+  /**
+   * Grants this λ exactly `actions` on `table`, and the use of the table's KMS key through DynamoDB
+   * only (`kms:ViaService`): the key grant cannot be used to call KMS directly.
+   */
+  bindTable(table: dynamodb.ITable, actions: readonly TableAction[]): void {
+    table.grant(this.role, ...actions.map((a) => `dynamodb:${a}`));
+    const key = table.encryptionKey;
+    if (!key) return;
+    const writes = actions.some((a) => TABLE_WRITES.has(a));
+    if (writes) this.acknowledgeKeyWrite();
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ["kms:Decrypt", "kms:DescribeKey", ...(writes ? ["kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"] : [])],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { "kms:ViaService": `dynamodb.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
+      }),
+    );
+  }
+
+  /**
+   * Grants this λ one side of the signing secrets' envelope on `key`: `seal` (GenerateDataKey) or
+   * `open` (Decrypt), only with the encryption context the KMS adapter sets (purpose, tenant, webhook).
+   */
+  bindSecrets(key: kms.IKey, access: SecretAccess): void {
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [access === "seal" ? "kms:GenerateDataKey" : "kms:Decrypt"],
+        resources: [key.keyArn],
+        conditions: {
+          StringEquals: { "kms:EncryptionContext:purpose": SECRETS.purpose },
+          "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": [...SECRETS.contextKeys] },
+        },
+      }),
+    );
   }
 
   /** cdk-nag: the KMS wildcard actions that come with writing to an encrypted table, once per role. */
@@ -131,31 +150,13 @@ export class WebhooksFunction extends Construct {
       Validations.of(this.role).acknowledge({
         id: `AwsSolutions-IAM5[Action::${action}]`,
         reason:
-          "Writing to a table encrypted with a customer managed key needs the KMS action families CDK's table grants use, on that one key only.",
+          "Writing to a table encrypted with a customer managed key needs the KMS action families CDK's table grants use, on that one key only, through DynamoDB only.",
       });
     }
   }
 
-  /** Grants this λ `access` to `queue`. */
-  bindQueue(queue: sqs.IQueue, access: QueueAccess): void {
-    switch (access) {
-      case "send":
-        queue.grantSendMessages(this.role);
-        return;
-      case "consume":
-        queue.grantConsumeMessages(this.role);
-        return;
-      case "redriveSource":
-        queue.grant(
-          this.role,
-          "sqs:GetQueueAttributes",
-          "sqs:ReceiveMessage",
-          "sqs:DeleteMessage",
-          "sqs:StartMessageMoveTask",
-          "sqs:ListMessageMoveTasks",
-        );
-        queue.encryptionMasterKey?.grantDecrypt(this.role);
-        return;
-    }
+  /** Grants this λ exactly `actions` on `queue` (SQS-managed encryption: no key to grant). */
+  bindQueue(queue: sqs.IQueue, actions: readonly QueueAction[]): void {
+    queue.grant(this.role, ...actions.map((a) => `sqs:${a}`));
   }
 }

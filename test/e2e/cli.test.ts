@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
@@ -128,6 +128,10 @@ test("webhooks, deliveries and show print what the API holds", async () => {
 
   const shown = await cliJson(["show", settled.id, "--tenant", TENANT, "--webhook", hook.id]);
   expect(shown).toEqual((await stack.api("GET", `/tenants/${TENANT}/webhooks/${hook.id}/deliveries/${settled.id}`)).body);
+  // Delivery ids are unique: without --webhook, the CLI finds the webhook (here the second of two).
+  expect(await cliJson(["show", settled.id, "--tenant", TENANT])).toEqual(shown);
+  const nowhere = await cli(["show", "dlv_01M8D5HBB6776E5F09FRJMWTF9", "--tenant", TENANT]);
+  expect(nowhere).toEqual({ code: 1, stdout: "", stderr: `error: delivery dlv_01M8D5HBB6776E5F09FRJMWTF9 not found under any webhook of tenant ${TENANT} (HTTP 404 not_found)\n` });
   expect(shown.attempts).toHaveLength(1);
   expect(shown.attempts[0]).toMatchObject({ n: 1, statusCode: 200, error: null });
 
@@ -244,7 +248,14 @@ test("exit codes: 2 for a usage error, 1 for an API error with its message, 1 wi
   expect(unknownJson).toEqual({ code: 1, stdout: "", stderr: "error: webhook not found (HTTP 404 not_found)\n" });
   const hook = await stack.createWebhook(TENANT, "http://127.0.0.1:9/hooks");
   const invalid = await cli(["replay", "--tenant", TENANT, "--webhook", hook.id, "--since", "yesterday"]);
-  expect(invalid).toEqual({ code: 1, stdout: "", stderr: "error: since: must be an ISO 8601 date-time, e.g. 2026-11-26T10:00:00Z (HTTP 400 validation_failed)\n" });
+  expect(invalid).toEqual({
+    code: 2,
+    stdout: "",
+    stderr: 'error: --since "yesterday" is neither an ISO 8601 time (2026-11-26T10:00:00Z) nor a duration ago (30m, 2h, 7d)\n(add --help for usage)\n',
+  });
+  const badDuration = await cli(["tail", "--tenant", TENANT, "--for", "soon"]);
+  expect(badDuration.code).toBe(2);
+  expect(badDuration.stderr).toBe(`error: option '--for <duration>' argument 'soon' is invalid. "soon" is not a duration like 30s, 2m or 1h\n(add --help for usage)\n`);
 
   const empty = mkdtempSync(join(tmpdir(), "rk-cli-none-"));
   try {
@@ -312,4 +323,151 @@ test("inspect without a secret prints requests as unverified", async () => {
   const exit = new Promise((resolve) => child.on("exit", resolve));
   child.kill("SIGINT");
   expect(await exit).toBe(0);
+});
+
+test("webhooks create prints an export line for the shell; update, disable, enable, rotate-secret and delete change it", async () => {
+  const TENANT = newTenant();
+  const r = await receiver();
+  const created = await cli(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--event-types", "record.*, file.ingested", "--description", "from the CLI"]);
+  expect(created.code).toBe(0);
+  const m = /^export WEBHOOK=(wh_[0-9A-Z]{26}) SECRET=(whsec_[A-Za-z0-9+/=]+)\n$/.exec(created.stdout);
+  expect(m).not.toBeNull();
+  const [, id, secret] = m!;
+  expect(created.stderr).toBe(`created webhook ${id} for record.*,file.ingested → ${r.url}; its secret is shown only now\n`);
+  // The secret is the webhook's: a delivery verifies with it.
+  const sent = await cliJson(["send-test", "--tenant", TENANT, "--webhook", id]);
+  await r.waitFor(1);
+  expect(new Webhook(secret).verify(r.requests[0].body, r.requests[0].headers as Record<string, string>)).toMatchObject({ id: sent.eventId });
+
+  // `webhooks --tenant` lists (the default subcommand), as `webhooks list` does.
+  const listed = await cliJson(["webhooks", "--tenant", TENANT]);
+  expect(listed).toEqual(await cliJson(["webhooks", "list", "--tenant", TENANT]));
+  expect(listed).toEqual([expect.objectContaining({ id, eventTypes: ["record.*", "file.ingested"], description: "from the CLI", enabled: true })]);
+
+  const json = await cliJson(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--disabled"]);
+  expect(json).toMatchObject({ tenantId: TENANT, eventTypes: ["*"], enabled: false, disabledReason: "created disabled", secret: expect.stringMatching(/^whsec_/) });
+
+  const updated = await cli(["webhooks", "update", id, "--tenant", TENANT, "--event-types", "sync.completed", "--description", ""]);
+  expect(updated.code).toBe(0);
+  expect(updated.stdout).toContain(`Webhook:      ${id}\n`);
+  expect(updated.stdout).toContain("Event types:  sync.completed\n");
+  expect((await stack.api("GET", `/tenants/${TENANT}/webhooks/${id}`)).body).toMatchObject({ eventTypes: ["sync.completed"], description: null });
+
+  expect(await cli(["webhooks", "disable", id, "--tenant", TENANT])).toEqual({ code: 0, stdout: `webhook ${id} disabled (disabled through the API)\n`, stderr: "" });
+  expect((await stack.api("GET", `/tenants/${TENANT}/webhooks/${id}`)).body.enabled).toBe(false);
+  expect(await cli(["webhooks", "enable", id, "--tenant", TENANT])).toEqual({ code: 0, stdout: `webhook ${id} enabled\n`, stderr: "" });
+
+  const rotated = await cli(["webhooks", "rotate-secret", id, "--tenant", TENANT, "--grace", "1h"]);
+  expect(rotated.code).toBe(0);
+  const newSecret = /^export SECRET=(whsec_\S+)\n$/.exec(rotated.stdout)![1];
+  expect(newSecret).not.toBe(secret);
+  expect(rotated.stderr).toMatch(new RegExp(`^new secret for ${id}; the previous one keeps signing until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: switch the receiver before then\n$`));
+
+  expect(await cli(["webhooks", "delete", id, "--tenant", TENANT])).toEqual({ code: 0, stdout: `webhook ${id} deleted\n`, stderr: "" });
+  expect((await stack.api("GET", `/tenants/${TENANT}/webhooks/${id}`)).status).toBe(404);
+  expect(await cli(["webhooks", "delete", id, "--tenant", TENANT])).toEqual({ code: 1, stdout: "", stderr: "error: webhook not found (HTTP 404 not_found)\n" });
+
+  // Usage errors exit 2 before any request.
+  expect((await cli(["webhooks", "update", id, "--tenant", TENANT])).stderr).toBe(
+    "error: webhooks update needs at least one of --url, --event-types, --description\n(add --help for usage)\n",
+  );
+  expect((await cli(["webhooks", "create", "--tenant", TENANT])).code).toBe(2);
+  const refused = await cli(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--event-types", "record.deleted"]);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toMatch(/^error: unknown event type "record\.deleted"; known types: .* \(HTTP 400 unknown_event_type\)\n$/);
+});
+
+test("publish sends an event with --data JSON or @file; bad data is a usage error, an unknown type the API's error", async () => {
+  const TENANT = newTenant();
+  const r = await receiver();
+  const hook = await stack.createWebhook(TENANT, r.url, ["file.ingested"]);
+  const published = await cli(["publish", "--type", "file.ingested", "--tenant", TENANT, "--data", '{"fileId": "fil_1", "name": "a.pdf"}', "--id", "evt_cli_pub_1"]);
+  expect(published).toEqual({
+    code: 0,
+    stdout: "published file.ingested event evt_cli_pub_1: 1 delivery\n",
+    stderr: `follow it with: npx rk-webhooks deliveries --tenant ${TENANT}\n`,
+  });
+  await r.waitFor(1);
+  expect(JSON.parse(r.requests[0].body)).toMatchObject({ id: "evt_cli_pub_1", type: "file.ingested", tenantId: TENANT, data: { fileId: "fil_1", name: "a.pdf" } });
+
+  const file = join(stateDir, "event.json");
+  writeFileSync(file, JSON.stringify({ fileId: "fil_2", sizeBytes: 12 }));
+  const fromFile = await cliJson(["publish", "--type", "file.ingested", "--tenant", TENANT, "--data", `@${file}`]);
+  expect(fromFile).toEqual({ id: expect.stringMatching(/^evt_/), deliveries: 1 });
+  await stack.waitForDeliveries(TENANT, hook.id, (items) => items.length === 2 && items.every((d) => d.status === "succeeded"));
+  expect(JSON.parse(r.requests[1].body).data).toEqual({ fileId: "fil_2", sizeBytes: 12 });
+
+  expect(await cli(["publish", "--type", "record.created", "--tenant", TENANT, "--data", '{"recordId": "rec_1"}'])).toEqual({
+    code: 0,
+    stdout: expect.stringMatching(/^published record\.created event evt_\S+: 0 deliveries\n$/),
+    stderr: `no enabled webhook of tenant ${TENANT} subscribes to record.created\n`,
+  });
+  const notJson = await cli(["publish", "--type", "file.ingested", "--tenant", TENANT, "--data", "{fileId: 1}"]);
+  expect(notJson.code).toBe(2);
+  expect(notJson.stderr).toMatch(/^error: --data is not JSON: /);
+  expect((await cli(["publish", "--type", "file.ingested", "--tenant", TENANT, "--data", "[1]"])).code).toBe(2);
+  expect((await cli(["publish", "--type", "file.ingested", "--tenant", TENANT, "--data", "@/nonexistent/event.json"])).code).toBe(2);
+  const unknown = await cli(["publish", "--type", "record.deleted", "--tenant", TENANT, "--data", "{}"]);
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toMatch(/^error: unknown event type "record\.deleted"; known types: record\.created, .* \(HTTP 400 unknown_event_type\)\n$/);
+  const missing = await cli(["publish", "--type", "file.ingested", "--tenant", TENANT, "--data", "{}"]);
+  expect(missing).toEqual({ code: 1, stdout: "", stderr: "error: data.fileId: is required: the file id (HTTP 400 validation_failed)\n" });
+});
+
+test("send-test notes a type the webhook is not subscribed to, and hints with npx rk-webhooks", async () => {
+  const TENANT = newTenant();
+  const r = await receiver();
+  const hook = await stack.createWebhook(TENANT, r.url, ["record.*"]);
+  const run = await cli(["send-test", "--tenant", TENANT, "--webhook", hook.id, "--type", "file.ingested"]);
+  expect(run.code).toBe(0);
+  const deliveryId = /as delivery (dlv_\S+)\n$/.exec(run.stdout)![1];
+  expect(run.stderr).toBe(
+    `note: webhook ${hook.id} is not subscribed to file.ingested (it takes record.*): the test is sent anyway, but published file.ingested events will not reach it\n` +
+      `follow it with: npx rk-webhooks show ${deliveryId} --tenant ${TENANT}\n`,
+  );
+  const subscribed = await cli(["send-test", "--tenant", TENANT, "--webhook", hook.id, "--type", "record.updated"]);
+  expect(subscribed.stderr).not.toContain("note:");
+});
+
+test("a stopped local stack: the error says to run npm start; --stack without a region says how to give one", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "rk-cli-stopped-"));
+  try {
+    // A state file left by a stack that is no longer running: its port refuses connections.
+    const closed = await receiver();
+    const url = closed.url.replace(/\/[^/]*$/, "");
+    await closed.stop();
+    receivers.splice(receivers.indexOf(closed), 1);
+    writeFileSync(join(dir, "local-stack.json"), JSON.stringify({ apiUrl: url, token: "t" }));
+    const run = await cli(["dlq"], dir);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^error: cannot reach ${url.replace(/[.]/g, "\\.")}: .*ECONNREFUSED.*\nis \`npm start\` running\\? \\(its state dir: --state-dir or \\$WEBHOOKS_STATE_DIR, default \\.local\\)\n$`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: "", AWS_CONFIG_FILE: "/nonexistent", AWS_SHARED_CREDENTIALS_FILE: "/nonexistent", AWS_EC2_METADATA_DISABLED: "true" };
+  for (const k of ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) delete env[k];
+  const child = spawn(process.execPath, [BIN, "--stack", "RecordsKeeperWebhooks", "dlq"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const code = await new Promise((resolve) => child.on("close", resolve));
+  expect({ code, stderr }).toEqual({
+    code: 1,
+    stderr:
+      "error: cannot read stack RecordsKeeperWebhooks: no AWS region. Pass --region REGION (the stack's region, e.g. eu-west-1), set AWS_REGION, or set a region in the --profile's config\n",
+  });
+});
+
+test("--help shows duration defaults with their unit", async () => {
+  /** The help text with its wrapped lines joined. */
+  const help = async (...args: string[]) => {
+    const run = await cli([...args, "--help"]);
+    expect(run.code).toBe(0);
+    return run.stdout.replace(/\s+/g, " ");
+  };
+  const redrive = await help("redrive");
+  expect(redrive).toContain("--timeout <duration> on AWS, follow the move task this long (a duration: 500ms, 30s, 10m, 2h, 7d) (default: 10m)");
+  expect(redrive).toContain("--interval <duration> on AWS, check the DLQ's depth this often (a duration: 500ms, 30s, 10m, 2h, 7d) (default: 2s)");
+  expect(await help("tail")).toContain("--interval <duration> poll this often (a duration: 500ms, 30s, 10m, 2h, 7d) (default: 1s)");
+  expect(await help("webhooks", "rotate-secret")).toMatch(/--grace <duration> [^(]+\(a duration: [^)]+\) \(default: 24h\)/);
 });

@@ -1,9 +1,15 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { jest } from "@jest/globals";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { Webhook } from "standardwebhooks";
+import { WebhooksClient } from "recordskeeper-webhooks/client";
+import { Outbox, publishBatch, publishOne } from "../../examples/core-app-publisher/publisher.ts";
 import { createHandler } from "../../examples/lambda-receiver/handler.ts";
 import { createReceiver } from "../../examples/node-receiver/server.ts";
 import { auditRecordUpdated } from "../../examples/recipes/audit-record-updated.ts";
@@ -403,5 +409,91 @@ describe("recipes, plugged into the node receiver", () => {
     expect(forwarded.body).toBe(body);
     expect(forwarded.headers["webhook-signature"]).toBe(headers["webhook-signature"]);
     expect(new Webhook(webhook.secret).verify(forwarded.body, forwarded.headers as Record<string, string>)).toMatchObject({ id: "evt_ex_pretty" });
+  });
+});
+
+describe("core-app publisher", () => {
+  const PUBLISHER_TENANT = "acct_examples_publisher";
+  let publisherStack: TestStack;
+  let stateDir: string;
+  let capture: TestReceiver;
+  let client: WebhooksClient;
+  const quiet = () => jest.spyOn(console, "log").mockImplementation(() => {});
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), "rk-examples-publisher-"));
+    publisherStack = await startTestStack({ stateDir });
+    capture = await new TestReceiver().start();
+    await publisherStack.createWebhook(PUBLISHER_TENANT, capture.url, ["*"]);
+    client = WebhooksClient.fromLocalStack({ stateDir });
+  });
+
+  afterAll(async () => {
+    await publisherStack?.stop();
+    await capture?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test("one event and a batch arrive once each; a refused event in a batch is reported with its field", async () => {
+    const log = quiet();
+    try {
+      const id = await publishOne(client, PUBLISHER_TENANT);
+      const batch = await publishBatch(client, PUBLISHER_TENANT, ["rec_p1", "rec_p2", "rec_p3"]);
+      expect(batch.map((r) => r.ok)).toEqual([true, true, true]);
+      await capture.waitFor(4);
+      const ids = capture.requests.map((r) => r.headers["webhook-id"]);
+      expect(ids.sort()).toEqual([id, ...batch.map((r) => r.id)].sort());
+      expect(log.mock.calls.map((c) => c[0])).toEqual([`published file.ingested ${id} → 1 delivery`, "published 3 of 3 record.created events"]);
+
+      const refused = await publishBatch(client, PUBLISHER_TENANT, ["rec_p4", ""]);
+      expect(refused.map((r) => (r.ok ? "ok" : r.error.code))).toEqual(["batch_refused", "validation_failed"]);
+      expect(log.mock.calls.at(-1)![0]).toMatch(/^ {2}not published evt_\S+: validation_failed: data\.recordId: /);
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  test("the outbox keeps an event whose call timed out and publishes it later with the same id: delivered once", async () => {
+    const log = quiet();
+    try {
+      const before = capture.requests.length;
+      const outbox = new Outbox();
+      const id = outbox.add({ type: "record.updated", tenantId: PUBLISHER_TENANT, data: { recordId: "rec_p1", changes: ["owner"] } });
+      // A client whose every try is abandoned at once: the call fails, retryable, and the event stays.
+      const impatient = WebhooksClient.fromLocalStack({ stateDir, timeoutMs: 1, retry: { maxAttempts: 1 } });
+      expect(await outbox.flush(impatient)).toEqual({ published: [], kept: [id], dropped: [] });
+      expect(outbox.pending).toEqual([id]);
+      expect(await outbox.flush(client)).toEqual({ published: [id], kept: [], dropped: [] });
+      expect(outbox.pending).toEqual([]);
+      await capture.waitFor(before + 1);
+      const hook = (await publisherStack.api("GET", `/tenants/${PUBLISHER_TENANT}/webhooks`)).body.items[0].id;
+      const settled = await publisherStack.waitForDeliveries(PUBLISHER_TENANT, hook, (items) => items.some((d) => d.eventId === id && d.status === "succeeded"));
+      expect(settled.filter((d) => d.eventId === id)).toHaveLength(1);
+      expect(capture.requests.filter((r) => r.headers["webhook-id"] === id)).toHaveLength(1);
+
+      // An event the API refuses is dropped, not retried forever.
+      const bad = outbox.add({ type: "record.updated", tenantId: PUBLISHER_TENANT, data: {} } as never);
+      expect(await outbox.flush(client)).toEqual({ published: [], kept: [], dropped: [bad] });
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  test("run as a script against a running local stack (its state dir), it exits 0", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "examples/core-app-publisher/publisher.ts", PUBLISHER_TENANT], {
+      cwd: join(import.meta.dirname, "..", ".."),
+      env: { ...process.env, NODE_OPTIONS: "", WEBHOOKS_STATE_DIR: stateDir },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    const lines = stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^published file\.ingested evt_\S+ → 1 delivery$/);
+    expect(lines[1]).toBe("published 3 of 3 record.created events");
+    expect(lines.at(-1)).toMatch(/^outbox: published evt_outbox_\S+; 0 pending$/);
   });
 });

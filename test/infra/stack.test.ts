@@ -6,12 +6,12 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { App, type CfnElement, Token, Validations } from "aws-cdk-lib";
-import { Match, Template } from "aws-cdk-lib/assertions";
+import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as cxapi from "aws-cdk-lib/cx-api";
 import type { IConstruct } from "constructs";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { ROUTES } from "#core/routes.ts";
-import { ENV, QUEUE, TABLES } from "#core/settings.ts";
+import { ENV, MAX_MESSAGE_BYTES, METRICS, QUEUE, SQS_MAX_MESSAGE_BYTES, TABLES } from "#core/settings.ts";
 import type { WebhooksFunction } from "../../lib/constructs/webhooks-function.ts";
 import { WebhooksStack } from "../../lib/webhooks-stack.ts";
 
@@ -19,21 +19,16 @@ const ROOT = path.join(import.meta.dirname, "..", "..");
 /** The feature flags of cdk.json, so that the test synthesises what `cdk synth` does. */
 const CDK_CONTEXT = JSON.parse(readFileSync(path.join(ROOT, "cdk.json"), "utf8")).context as Record<string, unknown>;
 
-const READ = [
-  "dynamodb:BatchGetItem",
-  "dynamodb:ConditionCheckItem",
-  "dynamodb:DescribeTable",
-  "dynamodb:GetItem",
-  "dynamodb:GetRecords",
-  "dynamodb:GetShardIterator",
-  "dynamodb:Query",
-  "dynamodb:Scan",
-];
-const READ_WRITE = [...READ, "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"].sort();
-const KMS_ENCRYPT_DECRYPT = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"];
 const LOGS = ["logs:CreateLogStream", "logs:PutLogEvents"];
-const XRAY = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"];
-const SEND = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"];
+/** The table key's actions for a λ that writes to a table, through DynamoDB only. */
+const KMS_VIA_DYNAMODB = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"];
+const VIA_DYNAMODB = { StringEquals: { "kms:ViaService": { "Fn::Join": ["", ["dynamodb.", { Ref: "AWS::Region" }, ".", { Ref: "AWS::URLSuffix" }]] } } };
+const SECRETS_CONTEXT = {
+  StringEquals: { "kms:EncryptionContext:purpose": "webhook-signing-secret" },
+  "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": ["purpose", "tenantId", "webhookId"] },
+};
+const dynamo = (...actions: string[]) => actions.map((a) => `dynamodb:${a}`).sort();
+const sqsActions = (...actions: string[]) => actions.map((a) => `sqs:${a}`).sort();
 
 let app: App;
 let stack: WebhooksStack;
@@ -56,7 +51,11 @@ const logicalId = (construct: IConstruct): string => stack.getLogicalId(construc
 const ref = (construct: IConstruct) => ({ Ref: logicalId(construct) });
 const arn = (construct: IConstruct) => ({ "Fn::GetAtt": [logicalId(construct), "Arn"] });
 
-/** The λ's role policy as `resource logical id (or "*") → sorted actions`. */
+/**
+ * The λ's role policy as `resource logical id → sorted actions`. Statements on the stack's key are
+ * told apart by their condition: `<key> via dynamodb` (kms:ViaService, the tables' encryption) and
+ * `<key> secrets` (the signing secrets' encryption context); any other condition fails.
+ */
 function grantsOf(fn: WebhooksFunction): Record<string, string[]> {
   const policies = Object.values(
     template.findResources("AWS::IAM::Policy", { Properties: { Roles: [ref(fn.role)] } }),
@@ -65,11 +64,17 @@ function grantsOf(fn: WebhooksFunction): Record<string, string[]> {
   const grants: Record<string, Set<string>> = {};
   for (const statement of policies[0].Properties.PolicyDocument.Statement) {
     expect(statement.Effect).toBe("Allow");
-    expect(statement.Condition).toBeUndefined();
+    let suffix = "";
+    if (statement.Condition !== undefined) {
+      if (JSON.stringify(statement.Condition) === JSON.stringify(VIA_DYNAMODB)) suffix = " via dynamodb";
+      else if (JSON.stringify(statement.Condition) === JSON.stringify(SECRETS_CONTEXT)) suffix = " secrets";
+      else throw new Error(`unexpected condition ${JSON.stringify(statement.Condition)}`);
+    }
     const actions: string[] = [statement.Action].flat();
     for (const resource of [statement.Resource].flat()) {
-      const key = resource === "*" ? "*" : resource["Fn::GetAtt"]?.[0];
-      expect(key).toEqual(expect.any(String));
+      const id = resource === "*" ? "*" : resource["Fn::GetAtt"]?.[0];
+      expect(id).toEqual(expect.any(String));
+      const key = `${id}${suffix}`;
       grants[key] ??= new Set();
       for (const action of actions) grants[key].add(action);
     }
@@ -94,21 +99,35 @@ describe("API", () => {
     }
   });
 
-  test("serves the $default stage with throttling and JSON access logs", () => {
-    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
-      StageName: "$default",
-      AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
-      AccessLogSettings: {
-        DestinationArn: arn(stack.api.accessLogGroup),
-        Format: Match.serializedJson(Match.objectLike({ requestId: "$context.requestId", caller: "$context.identity.userArn" })),
+  test("serves the $default stage with JSON access logs and separate ingest and management throttles", () => {
+    const routeIds = Object.keys(template.findResources("AWS::ApiGatewayV2::Route")).sort();
+    template.hasResource("AWS::ApiGatewayV2::Stage", {
+      Properties: {
+        StageName: "$default",
+        AutoDeploy: true,
+        // Every management route on its own; the ingest route its own, higher limit.
+        DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+        RouteSettings: { "POST /events": { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 } },
+        AccessLogSettings: {
+          DestinationArn: arn(stack.api.accessLogGroup),
+          Format: Match.serializedJson(Match.objectLike({ requestId: "$context.requestId", caller: "$context.identity.userArn" })),
+        },
       },
     });
+    // The route settings name route keys: the stage waits for every route.
+    const [stage] = Object.values(template.findResources("AWS::ApiGatewayV2::Stage"));
+    expect(routeIds.filter((id) => !stage.DependsOn.includes(id))).toEqual([]);
+    expect(ROUTES.filter((r) => r.fn === "ingest").map((r) => r.routeKey)).toEqual(["POST /events"]);
+  });
+
+  test("the access log group is under /aws/vendedlogs/, so the account's Logs resource policy is not touched", () => {
+    const group = template.findResources("AWS::Logs::LogGroup")[logicalId(stack.api.accessLogGroup)];
+    expect(group.Properties.LogGroupName).toBe("/aws/vendedlogs/apigateway/RecordsKeeperWebhooks/access-logs");
   });
 });
 
 describe("λs", () => {
-  test("all run Node 24 on arm64 with tracing, 256 MB and their own log group", () => {
+  test("all run Node 24 on arm64, 256 MB, their own log group, X-Ray off (not half on)", () => {
     const functions = [stack.api.ingest, stack.api.manage, stack.pipeline.deliver];
     template.resourceCountIs("AWS::Lambda::Function", functions.length);
     for (const fn of functions) {
@@ -117,11 +136,15 @@ describe("λs", () => {
         Architectures: ["arm64"],
         MemorySize: 256,
         Handler: "index.handler",
-        TracingConfig: { Mode: "Active" },
         LoggingConfig: { LogGroup: ref(fn.logGroup) },
         Role: arn(fn.role),
       });
     }
+    for (const f of Object.values(template.findResources("AWS::Lambda::Function"))) {
+      expect(f.Properties.TracingConfig?.Mode ?? "PassThrough").toBe("PassThrough");
+    }
+    const statements = Object.values(template.findResources("AWS::IAM::Policy")).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    expect(statements.flatMap((st) => [st.Action].flat()).filter((a: string) => a.startsWith("xray:"))).toEqual([]);
   });
 
   test("log groups keep a month", () => {
@@ -150,6 +173,7 @@ describe("λs", () => {
       WEBHOOKS_RETRY_SCHEDULE: "5s,30s,120s,600s,1800s,3600s,7200s,14400s,28800s,43200s,43200s,43200s",
       WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS: "false",
       WEBHOOKS_AUTO_DISABLE_AFTER: "432000",
+      [ENV.secretsKeyArn]: arn(stack.key),
     };
     for (const fn of Object.values(template.findResources("AWS::Lambda::Function"))) {
       expect(fn.Properties.Environment.Variables).toEqual(expected);
@@ -166,12 +190,15 @@ describe("delivery pipeline", () => {
     expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * deliver.Properties.Timeout);
   });
 
-  test("queue and DLQ keep messages 14 days, encrypted; the queue redrives to the DLQ", () => {
+  test("queue and DLQ keep messages 14 days, encrypted, take the largest message ingest can make; the queue redrives to the DLQ", () => {
     const queues = template.findResources("AWS::SQS::Queue");
     expect(Object.keys(queues)).toHaveLength(2);
+    expect(MAX_MESSAGE_BYTES).toBe(3 * 262_144 + 16_384);
+    expect(MAX_MESSAGE_BYTES).toBeLessThanOrEqual(SQS_MAX_MESSAGE_BYTES);
     for (const queue of Object.values(queues)) {
       expect(queue.Properties.MessageRetentionPeriod).toBe(1_209_600);
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+      expect(queue.Properties.MaximumMessageSize).toBe(802_816);
     }
     expect(queues[logicalId(stack.pipeline.queue)].Properties.RedrivePolicy).toEqual({
       deadLetterTargetArn: arn(stack.pipeline.dlq),
@@ -207,7 +234,7 @@ describe("delivery pipeline", () => {
 });
 
 describe("tables", () => {
-  test("are keyed as TABLES, on demand, with PITR, KMS encryption with the stack key, TTL, retained", () => {
+  test("are keyed as TABLES, on demand, with PITR, KMS encryption with the stack key, TTL, deletion protection, retained", () => {
     const expectedKeys = {
       [logicalId(stack.tables.subscriptions)]: [["tenantId", "HASH"], ["id", "RANGE"]],
       [logicalId(stack.tables.events)]: [["pk", "HASH"]],
@@ -226,17 +253,30 @@ describe("tables", () => {
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true, SSEType: "KMS", KMSMasterKeyId: arn(stack.key) },
         TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
+        DeletionProtectionEnabled: true,
       });
     }
     expect(TABLES.ttlAttribute).toBe("expiresAt");
   });
 
-  test("the stack's one KMS key rotates and is retained", () => {
+  test("the stack's one KMS key rotates and is retained; CloudWatch may use it for this account's alarms only", () => {
     template.resourceCountIs("AWS::KMS::Key", 1);
     template.hasResource("AWS::KMS::Key", {
       Properties: Match.objectLike({ EnableKeyRotation: true }),
       DeletionPolicy: "Retain",
     });
+    const key = template.findResources("AWS::KMS::Key")[logicalId(stack.key)];
+    const services = key.Properties.KeyPolicy.Statement.filter((st: any) => st.Principal?.Service);
+    expect(services).toEqual([
+      {
+        Sid: "CloudWatchAlarmsPublishToTheEncryptedTopic",
+        Effect: "Allow",
+        Principal: { Service: "cloudwatch.amazonaws.com" },
+        Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+        Resource: "*",
+        Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+      },
+    ]);
   });
 });
 
@@ -254,13 +294,34 @@ describe("alarms", () => {
     });
   });
 
-  test("any message in the DLQ alarms", () => {
-    const [alarm] = alarmOn("ApproximateNumberOfMessagesVisible");
+  test("messages sent to the DLQ alarm per 5 minutes (not its depth, which stays in ALARM for days)", () => {
+    const [alarm] = alarmOn("NumberOfMessagesSent");
     expect(alarm.Properties).toMatchObject({
+      Namespace: "AWS/SQS",
+      Statistic: "Sum",
+      Period: 300,
       Threshold: 0,
       ComparisonOperator: "GreaterThanThreshold",
+      TreatMissingData: "notBreaching",
       Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [logicalId(stack.pipeline.dlq), "QueueName"] } }],
     });
+    expect(alarmOn("ApproximateNumberOfMessagesVisible")).toEqual([]);
+  });
+
+  test("the DLQ's depth rising alarms too (poison messages moved by the redrive policy are not 'sent')", () => {
+    const alarm = template.findResources("AWS::CloudWatch::Alarm")[logicalId(stack.pipeline.alarms.find((a) => a.node.id === "DlqDepthRising")!)];
+    const metrics = alarm.Properties.Metrics as any[];
+    expect(metrics.find((m) => m.Expression).Expression).toBe("DIFF(visible)");
+    expect(metrics.find((m) => m.Id === "visible").MetricStat).toMatchObject({
+      Metric: {
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [logicalId(stack.pipeline.dlq), "QueueName"] } }],
+      },
+      Stat: "Maximum",
+      Period: 300,
+    });
+    expect(alarm.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold", TreatMissingData: "notBreaching" });
   });
 
   test("a backlog older than an hour, deliver errors and throttles alarm", () => {
@@ -274,16 +335,53 @@ describe("alarms", () => {
     }
   });
 
+  test("a deliver invocation near its timeout alarms (80% of 30 s)", () => {
+    const [alarm] = alarmOn("Duration");
+    expect(alarm.Properties).toMatchObject({
+      Namespace: "AWS/Lambda",
+      Statistic: "Maximum",
+      Threshold: 24_000,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      Dimensions: [{ Name: "FunctionName", Value: ref(stack.pipeline.deliver.function) }],
+    });
+  });
+
+  test("failed bookkeeping writes (the deliver λ's own metric) alarm", () => {
+    const [alarm] = alarmOn(METRICS.bookkeepingWriteFailures);
+    expect(alarm.Properties).toMatchObject({
+      Namespace: "RecordsKeeperWebhooks",
+      Statistic: "Sum",
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+      Dimensions: [{ Name: "service", Value: "webhooks-deliver" }],
+    });
+  });
+
+  test("DynamoDB read and write throttles of every table alarm, summed", () => {
+    const math = [template.findResources("AWS::CloudWatch::Alarm")[logicalId(stack.tables.alarms[0])]];
+    expect(stack.tables.alarms).toHaveLength(1);
+    const metrics = math[0].Properties.Metrics as any[];
+    const inputs = metrics.filter((m) => m.MetricStat).map((m) => `${m.MetricStat.Metric.MetricName} ${m.MetricStat.Metric.Dimensions[0].Value.Ref}`);
+    const tables = [stack.tables.subscriptions, stack.tables.events, stack.tables.deliveries].map(logicalId);
+    expect(inputs.sort()).toEqual(tables.flatMap((t) => [`ReadThrottleEvents ${t}`, `WriteThrottleEvents ${t}`]).sort());
+    for (const m of metrics.filter((m) => m.MetricStat)) expect(m.MetricStat).toMatchObject({ Stat: "Sum", Period: 300 });
+    const expression = metrics.find((m) => m.Expression);
+    expect(expression.ReturnData ?? true).toBe(true);
+    expect(expression.Expression.split(" + ").sort()).toEqual(metrics.filter((m) => m.MetricStat).map((m) => m.Id).sort());
+    expect(math[0].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold" });
+  });
+
   test("every alarm notifies the alarm topic, which is KMS-encrypted and e-mails the operator", () => {
     const topic = Object.keys(template.findResources("AWS::SNS::Topic"));
     expect(topic).toHaveLength(1);
     template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: arn(stack.key) });
     template.hasResourceProperties("AWS::SNS::Subscription", { Protocol: "email", Endpoint: "ops@example.com" });
     const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm"));
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(10);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic[0] }]);
     }
+    Annotations.fromStack(stack).hasNoWarning("*", Match.stringLikeRegexp("No alarm target"));
   });
 
   test("a dashboard exists", () => {
@@ -301,59 +399,69 @@ describe("least privilege", () => {
     key: logicalId(stack.key),
   });
 
-  test("ingest: reads subscriptions, writes events, sends to the queue; nothing else", () => {
-    const { subscriptions, events, queue, key, deliveries, dlq } = ids();
-    const grants = grantsOf(stack.api.ingest);
-    expect(grants).toEqual({
+  test("ingest: the fan-out query, the event's put / read-back / claim / take-back, the send; no secret access", () => {
+    const { subscriptions, events, queue, key } = ids();
+    expect(grantsOf(stack.api.ingest)).toEqual({
       [logicalId(stack.api.ingest.logGroup)]: LOGS,
-      "*": XRAY,
-      [key]: KMS_ENCRYPT_DECRYPT,
-      [subscriptions]: READ,
-      [events]: READ_WRITE,
-      [queue]: SEND,
+      [subscriptions]: dynamo("Query"),
+      [events]: dynamo("DeleteItem", "GetItem", "PutItem", "UpdateItem"),
+      [queue]: sqsActions("SendMessage"),
+      [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
     });
-    expect(grants[deliveries]).toBeUndefined();
-    expect(grants[dlq]).toBeUndefined();
-    expect(Object.values(grants).flat().filter((a) => a.startsWith("sqs:"))).toEqual(SEND);
   });
 
-  test("manage: tables read-write (test sends record their event), queue send, DLQ redrive", () => {
+  test("manage: exactly the table actions it calls, seals secrets (never opens them), queue send, DLQ redrive", () => {
     const { subscriptions, events, deliveries, queue, dlq, key } = ids();
     expect(grantsOf(stack.api.manage)).toEqual({
       [logicalId(stack.api.manage.logGroup)]: LOGS,
-      "*": XRAY,
-      [key]: KMS_ENCRYPT_DECRYPT,
-      [subscriptions]: READ_WRITE,
-      [events]: READ_WRITE,
-      [deliveries]: READ_WRITE,
-      [queue]: SEND,
-      [dlq]: [
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-        "sqs:ListMessageMoveTasks",
-        "sqs:ReceiveMessage",
-        "sqs:StartMessageMoveTask",
-      ],
+      [subscriptions]: dynamo("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
+      [events]: dynamo("GetItem", "PutItem"),
+      [deliveries]: dynamo("GetItem", "Query"),
+      [queue]: sqsActions("SendMessage"),
+      [dlq]: sqsActions("DeleteMessage", "GetQueueAttributes", "ListMessageMoveTasks", "ReceiveMessage", "StartMessageMoveTask"),
+      [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
+      [`${key} secrets`]: ["kms:GenerateDataKey"],
     });
   });
 
-  test("deliver: reads subscriptions and may only update them, no events access, deliveries read-write, consumes the queue, sends to the DLQ", () => {
+  test("deliver: batch reads and updates of subscriptions and records, opens secrets, consumes the queue, sends to the DLQ; no events access", () => {
     const { subscriptions, deliveries, queue, dlq, key } = ids();
     expect(grantsOf(stack.pipeline.deliver)).toEqual({
       [logicalId(stack.pipeline.deliver.logGroup)]: LOGS,
-      "*": XRAY,
-      [key]: KMS_ENCRYPT_DECRYPT,
-      [subscriptions]: [...READ, "dynamodb:UpdateItem"].sort(),
-      [deliveries]: READ_WRITE,
-      [queue]: [
-        "sqs:ChangeMessageVisibility",
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-        "sqs:GetQueueUrl",
-        "sqs:ReceiveMessage",
-      ],
-      [dlq]: SEND,
+      [subscriptions]: dynamo("BatchGetItem", "UpdateItem"),
+      [deliveries]: dynamo("BatchGetItem", "BatchWriteItem", "UpdateItem"),
+      [queue]: sqsActions("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "ReceiveMessage"),
+      [dlq]: sqsActions("SendMessage"),
+      [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
+      [`${key} secrets`]: ["kms:Decrypt"],
     });
+  });
+
+  test("only the deliver λ can decrypt with the key outside DynamoDB, and only the manage λ can make data keys", () => {
+    const direct: Record<string, string[]> = {};
+    for (const [id, policy] of Object.entries(template.findResources("AWS::IAM::Policy"))) {
+      for (const st of policy.Properties.PolicyDocument.Statement) {
+        const kmsActions = [st.Action].flat().filter((a: string) => a.startsWith("kms:"));
+        if (kmsActions.length === 0) continue;
+        // Every key grant is conditioned: through DynamoDB, or with the secrets' encryption context.
+        expect(st.Condition).toBeDefined();
+        if (st.Condition.StringEquals?.["kms:ViaService"]) continue;
+        (direct[id] ??= []).push(...kmsActions);
+      }
+    }
+    const policyOf = (fn: WebhooksFunction) =>
+      Object.keys(template.findResources("AWS::IAM::Policy", { Properties: { Roles: [ref(fn.role)] } }))[0];
+    expect(direct).toEqual({
+      [policyOf(stack.pipeline.deliver)]: ["kms:Decrypt"],
+      [policyOf(stack.api.manage)]: ["kms:GenerateDataKey"],
+    });
+  });
+
+  test("no λ may Scan, read streams or use wildcard DynamoDB or SQS actions", () => {
+    for (const fn of [stack.api.ingest, stack.api.manage, stack.pipeline.deliver]) {
+      const actions = Object.values(grantsOf(fn)).flat();
+      expect(actions.filter((a) => /^dynamodb:(Scan|GetRecords|GetShardIterator|DescribeStream|ListStreams)$|^dynamodb:.*\*|^sqs:.*\*/.test(a))).toEqual([]);
+    }
   });
 });
 
@@ -395,7 +503,6 @@ describe("cdk-nag AwsSolutions", () => {
     expect(acknowledged.sort()).toEqual(
       roles
         .flatMap((role) => [
-          `${role} AwsSolutions-IAM5[Resource::*]`,
           `${role} AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
           `${role} AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
         ])
@@ -403,9 +510,9 @@ describe("cdk-nag AwsSolutions", () => {
     );
   });
 
-  test("the only Resource * grant is X-Ray's, which has no resource-level permissions", () => {
+  test("no λ has a grant on Resource *", () => {
     for (const fn of [stack.api.ingest, stack.api.manage, stack.pipeline.deliver]) {
-      expect(grantsOf(fn)["*"]).toEqual(XRAY);
+      expect(grantsOf(fn)["*"]).toBeUndefined();
     }
   });
 });
@@ -417,8 +524,10 @@ describe("props", () => {
     return new WebhooksStack(app, "Props", props);
   };
 
-  test("a custom retry schedule reaches every λ; without alarm e-mail, no topic", () => {
-    const template = Template.fromStack(unbundled({ retryScheduleSeconds: [5, 30, 120], autoDisableAfterSeconds: 3_600 }));
+  test("a custom retry schedule reaches every λ; without alarm e-mail, no topic, and a synth warning says so", () => {
+    const quiet = unbundled({ retryScheduleSeconds: [5, 30, 120], autoDisableAfterSeconds: 3_600 });
+    const template = Template.fromStack(quiet);
+    Annotations.fromStack(quiet).hasWarning("/Props", Match.stringLikeRegexp("^No alarm target: the stack's alarms notify nobody"));
     for (const fn of Object.values(template.findResources("AWS::Lambda::Function"))) {
       expect(fn.Properties.Environment.Variables).toMatchObject({
         WEBHOOKS_RETRY_SCHEDULE: "5s,30s,120s",
@@ -433,7 +542,9 @@ describe("props", () => {
 
   test("an existing alarm topic receives the alarms", () => {
     const topicArn = "arn:aws:sns:eu-west-1:123456789012:ops";
-    const template = Template.fromStack(unbundled({ alarmTopicArn: topicArn, alarmEmail: "ignored@example.com" }));
+    const withTopic = unbundled({ alarmTopicArn: topicArn, alarmEmail: "ignored@example.com" });
+    const template = Template.fromStack(withTopic);
+    Annotations.fromStack(withTopic).hasNoWarning("*", Match.anyValue());
     template.resourceCountIs("AWS::SNS::Topic", 0);
     for (const alarm of Object.values(template.findResources("AWS::CloudWatch::Alarm"))) {
       expect(alarm.Properties.AlarmActions).toEqual([topicArn]);
@@ -448,6 +559,14 @@ describe("props", () => {
     ["a schedule outlasting 14 days' retention", Array(30).fill(43_200), /outlasts the queue's message retention/],
   ])("refuses %s", (_name, schedule, message) => {
     expect(() => unbundled({ retryScheduleSeconds: schedule })).toThrow(message);
+  });
+
+  test("route throttles can be set apart", () => {
+    const template = Template.fromStack(unbundled({ apiThrottle: { ingest: { rateLimit: 1_000, burstLimit: 2_000 }, management: { rateLimit: 5, burstLimit: 10 } } }));
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+      RouteSettings: { "POST /events": { ThrottlingRateLimit: 1_000, ThrottlingBurstLimit: 2_000 } },
+    });
   });
 
   test("refuses a non-positive auto-disable period", () => {

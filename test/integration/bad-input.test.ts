@@ -1,3 +1,4 @@
+import { request, type IncomingHttpHeaders } from "node:http";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { EVENT_TYPE_NAMES } from "#core/catalogue.ts";
@@ -30,6 +31,12 @@ interface Row {
   json?: unknown;
   /** Raw request text, sent as is. */
   raw?: string;
+  /** Raw request bytes (e.g. not UTF-8), sent as is. */
+  bytes?: Buffer;
+  /** Headers to send instead of the defaults (`content-type: application/json`, the bearer token); null leaves one out. */
+  headers?: Record<string, string | null>;
+  /** The request target as sent on the request line, instead of `path` (e.g. an absolute URL). */
+  target?: string;
   /** The bearer token: the stack's by default, none when null. */
   token?: string | null;
   /** Run against the stack that refuses private endpoints (WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS=false). */
@@ -53,6 +60,11 @@ const KIB = 1_024;
 const bigData = (bytes: number) => ({ recordId: "rec_1", blob: "x".repeat(bytes) });
 const hook = { url: "https://example.com/hooks", eventTypes: ["*"] };
 const A = `/tenants/${TENANT}/webhooks/{A}`;
+/** An event whose data holds `levels` nested arrays below the data object, as JSON text. */
+const nestedEvent = (levels: number) => `{"type":"record.created","tenantId":"${TENANT}","data":{"recordId":"rec_1","deep":${"[".repeat(levels)}${"]".repeat(levels)}}}`;
+/** A valid event's bytes with `bytes` spliced into a string of its data. */
+const utf8With = (bytes: number[]) =>
+  Buffer.concat([Buffer.from(`{"type":"record.created","tenantId":"${TENANT}","data":{"recordId":"rec_`), Buffer.from(bytes), Buffer.from('"}}')]);
 
 /** POST /events, single and batch. */
 const ingestRows: Row[] = [
@@ -140,6 +152,19 @@ const ingestRows: Row[] = [
   { name: "GET is not allowed", method: "GET", path: "/events", status: 405, code: "method_not_allowed", fields: [] },
   { name: "PUT is not allowed", method: "PUT", path: "/events", json: event(), status: 405, code: "method_not_allowed", fields: [] },
   { name: "DELETE is not allowed", method: "DELETE", path: "/events", status: 405, code: "method_not_allowed", fields: [] },
+  // Hardening (issue 12): what used to answer 500, or was silently changed.
+  { name: "data nested 5,000 levels", method: "POST", path: "/events", raw: nestedEvent(5_000), status: 400, code: "validation_failed", fields: ["data"], message: /at most 64 levels/ },
+  { name: "data nested 65 levels (one more than allowed)", method: "POST", path: "/events", raw: nestedEvent(64), status: 400, code: "validation_failed", fields: ["data"] },
+  { name: "data nested 200,000 levels in events[1] of a batch", method: "POST", path: "/events", raw: `{"events":[${JSON.stringify(event())},${nestedEvent(200_000)}]}`, status: 400, code: "validation_failed", fields: ["events[1].data"] },
+  { name: "a number beyond double precision (1e400)", method: "POST", path: "/events", raw: `{"type":"record.created","tenantId":"${TENANT}","data":{"recordId":"rec_1","amount":1e400}}`, status: 400, code: "validation_failed", fields: ["data"] },
+  { name: "bytes that are not UTF-8 (0xFF 0xFE)", method: "POST", path: "/events", bytes: utf8With([0xff, 0xfe]), status: 400, code: "invalid_encoding", fields: ["(body)"] },
+  { name: "a surrogate encoded in UTF-8 bytes (ED A0 80)", method: "POST", path: "/events", bytes: utf8With([0xed, 0xa0, 0x80]), status: 400, code: "invalid_encoding", fields: ["(body)"] },
+  { name: "a truncated UTF-8 sequence (E2 82)", method: "POST", path: "/events", bytes: utf8With([0xe2, 0x82]), status: 400, code: "invalid_encoding", fields: ["(body)"] },
+  { name: "content-type text/plain", method: "POST", path: "/events", json: event(), headers: { "content-type": "text/plain" }, status: 415, code: "unsupported_media_type", fields: ["content-type"] },
+  { name: "content-type form-urlencoded (curl's default)", method: "POST", path: "/events", json: event(), headers: { "content-type": "application/x-www-form-urlencoded" }, status: 415, code: "unsupported_media_type", fields: ["content-type"] },
+  { name: "no content-type", method: "POST", path: "/events", json: event(), headers: { "content-type": null }, status: 415, code: "unsupported_media_type", fields: ["content-type"] },
+  { name: "content-type JSON in latin1", method: "POST", path: "/events", json: event(), headers: { "content-type": "application/json; charset=iso-8859-1" }, status: 415, code: "unsupported_media_type", fields: ["content-type"] },
+  { name: "content-type text/plain and bytes that are not UTF-8", method: "POST", path: "/events", bytes: utf8With([0xff]), headers: { "content-type": "text/plain" }, status: 415, code: "unsupported_media_type", fields: ["content-type"] },
 ];
 
 /** POST /tenants/{t}/webhooks, and the tenant id in every path. */
@@ -355,6 +380,11 @@ const deliveryRows: Row[] = [
   { name: "replay: a JSON array", method: "POST", path: `${A}/replay`, json: ["2026-11-01T00:00:00Z"], status: 400, code: "validation_failed", fields: ["(body)"] },
   { name: "replay: another tenant's webhook", method: "POST", path: `/tenants/${TENANT}/webhooks/{B}/replay`, json: { since: "2026-11-01T00:00:00Z" }, status: 404, code: "not_found", fields: [] },
   { name: "replay: an unknown webhook", method: "POST", path: `/tenants/${TENANT}/webhooks/${W}/replay`, json: { since: "2026-11-01T00:00:00Z" }, status: 404, code: "not_found", fields: [] },
+  { name: "replay: since in 2099", method: "POST", path: `${A}/replay`, json: { since: "2099-01-01T00:00:00Z" }, status: 400, code: "validation_failed", fields: ["since"], message: /future/ },
+  { name: "replay: since and until in 2099", method: "POST", path: `${A}/replay`, json: { since: "2099-01-01T00:00:00Z", until: "2099-02-01T00:00:00Z" }, status: 400, code: "validation_failed", fields: ["since"] },
+  { name: "replay: since before 1970", method: "POST", path: `${A}/replay`, json: { since: "1969-12-31T23:59:59Z" }, status: 400, code: "validation_failed", fields: ["since"], message: /1970/ },
+  { name: "replay: since and until before 1970", method: "POST", path: `${A}/replay`, json: { since: "1900-01-01T00:00:00Z", until: "1960-01-01T00:00:00Z" }, status: 400, code: "validation_failed", fields: ["since", "until"] },
+  { name: "replay: content-type text/plain", method: "POST", path: `${A}/replay`, json: { since: "2026-11-01T00:00:00Z" }, headers: { "content-type": "text/plain" }, status: 415, code: "unsupported_media_type", fields: ["content-type"] },
 ];
 
 /** Authentication, methods and routes. */
@@ -380,6 +410,11 @@ const transportRows: Row[] = [
   { name: "an unknown route", method: "GET", path: `/tenants/${TENANT}/hooks`, status: 404, code: "route_not_found", fields: [] },
   { name: "a path one level too deep", method: "GET", path: `${A}/deliveries/${D}/attempts`, status: 404, code: "route_not_found", fields: [] },
   { name: "a trailing slash", method: "GET", path: `/tenants/${TENANT}/webhooks/`, status: 404, code: "route_not_found", fields: [] },
+  { name: "create with content-type text/plain", method: "POST", path: `/tenants/${TENANT}/webhooks`, json: hook, headers: { "content-type": "text/plain" }, status: 415, code: "unsupported_media_type", fields: ["content-type"] },
+  { name: "an absolute request target with port 99999", method: "GET", path: "/health", target: "http://x:99999/health", token: null, status: 400, code: "invalid_request_target", fields: ["(request-target)"] },
+  { name: "an absolute request target with port 99999 to an API route", method: "POST", path: "/events", target: "http://x:99999/events", json: event(), status: 400, code: "invalid_request_target", fields: ["(request-target)"] },
+  { name: "a lower-case bearer with a wrong token", method: "GET", path: "/event-types", headers: { authorization: "bearer wrong" }, status: 401, code: "unauthorized", fields: [] },
+  { name: "a scheme other than bearer", method: "GET", path: "/event-types", headers: { authorization: "Basic {TOKEN}" }, status: 401, code: "unauthorized", fields: [] },
 ];
 
 const ROWS: Row[] = [...ingestRows, ...createRows, ...ssrfRows, ...webhookRows, ...deliveryRows, ...transportRows];
@@ -401,19 +436,40 @@ const fill = (path: string) => path.replace(/\{(\w+)\}/g, (_, k: string) => ids[
 /** A delivery-log cursor in the shape the API returns (base64url of the last key), but crafted. */
 const cursor = (pk: string, id: string) => Buffer.from(JSON.stringify({ pk, id })).toString("base64url");
 
-async function send(row: Row): Promise<{ status: number; body: any }> {
+/**
+ * Sends a row with node:http, which (unlike fetch) sends exactly the headers, bytes and request
+ * target it is given.
+ */
+async function send(row: Pick<Row, "strict" | "token" | "method" | "path" | "raw" | "bytes" | "json" | "headers" | "target">): Promise<{ status: number; body: any; headers: IncomingHttpHeaders }> {
   const target = row.strict ? strict : stack;
   const token = row.token === undefined ? target.stack.token : row.token;
-  const res = await fetch(`${target.apiUrl}${fill(row.path)}`, {
-    method: row.method,
-    headers: { "content-type": "application/json", ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
-    body: row.raw ?? (row.json === undefined ? undefined : JSON.stringify(row.json)),
+  const given = Object.fromEntries(Object.entries(row.headers ?? {}).map(([k, v]) => [k, v === null ? null : fill(v)]));
+  const headers: Record<string, string | null> = { "content-type": "application/json", authorization: token === null ? null : `Bearer ${token}`, ...given };
+  const body = row.bytes ?? (row.raw !== undefined ? Buffer.from(row.raw) : row.json === undefined ? undefined : Buffer.from(JSON.stringify(row.json)));
+  const { port } = new URL(target.apiUrl);
+  const res = await new Promise<{ status: number; text: string; headers: IncomingHttpHeaders }>((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: row.method,
+        path: row.target ?? fill(row.path),
+        headers: { ...Object.fromEntries(Object.entries(headers).filter((h): h is [string, string] => h[1] !== null)), ...(body ? { "content-length": String(body.length) } : {}) },
+      },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on("data", (c: Buffer) => chunks.push(c));
+        r.on("end", () => resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), headers: r.headers }));
+        r.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
   });
-  const text = await res.text();
   try {
-    return { status: res.status, body: JSON.parse(text) };
+    return { status: res.status, body: JSON.parse(res.text), headers: res.headers };
   } catch {
-    return { status: res.status, body: text };
+    return { status: res.status, body: res.text, headers: res.headers };
   }
 }
 
@@ -438,6 +494,7 @@ beforeAll(async () => {
   await Promise.all([trap.start(), sentinelReceiver.start()]);
   [stack, strict] = await Promise.all([startTestStack(), startTestStack({ allowPrivateEndpoints: false, worker: false })]);
   // Both tenants subscribe to everything at the trap: any event wrongly accepted would reach it.
+  ids.TOKEN = stack.stack.token;
   ids.A = (await stack.createWebhook(TENANT, trap.url, ["*"])).id;
   ids.B = (await stack.createWebhook(OTHER, trap.url, ["*"])).id;
   ids.S = (await strict.createWebhook(STRICT_TENANT, "https://example.com/hooks", ["record.*"])).id;
@@ -485,6 +542,26 @@ describe.each([
   test.each(rows)("$method $path: $name → $status", check);
 });
 
+/** Not refusals: requests that used to be refused or to fail, and must not be (issue 12). */
+describe("answered as they should be", () => {
+  test.each([
+    ["a lower-case bearer scheme", "bearer {TOKEN}"],
+    ["an upper-case BEARER scheme", "BEARER {TOKEN}"],
+    ["two spaces after the scheme", "Bearer  {TOKEN}"],
+  ])("GET /event-types with %s → 200", async (_name, authorization) => {
+    const res = await send({ method: "GET", path: "/event-types", headers: { authorization } });
+    expect(res.status).toBe(200);
+    expect(res.body.eventTypes.map((t: { name: string }) => t.name)).toEqual(EVENT_TYPE_NAMES);
+  });
+
+  test("HEAD /health → 200 like GET, without a body and without a token", async () => {
+    const get = await send({ method: "GET", path: "/health", token: null });
+    const head = await send({ method: "HEAD", path: "/health", token: null });
+    expect([get.status, get.body]).toEqual([200, { status: "ok" }]);
+    expect([head.status, head.body, head.headers["content-type"]]).toEqual([200, "", "application/json"]);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Nothing was written
 // ---------------------------------------------------------------------------------------------
@@ -496,11 +573,18 @@ describe("after the table, nothing was written", () => {
     expect(await list(stack, TENANT)).toEqual([ids.A]);
     expect(await list(stack, OTHER)).toEqual([ids.B]);
     expect(await list(strict, STRICT_TENANT)).toEqual([ids.S]);
-    const subs = (await scan(stack, "subscriptions")).map((s) => s.id).sort();
-    expect(subs).toEqual([ids.A, ids.B].sort());
-    const rawA = (await scan(stack, "subscriptions")).find((s) => s.id === ids.A) as { secrets: unknown[] };
+    // Each tenant's slot item (its webhook ids, for the limit) holds exactly the webhooks it has.
+    const items = await scan(stack, "subscriptions");
+    const webhookItems = (rows: Record<string, unknown>[]) => rows.filter((s) => String(s.id).startsWith("wh_"));
+    const slotsOf = (rows: Record<string, unknown>[]) => Object.fromEntries(rows.filter((s) => s.id === "#webhooks").map((s) => [s.tenantId, [...(s.ids as Set<string>)]]));
+    expect(webhookItems(items).map((s) => s.id).sort()).toEqual([ids.A, ids.B].sort());
+    expect(slotsOf(items)).toEqual({ [TENANT]: [ids.A], [OTHER]: [ids.B] });
+    expect(items).toHaveLength(4);
+    const rawA = items.find((s) => s.id === ids.A) as { secrets: unknown[] };
     expect(rawA.secrets).toHaveLength(1);
-    expect((await scan(strict, "subscriptions")).map((s) => s.id)).toEqual([ids.S]);
+    const strictItems = await scan(strict, "subscriptions");
+    expect(webhookItems(strictItems).map((s) => s.id)).toEqual([ids.S]);
+    expect(slotsOf(strictItems)).toEqual({ [STRICT_TENANT]: [ids.S] });
   });
 
   test("no event and no delivery exists, and the receiver got nothing, while a valid event right after is delivered", async () => {

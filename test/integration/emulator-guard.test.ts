@@ -74,19 +74,19 @@ test("this run's credentials get in, to both emulators (the positive control)", 
 
 test("another access key is refused by both emulators", async () => {
   const stranger = newEmulatorCredentials();
-  expect(await failure(sqs(stranger).send(new ListQueuesCommand({})))).toEqual({ name: "UnrecognizedClientException", status: 403 });
-  expect(await failure(ddb(stranger).send(new ListTablesCommand({})))).toEqual({ name: "UnrecognizedClientException", status: 403 });
+  expect(await failure(sqs(stranger).send(new ListQueuesCommand({})))).toEqual({ name: "UnrecognizedClientException", status: 400 });
+  expect(await failure(ddb(stranger).send(new ListTablesCommand({})))).toEqual({ name: "UnrecognizedClientException", status: 400 });
   // The fixed credentials every local stack used to accept are no key at all now.
   const old = { accessKeyId: "local", secretAccessKey: "local" };
-  expect(await failure(sqs(old).send(new ListQueuesCommand({})))).toEqual({ name: "UnrecognizedClientException", status: 403 });
-  expect(await failure(ddb(old).send(new ListTablesCommand({})))).toEqual({ name: "UnrecognizedClientException", status: 403 });
+  expect(await failure(sqs(old).send(new ListQueuesCommand({})))).toEqual({ name: "UnrecognizedClientException", status: 400 });
+  expect(await failure(ddb(old).send(new ListTablesCommand({})))).toEqual({ name: "UnrecognizedClientException", status: 400 });
 });
 
 test("the right access key with the wrong secret is refused by both emulators, and injects nothing", async () => {
   const forged = { accessKeyId: emulators.credentials.accessKeyId, secretAccessKey: newEmulatorCredentials().secretAccessKey };
   const { QueueUrl } = await sqs().send(new CreateQueueCommand({ QueueName: "guard-inject" }));
-  expect(await failure(sqs(forged).send(new SendMessageCommand({ QueueUrl, MessageBody: '{"forged":true}' })))).toEqual({ name: "InvalidSignatureException", status: 403 });
-  expect(await failure(ddb(forged).send(new ListTablesCommand({})))).toEqual({ name: "InvalidSignatureException", status: 403 });
+  expect(await failure(sqs(forged).send(new SendMessageCommand({ QueueUrl, MessageBody: '{"forged":true}' })))).toEqual({ name: "InvalidSignatureException", status: 400 });
+  expect(await failure(ddb(forged).send(new ListTablesCommand({})))).toEqual({ name: "InvalidSignatureException", status: 400 });
   const received = await sqs().send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 0 }));
   expect(received.Messages ?? []).toEqual([]);
 });
@@ -122,11 +122,11 @@ test("a request with a browser Origin is refused, signed or not, with no CORS he
 test("a signed request replayed with another body, too old, or to another Host is refused", async () => {
   const good = await signedListTables();
   const altered = await fetch(good.url, { method: "POST", headers: good.headers, body: '{"Limit":1}' });
-  expect([altered.status, ((await altered.json()) as { __type: string }).__type]).toEqual([403, "com.amazon.coral.service#InvalidSignatureException"]);
+  expect([altered.status, ((await altered.json()) as { __type: string }).__type]).toEqual([400, "com.amazon.coral.service#InvalidSignatureException"]);
 
   const old = await signedListTables({ signingDate: new Date(Date.now() - 16 * 60 * 1000) });
   const expired = await fetch(old.url, { method: "POST", headers: old.headers, body: old.body });
-  expect([expired.status, ((await expired.json()) as { message: string }).message]).toEqual([403, expect.stringMatching(/^Signature expired/)]);
+  expect([expired.status, ((await expired.json()) as { message: string }).message]).toEqual([400, expect.stringMatching(/^Signature expired/)]);
 
   // DNS rebinding: a name that resolves to 127.0.0.1 is still not this endpoint's own Host.
   const rebound = await new Promise<number>((resolve, reject) => {
@@ -152,7 +152,7 @@ test("anything but a signed AWS JSON call is refused: fauxqs's inspection routes
     headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": "DynamoDB_20120810.ListTables" },
     body: "{}",
   });
-  expect([unsigned.status, ((await unsigned.json()) as { __type: string }).__type]).toEqual([403, "com.amazon.coral.service#MissingAuthenticationTokenException"]);
+  expect([unsigned.status, ((await unsigned.json()) as { __type: string }).__type]).toEqual([400, "com.amazon.coral.service#MissingAuthenticationTokenException"]);
 });
 
 test("with a state dir, both emulators keep their data across a stop and a start in the same process", async () => {
@@ -175,7 +175,7 @@ test("with a state dir, both emulators keep their data across a stop and a start
       expect((await new DynamoDBClient({ ...again, endpoint: second.dynamodbEndpoint }).send(new ListTablesCommand({}))).TableNames).toEqual(["kept-t"]);
       expect(await failure(new DynamoDBClient({ ...client, endpoint: second.dynamodbEndpoint }).send(new ListTablesCommand({})))).toEqual({
         name: "UnrecognizedClientException",
-        status: 403,
+        status: 400,
       });
     } finally {
       await second.stop();

@@ -3,6 +3,8 @@ import type { AddressInfo, Socket } from "node:net";
 
 /** A request as a receiver saw it. */
 export interface Received {
+  /** The request target: path and query. */
+  readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
   readonly at: number;
@@ -43,7 +45,7 @@ export class TestReceiver {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const received: Received = { headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: Date.now() };
+        const received: Received = { url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: Date.now() };
         const index = this.requests.length;
         this.requests.push(received);
         this.waiters = this.waiters.filter((w) => (this.requests.length >= w.count ? (w.resolve(), false) : true));

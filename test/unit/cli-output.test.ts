@@ -13,13 +13,16 @@ describe("CLI text output", () => {
     expect(keyValues([["Delivery", "dlv_1"], ["Reason", null], ["Replay of", "dlv_0"]])).toBe("Delivery:   dlv_1\nReplay of:  dlv_0");
   });
 
-  test("sinceTime turns a duration into that long ago and keeps anything else as given", () => {
+  test("sinceTime turns a duration into that long ago, keeps an ISO time as given, and refuses anything else", () => {
     const now = Date.parse("2026-11-26T12:00:00Z");
     expect(sinceTime("2h", now)).toBe("2026-11-26T10:00:00.000Z");
     expect(sinceTime("30m", now)).toBe("2026-11-26T11:30:00.000Z");
     expect(sinceTime("7d", now)).toBe("2026-11-19T12:00:00.000Z");
     expect(sinceTime("2026-11-26T09:00:00Z", now)).toBe("2026-11-26T09:00:00Z");
-    expect(sinceTime("yesterday", now)).toBe("yesterday");
+    expect(sinceTime("2026-11-26T09:00:00.5+01:00", now)).toBe("2026-11-26T09:00:00.5+01:00");
+    expect(() => sinceTime("yesterday", now)).toThrow('--since "yesterday" is neither an ISO 8601 time (2026-11-26T10:00:00Z) nor a duration ago (30m, 2h, 7d)');
+    expect(() => sinceTime("2026-11-26", now, "--until")).toThrow('--until "2026-11-26" is neither');
+    expect(() => sinceTime("2026-13-45T99:00:00Z", now)).toThrow("is neither");
   });
 
   test("a tail line names the attempt and what came of it", () => {

@@ -11,8 +11,9 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { decodeTime } from "ulid";
 import { deliveryIdBounds } from "../ids.ts";
-import type { DeliveryRecord, StoredEvent, Subscription } from "../model.ts";
+import type { BatchMarker, DeliveryRecord, StoredEvent, StoredSecret, Subscription } from "../model.ts";
 import type {
   AttemptWrite,
   DeliveryLog,
@@ -22,6 +23,7 @@ import type {
   SubscriptionChanges,
   SubscriptionStore,
 } from "../ports.ts";
+import { StaleWrite } from "../ports.ts";
 import { DELIVERY } from "../settings.ts";
 
 /**
@@ -42,14 +44,18 @@ const chunk = <T>(items: readonly T[], size: number): T[][] => {
   return out;
 };
 
-/** BatchGetItem with the retry of unprocessed keys that DynamoDB asks for under load. */
+/**
+ * BatchGetItem with the retry of unprocessed keys that DynamoDB asks for under load. DynamoDB refuses
+ * a request that names one key twice (two copies of one delivery in a batch do), so keys are unique.
+ */
 async function batchGet(
   db: DynamoDBDocumentClient,
   table: string,
   keys: readonly Record<string, string>[],
 ): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
-  for (const part of chunk(keys, 100)) {
+  const unique = [...new Map(keys.map((k) => [JSON.stringify(Object.entries(k).sort()), k])).values()];
+  for (const part of chunk(unique, 100)) {
     let pending: Record<string, unknown>[] | undefined = [...part];
     for (let round = 0; pending && pending.length > 0; round++) {
       if (round > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** round, 1_000)));
@@ -64,6 +70,20 @@ async function batchGet(
 
 const epochSeconds = (ms: number) => Math.floor(ms / 1000);
 
+/** Webhook ids start so; the tenant's slot item (`#webhooks`) sorts apart from them. */
+const WEBHOOK_ID_PREFIX = "wh_";
+const SLOTS_ID = "#webhooks";
+/** A slot whose webhook is missing this long after its id was made belongs to a dead call (manage λ timeout: 25 s). */
+const STALE_SLOT_MS = 5 * 60_000;
+
+function webhookIdTime(id: string): number {
+  try {
+    return decodeTime(id.slice(WEBHOOK_ID_PREFIX.length));
+  } catch {
+    return 0;
+  }
+}
+
 export class DynamoSubscriptionStore implements SubscriptionStore {
   constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
 
@@ -74,8 +94,8 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
       const res = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: "tenantId = :t",
-          ExpressionAttributeValues: { ":t": tenantId },
+          KeyConditionExpression: "tenantId = :t AND begins_with(id, :wh)",
+          ExpressionAttributeValues: { ":t": tenantId, ":wh": WEBHOOK_ID_PREFIX },
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
@@ -96,25 +116,88 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
     return (await batchGet(this.db, this.table, keys.map(({ tenantId, id }) => ({ tenantId, id })))) as unknown as Subscription[];
   }
 
-  async count(tenantId: string): Promise<number> {
-    const res = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: "tenantId = :t",
-        ExpressionAttributeValues: { ":t": tenantId },
-        Select: "COUNT",
-      }),
-    );
-    return res.Count ?? 0;
+  /**
+   * Creates the webhook if the tenant has fewer than `limit`. The tenant's slot item (`#webhooks`,
+   * beside its webhooks) holds the set of its webhook ids; a slot is taken with one conditional
+   * write (`size(ids) < limit`), so parallel creates cannot pass the limit together. DynamoDB would
+   * allow a transaction of slot and webhook, but the local emulator has none: so the slot comes
+   * first and the webhook second, and a slot whose webhook never appeared (a crash in between, or a
+   * delete that died before freeing its slot) is freed by the next create that finds the tenant full.
+   */
+  async create(sub: Subscription, limit: number): Promise<boolean> {
+    for (let round = 0; ; round++) {
+      if (await this.takeSlot(sub.tenantId, sub.id, limit)) break;
+      if (round >= 10) return false;
+      const slots = await this.slots(sub.tenantId);
+      if (slots === undefined) await this.initSlots(sub.tenantId);
+      // Not full any more (the item was just created, or a slot freed): try again.
+      else if (slots.length < limit) continue;
+      else if (!(await this.freeStaleSlots(sub.tenantId, slots))) return false;
+    }
+    try {
+      await this.db.send(new PutCommand({ TableName: this.table, Item: sub, ConditionExpression: "attribute_not_exists(id)" }));
+    } catch (err) {
+      await this.freeSlots(sub.tenantId, [sub.id]);
+      throw err;
+    }
+    return true;
   }
 
-  async create(sub: Subscription): Promise<void> {
+  private async takeSlot(tenantId: string, id: string, limit: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { tenantId, id: SLOTS_ID },
+          UpdateExpression: "ADD ids :id",
+          ConditionExpression: "attribute_exists(v) AND (attribute_not_exists(ids) OR size(ids) < :limit)",
+          ExpressionAttributeValues: { ":id": new Set([id]), ":limit": limit },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  private async slots(tenantId: string): Promise<string[] | undefined> {
+    const res = await this.db.send(new GetCommand({ TableName: this.table, Key: { tenantId, id: SLOTS_ID }, ConsistentRead: true }));
+    return res.Item ? [...((res.Item.ids as Set<string> | undefined) ?? [])] : undefined;
+  }
+
+  /** A tenant's first slot item, holding the webhooks it already has (a table written before slots existed). */
+  private async initSlots(tenantId: string): Promise<void> {
+    const ids = (await this.listByTenant(tenantId)).map((s) => s.id);
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { tenantId, id: SLOTS_ID, v: 1, ...(ids.length ? { ids: new Set(ids) } : {}) },
+          ConditionExpression: "attribute_not_exists(id)",
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
+  /** Frees the slots whose webhook does not exist and was begun (its id's time) long enough ago to be dead. */
+  private async freeStaleSlots(tenantId: string, slots: readonly string[]): Promise<boolean> {
+    const live = new Set((await this.listByTenant(tenantId)).map((s) => s.id));
+    const before = Date.now() - STALE_SLOT_MS;
+    const stale = slots.filter((id) => !live.has(id) && webhookIdTime(id) < before);
+    if (stale.length) await this.freeSlots(tenantId, stale);
+    return stale.length > 0;
+  }
+
+  private async freeSlots(tenantId: string, ids: readonly string[]): Promise<void> {
     await this.db.send(
-      new PutCommand({ TableName: this.table, Item: sub, ConditionExpression: "attribute_not_exists(id)" }),
+      new UpdateCommand({ TableName: this.table, Key: { tenantId, id: SLOTS_ID }, UpdateExpression: "DELETE ids :ids", ExpressionAttributeValues: { ":ids": new Set(ids) } }),
     );
   }
 
-  async update(tenantId: string, id: string, changes: SubscriptionChanges): Promise<Subscription | undefined> {
+  async update(tenantId: string, id: string, changes: SubscriptionChanges, expect?: { newestSecret: StoredSecret }): Promise<Subscription | undefined> {
     const set: string[] = [];
     const remove: string[] = [];
     const names: Record<string, string> = {};
@@ -130,13 +213,23 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
     }
     if (set.length === 0 && remove.length === 0) return this.get(tenantId, id);
     const expression = [set.length ? `SET ${set.join(", ")}` : "", remove.length ? `REMOVE ${remove.join(", ")}` : ""].join(" ");
+    let condition = "attribute_exists(id)";
+    if (expect) {
+      // The newest secret is first, and every rotation makes a new random one (sealed with a fresh
+      // data key and IV): its stored form names the state read. Items from before sealing store `value`.
+      const field = expect.newestSecret.sealed !== undefined ? "sealed" : "value";
+      condition += " AND #secrets[0].#secretField = :newestSecret";
+      names["#secrets"] = "secrets";
+      names["#secretField"] = field;
+      values[":newestSecret"] = expect.newestSecret[field];
+    }
     try {
       const res = await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { tenantId, id },
           UpdateExpression: expression,
-          ConditionExpression: "attribute_exists(id)",
+          ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
           ReturnValues: "ALL_NEW",
@@ -144,16 +237,20 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
       );
       return res.Attributes as Subscription;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return undefined;
-      throw err;
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      if (expect && (await this.get(tenantId, id))) throw new StaleWrite(`webhook ${id} changed since it was read`);
+      return undefined;
     }
   }
 
+  /** The webhook first, then its slot: a crash in between leaves a slot that the next full create frees. */
   async delete(tenantId: string, id: string): Promise<boolean> {
     const res = await this.db.send(
       new DeleteCommand({ TableName: this.table, Key: { tenantId, id }, ReturnValues: "ALL_OLD" }),
     );
-    return res.Attributes !== undefined;
+    if (res.Attributes === undefined) return false;
+    await this.freeSlots(tenantId, [id]);
+    return true;
   }
 }
 
@@ -180,22 +277,26 @@ export class DynamoEventStore implements EventStore {
       // Kept as long as its deliveries, so any delivery in the log can be replayed.
       expiresAt: epochSeconds(event.acceptedAt) + DELIVERY.retentionSeconds,
     };
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: item,
-          ConditionExpression: "attribute_not_exists(pk) OR acceptedAt < :windowStart",
-          ExpressionAttributeValues: { ":windowStart": windowStartMs },
-        }),
-      );
-      return undefined;
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      const existing = await this.get(event.tenantId, event.id);
-      if (!existing) throw new Error(`event ${event.id} vanished between the conditional put and the read`);
-      return existing;
+    // A refused batch may take its provisional event back between the failed put and the read: then
+    // the id is free again, and the put is tried again.
+    for (let round = 0; round < 5; round++) {
+      try {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: item,
+            ConditionExpression: "attribute_not_exists(pk) OR acceptedAt < :windowStart",
+            ExpressionAttributeValues: { ":windowStart": windowStartMs },
+          }),
+        );
+        return undefined;
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+        const existing = await this.get(event.tenantId, event.id);
+        if (existing) return existing;
+      }
     }
+    throw new Error(`event ${event.id} kept vanishing between the conditional put and the read`);
   }
 
   async remove(tenantId: string, id: string, acceptedAt: number): Promise<void> {
@@ -220,6 +321,80 @@ export class DynamoEventStore implements EventStore {
     if (!res.Item) return undefined;
     const { pk: _pk, payloadGz, expiresAt: _exp, ...rest } = res.Item as EventItem;
     return { ...rest, payload: gunzipSync(payloadGz).toString("utf8") };
+  }
+
+  /** Batch markers share the events table: `#batch#…` can be no event's key (tenant ids start with a letter or digit). */
+  private static batchKey(token: string): string {
+    return `#batch#${token}`;
+  }
+
+  async openBatch(token: string, openUntil: number): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: DynamoEventStore.batchKey(token), state: "open", openUntil, expiresAt: epochSeconds(openUntil) + 86_400 },
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+  }
+
+  async batchMarker(token: string): Promise<BatchMarker | undefined> {
+    const res = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: DynamoEventStore.batchKey(token) }, ConsistentRead: true }));
+    if (!res.Item) return undefined;
+    const item = res.Item as { state: BatchMarker["state"]; claimed?: Set<string>; openUntil: number };
+    return { state: item.state, claimed: [...(item.claimed ?? [])], openUntil: item.openUntil };
+  }
+
+  async claimEvent(token: string, eventKey: string, nowMs: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: DynamoEventStore.batchKey(token) },
+          UpdateExpression: "ADD claimed :key",
+          ConditionExpression: "#state = :open AND openUntil > :now AND NOT contains(claimed, :one)",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":key": new Set([eventKey]), ":one": eventKey, ":open": "open", ":now": nowMs },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async commitBatch(token: string): Promise<readonly string[]> {
+    const res = await this.db.send(
+      new DeleteCommand({
+        TableName: this.table,
+        Key: { pk: DynamoEventStore.batchKey(token) },
+        ConditionExpression: "#state = :open",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":open": "open" },
+        ReturnValues: "ALL_OLD",
+      }),
+    );
+    return [...((res.Attributes?.claimed as Set<string> | undefined) ?? [])];
+  }
+
+  async startRollback(token: string): Promise<readonly string[]> {
+    const res = await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: DynamoEventStore.batchKey(token) },
+        UpdateExpression: "SET #state = :rollback",
+        ConditionExpression: "#state = :open",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":open": "open", ":rollback": "rollback" },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return [...((res.Attributes?.claimed as Set<string> | undefined) ?? [])];
+  }
+
+  async closeBatch(token: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: DynamoEventStore.batchKey(token) } }));
   }
 }
 
@@ -320,7 +495,10 @@ export class DynamoDeliveryLog implements DeliveryLog {
         replayOf: m.replayOf,
       };
     });
-    for (const part of chunk(items, 25)) {
+    // DynamoDB refuses a request that names one key twice (two copies of one delivery, both
+    // attempted in one batch, would): the later write of a key wins.
+    const unique = [...new Map(items.map((item) => [`${item.pk}\u0000${item.id}`, item])).values()];
+    for (const part of chunk(unique, 25)) {
       let pending: Record<string, unknown>[] | undefined = part.map((Item) => ({ PutRequest: { Item } }));
       for (let round = 0; pending && pending.length > 0; round++) {
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** round, 1_000)));

@@ -2,6 +2,7 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
+  ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
@@ -10,7 +11,7 @@ import {
   type SendMessageBatchRequestEntry,
 } from "@aws-sdk/client-sqs";
 import type { DeliveryMessage } from "../model.ts";
-import type { DeliveryQueue } from "../ports.ts";
+import { RedriveInProgress, type DeliveryQueue, type RedriveTask } from "../ports.ts";
 
 export interface SqsQueueConfig {
   queueUrl: string;
@@ -29,6 +30,25 @@ const chunk = <T>(items: readonly T[], size: number): T[][] => {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 };
+
+/**
+ * Characters SQS refuses in a message body: everything outside #x9 | #xA | #xD | #x20–#xD7FF |
+ * #xE000–#xFFFD | #x10000–#x10FFFF. In JSON.stringify's output that leaves U+FFFE, U+FFFF and
+ * surrogates (astral characters such as emoji, which the fauxqs emulator also refuses; lone ones are
+ * already escaped by JSON.stringify).
+ */
+const SQS_UNSAFE = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD]/g;
+
+/**
+ * A message body SQS always accepts: the JSON text of `value` with each character SQS refuses written
+ * as a `\uXXXX` escape. Outside string literals JSON.stringify writes only ASCII, so every such
+ * character sits in a string and its escape denotes the same string: `JSON.parse` on the other side
+ * gives back exactly the payload that was accepted. An escape is 6 bytes for a character of 3 (U+FFFE,
+ * U+FFFF) or of 4 (an astral one, two escapes): a body grows at most 3× over its payload.
+ */
+export function sqsMessageBody(value: unknown): string {
+  return JSON.stringify(value).replace(SQS_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
 
 /** SQS caps a SendMessageBatch at 10 entries and at 1 MiB for all their bodies together. */
 const MAX_BATCH_BYTES = 1_048_576;
@@ -52,12 +72,15 @@ export function sendBatches(entries: readonly SendMessageBatchRequestEntry[]): S
 }
 
 export class SqsDeliveryQueue implements DeliveryQueue {
+  /** The local copy loop under way in this process (the local stack's one manage service). */
+  private copying?: { taskId: string; status: "RUNNING"; startedAt: string; moved: number };
+
   constructor(private readonly sqs: SQSClient, private readonly config: SqsQueueConfig) {}
 
   async send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void> {
     const entries = messages.map((m) => ({
       Id: "",
-      MessageBody: JSON.stringify(m),
+      MessageBody: sqsMessageBody(m),
       // Fair queue (SQS, 2025): one webhook's backlog waits behind the others, not in front of them.
       MessageGroupId: m.webhookId,
       DelaySeconds: delaySeconds,
@@ -96,7 +119,7 @@ export class SqsDeliveryQueue implements DeliveryQueue {
 
   async deadLetter(message: DeliveryMessage): Promise<void> {
     await this.sqs.send(
-      new SendMessageCommand({ QueueUrl: this.config.dlqUrl, MessageBody: JSON.stringify(message), MessageGroupId: message.webhookId }),
+      new SendMessageCommand({ QueueUrl: this.config.dlqUrl, MessageBody: sqsMessageBody(message), MessageGroupId: message.webhookId }),
     );
   }
 
@@ -113,14 +136,53 @@ export class SqsDeliveryQueue implements DeliveryQueue {
     };
   }
 
+  /**
+   * Moves every DLQ message back. On AWS: an SQS message move task, one at a time per queue; a
+   * running one (ListMessageMoveTasks) is reported as RedriveInProgress, before starting and when
+   * a start loses a race with another. Locally: the copy loop, one at a time likewise.
+   */
   async redrive(): Promise<{ moved?: number; taskId?: string }> {
     if (this.config.redrive === "move-task") {
-      const res = await this.sqs.send(
-        new StartMessageMoveTaskCommand({ SourceArn: this.config.dlqArn, DestinationArn: this.config.queueArn }),
-      );
-      return { taskId: res.TaskHandle };
+      const running = await this.runningMoveTask();
+      if (running) throw new RedriveInProgress(running);
+      try {
+        const res = await this.sqs.send(
+          new StartMessageMoveTaskCommand({ SourceArn: this.config.dlqArn, DestinationArn: this.config.queueArn }),
+        );
+        return { taskId: res.TaskHandle };
+      } catch (err) {
+        // SQS refuses a second active task on the queue: report the one that won.
+        const winner = await this.runningMoveTask().catch(() => undefined);
+        if (winner) throw new RedriveInProgress(winner);
+        throw err;
+      }
     }
-    let moved = 0;
+    if (this.copying) throw new RedriveInProgress({ ...this.copying });
+    const task = { taskId: `local-${Date.now().toString(36)}`, status: "RUNNING" as const, startedAt: new Date().toISOString(), moved: 0 };
+    this.copying = task;
+    try {
+      await this.copyBack(task);
+      return { moved: task.moved };
+    } finally {
+      this.copying = undefined;
+    }
+  }
+
+  /** The DLQ's running (or cancelling) move task, if any: SQS lists the most recent first. */
+  private async runningMoveTask(): Promise<RedriveTask | undefined> {
+    const res = await this.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: this.config.dlqArn, MaxResults: 10 }));
+    const t = (res.Results ?? []).find((r) => r.Status === "RUNNING" || r.Status === "CANCELLING");
+    if (!t) return undefined;
+    return {
+      taskId: t.TaskHandle,
+      status: t.Status!,
+      startedAt: t.StartedTimestamp === undefined ? undefined : new Date(t.StartedTimestamp).toISOString(),
+      moved: t.ApproximateNumberOfMessagesMoved,
+      toMove: t.ApproximateNumberOfMessagesToMove,
+    };
+  }
+
+  private async copyBack(task: { moved: number }): Promise<void> {
     for (;;) {
       const res = await this.sqs.send(
         new ReceiveMessageCommand({
@@ -132,7 +194,7 @@ export class SqsDeliveryQueue implements DeliveryQueue {
         }),
       );
       const messages = res.Messages ?? [];
-      if (messages.length === 0) return { moved };
+      if (messages.length === 0) return;
       const entries = messages.map((m) => ({ Id: "", MessageBody: m.Body ?? "", MessageGroupId: m.Attributes?.MessageGroupId }));
       for (const batch of sendBatches(entries)) await this.sendBatch(this.config.queueUrl, batch);
       // Deleted only once re-sent: a crash in between leaves a copy in both, never in neither.
@@ -142,7 +204,7 @@ export class SqsDeliveryQueue implements DeliveryQueue {
           Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
         }),
       );
-      moved += messages.length;
+      task.moved += messages.length;
     }
   }
 }

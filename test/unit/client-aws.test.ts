@@ -1,13 +1,14 @@
+import { execFile, spawnSync } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { apiRegion, sigv4, stackApiUrl, type DescribeStacks } from "../../bin/cli/aws.ts";
-import { ApiClient, type OutgoingRequest } from "../../bin/cli/client.ts";
+import { apiRegion, sigv4, stackApiUrl, WebhooksClient, type DescribeStacks, type OutgoingRequest } from "../../client/index.ts";
 
 /**
- * The deployed-stack side of the CLI, which cannot run here (no AWS): the SigV4 signature of its
- * requests, checked against an independent computation of the algorithm, and the lookup of the
- * API's URL in the stack's outputs through an injected DescribeStacks function.
+ * The deployed-stack side of the client (and so of the CLI), which cannot run here (no AWS): the
+ * SigV4 signature of its requests, checked against an independent computation of the algorithm and
+ * against curl's own `--aws-sigv4`, and the lookup of the API's URL in the stack's outputs through
+ * an injected DescribeStacks function.
  */
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
 const signingDate = new Date("2026-11-26T10:00:00Z");
@@ -70,7 +71,7 @@ describe("sigv4", () => {
     expect(await fromProvider(req)).toEqual(await authorize(req));
   });
 
-  test("what ApiClient sends is what was signed: the receiver recomputes the same signature", async () => {
+  test("what the client sends is what was signed: the receiver recomputes the same signature", async () => {
     const received: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
     const server = createServer((req, res) => {
       let body = "";
@@ -83,9 +84,9 @@ describe("sigv4", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     try {
       const { port } = server.address() as AddressInfo;
-      const client = new ApiClient(`http://127.0.0.1:${port}/prod/`, authorize);
-      const body = { since: "2026-11-26T09:00:00Z", status: "failed" };
-      expect(await client.post("/tenants/acct_1/webhooks/wh_1/replay", body)).toEqual({ replayed: 0 });
+      const client = new WebhooksClient({ apiUrl: `http://127.0.0.1:${port}/prod/`, authorize });
+      const body = { since: "2026-11-26T09:00:00Z", status: "failed" as const };
+      expect(await client.replay("acct_1", "wh_1", body)).toEqual({ replayed: 0 });
 
       const [r] = received;
       const url = new URL(r.url, "http://x");
@@ -104,6 +105,42 @@ describe("sigv4", () => {
   });
 });
 
+/** curl ≥ 7.75 signs with `--aws-sigv4`: an implementation of SigV4 that shares no code with the AWS SDK. */
+const curl = spawnSync("curl", ["--version"], { encoding: "utf8" });
+const curlSigns = curl.status === 0 && curl.stdout.includes("curl ") && !/^curl 7\.([0-6]\d|7[0-4])\./.test(curl.stdout);
+
+(curlSigns ? test : test.skip)("curl --aws-sigv4 signs the same request with the same signature", async () => {
+  const received: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      received.push(req.headers);
+      res.end("{}");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const body = JSON.stringify({ type: "record.created", tenantId: "acct_1", data: { recordId: "rec_1" } });
+    const url = new URL(`http://127.0.0.1:${port}/prod/events?x=1`);
+    const headers = { accept: "application/json", "content-type": "application/json" };
+    const ours = await sigv4({ region: "eu-west-1", credentials, signingDate })({ method: "POST", url, headers, body });
+    // curl takes the date and the payload hash as given, and signs every header it is given.
+    const args = [
+      "-s", "-X", "POST", url.toString(), "--data-binary", body,
+      "--aws-sigv4", "aws:amz:eu-west-1:execute-api", "--user", `${credentials.accessKeyId}:${credentials.secretAccessKey}`,
+      "-H", "accept: application/json", "-H", "content-type: application/json",
+      "-H", `x-amz-date: ${ours["x-amz-date"]}`, "-H", `x-amz-content-sha256: ${ours["x-amz-content-sha256"]}`,
+    ];
+    await new Promise<void>((resolve, reject) => execFile("curl", args, (err) => (err ? reject(err) : resolve())));
+    expect(received).toHaveLength(1);
+    expect(ours["x-amz-content-sha256"]).toBe(sha256(body));
+    expect(received[0].authorization).toBe(ours.authorization);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});
+
 describe("stackApiUrl", () => {
   const answer = (outputs: { OutputKey: string; OutputValue: string }[]) => async () => ({
     Stacks: [{ StackName: "RecordsKeeperWebhooks", StackStatus: "UPDATE_COMPLETE", Outputs: outputs }],
@@ -111,7 +148,7 @@ describe("stackApiUrl", () => {
 
   test("reads the ApiUrl output of the named stack", async () => {
     const asked: string[] = [];
-    const describe: DescribeStacks = async (name) => {
+    const describe: DescribeStacks = async (name: string) => {
       asked.push(name);
       return answer([
         { OutputKey: "DlqUrl", OutputValue: "https://sqs.eu-west-1.amazonaws.com/123/dlq" },

@@ -1,0 +1,57 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RetrySchedule } from "#core/retry.ts";
+import { propsFromContext } from "../../lib/context.ts";
+
+/**
+ * `npx cdk deploy -c retrySchedule=…` takes the local stack's syntax (one parser, in lambdas/core),
+ * and a bad value is refused in one line, without a stack trace, before anything is synthesised.
+ */
+const ROOT = join(import.meta.dirname, "..", "..");
+const from = (context: Record<string, string>) => propsFromContext((key) => context[key]);
+
+test("-c retrySchedule takes the syntax of WEBHOOKS_RETRY_SCHEDULE, parsed by the same function", () => {
+  for (const spec of ["2s,5s", "5,30,120", "5s, 30s, 2m, 1h, 12h"]) {
+    expect(from({ retrySchedule: spec }).retryScheduleSeconds).toEqual(RetrySchedule.parse(spec).delaysSeconds);
+  }
+  expect(from({ retrySchedule: "2s,5s" }).retryScheduleSeconds).toEqual([2, 5]);
+  expect(from({ retrySchedule: "5s,2m,1h" }).retryScheduleSeconds).toEqual([5, 120, 3_600]);
+  expect(from({}).retryScheduleSeconds).toBeUndefined();
+  expect(from({ autoDisableAfter: "5d" }).autoDisableAfterSeconds).toBe(432_000);
+  expect(from({ autoDisableAfterSeconds: "3600" }).autoDisableAfterSeconds).toBe(3_600);
+  expect(from({ alarmEmail: "ops@example.com" })).toMatchObject({ alarmEmail: "ops@example.com", alarmTopicArn: undefined });
+});
+
+test.each([
+  ["2s,soon", '-c retrySchedule=2s,soon: "soon" is not a duration like 30s, 2m or 1h (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)'],
+  ["500ms", "-c retrySchedule=500ms: retryScheduleSeconds: 0.5 is not a whole number of seconds in [0, 43200] (SQS's visibility timeout limit) (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)"],
+  ["13h", '-c retrySchedule=13h: retry delay 46800s is outside 0..43200s (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)'],
+])("-c retrySchedule=%s is refused in one line", (spec, message) => {
+  expect(() => from({ retrySchedule: spec })).toThrow(message);
+});
+
+test("the CDK app refuses a bad schedule with one line on stderr and exit code 1", async () => {
+  const out = mkdtempSync(join(tmpdir(), "rk-cdk-out-"));
+  try {
+    const child = spawn(process.execPath, ["--import", "tsx", "bin/app.ts"], {
+      cwd: ROOT,
+      // What `cdk synth -c retrySchedule=2s,x` hands the app.
+      env: { ...process.env, NODE_OPTIONS: "", CDK_CONTEXT_JSON: JSON.stringify({ retrySchedule: "2s,x" }), CDK_OUTDIR: out },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    expect({ code, stdout, stderr }).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'error: -c retrySchedule=2s,x: "x" is not a duration like 30s, 2m or 1h (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)\n',
+    });
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});

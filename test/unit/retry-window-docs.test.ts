@@ -1,0 +1,43 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS, RETRY_JITTER } from "#core/settings.ts";
+
+/**
+ * One number for the default retry window, computed from the schedule itself, in every document
+ * and comment that states it: "about 2.2 days", never "two days" or "2.5 days".
+ */
+const ROOT = join(import.meta.dirname, "..", "..");
+const DAY = 86_400;
+const total = DEFAULT_RETRY_SCHEDULE_SECONDS.reduce((a, b) => a + b, 0);
+const days = (seconds: number) => (seconds / DAY).toFixed(1);
+const files = [
+  "README.md",
+  "examples/README.md",
+  "lambdas/core/settings.ts",
+  "lib/webhooks-stack.ts",
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
+const text = Object.fromEntries(files.map((f) => [f, readFileSync(join(ROOT, f), "utf8").replace(/\s+/g, " ")]));
+
+test("the default schedule lasts about 2.2 days (1.7 to 2.3 with jitter)", () => {
+  expect(days(total)).toBe("2.2");
+  const shortest = total * (1 - RETRY_JITTER);
+  const longest = DEFAULT_RETRY_SCHEDULE_SECONDS.reduce((a, d) => a + Math.min(d * (1 + RETRY_JITTER), MAX_VISIBILITY_TIMEOUT_SECONDS), 0);
+  expect([days(shortest), days(longest)]).toEqual(["1.7", "2.3"]);
+  expect(text["docs/delivery-semantics.md"]).toContain(`about ${days(total)} days (${days(shortest)} to ${days(longest)} days with jitter)`);
+});
+
+test.each(files)("%s states the retry window as the schedule computes it", (file) => {
+  const wrong = [...text[file].matchAll(/(?:about|over|for|≈) (two|three|[0-9]+(?:\.[0-9]+)?) days/g)]
+    .map((m) => m[0])
+    .filter((phrase) => !phrase.endsWith(` ${days(total)} days`) && !/ (5|7|14|30) days$/.test(phrase));
+  expect(wrong).toEqual([]);
+});
+
+test("the documents that speak of the retry window say about 2.2 days", () => {
+  for (const file of ["README.md", "examples/README.md", "docs/delivery-semantics.md", "docs/receiving-webhooks.md", "docs/operations.md", "lambdas/core/settings.ts"]) {
+    expect([file, text[file].includes(`about ${days(total)} days`)]).toEqual([file, true]);
+  }
+});
