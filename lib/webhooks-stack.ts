@@ -29,6 +29,12 @@ export interface WebhooksStackProps extends StackProps {
   readonly alarmEmail?: string;
   /** API stage throttling. @default 200 requests/s, bursts of 400 */
   readonly apiThrottle?: ApiThrottle;
+  /**
+   * Origins allowed to frame the tenant portal (its CSP `frame-ancestors`), e.g.
+   * `["https://app.recordskeeper.ai"]`; the λ reads them as WEBHOOKS_PORTAL_FRAME_ANCESTORS.
+   * @default none: the portal may not be framed
+   */
+  readonly portalFrameAncestors?: readonly string[];
 }
 
 /**
@@ -64,6 +70,7 @@ export class WebhooksStack extends Stack {
       dlq: this.pipeline.dlq,
       config,
       throttle: props.apiThrottle,
+      portalFrameAncestors: props.portalFrameAncestors,
     });
 
     this.alarmTopic = props.alarmTopicArn
@@ -85,6 +92,8 @@ export class WebhooksStack extends Stack {
       SubscriptionsTableName: this.tables.subscriptions.tableName,
       EventsTableName: this.tables.events.tableName,
       DeliveriesTableName: this.tables.deliveries.tableName,
+      PortalSessionsTableName: this.tables.portalSessions.tableName,
+      PortalUrl: this.api.portalUrl,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

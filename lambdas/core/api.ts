@@ -8,6 +8,8 @@ export interface ApiRequest {
   readonly pathParameters: Readonly<Record<string, string | undefined>>;
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly body?: string;
+  /** Lower-case header names; only the portal API reads one (`authorization`). */
+  readonly headers?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface ApiResponse {

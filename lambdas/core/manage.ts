@@ -8,6 +8,7 @@ import { matchesType, unknownPatterns } from "./matching.ts";
 import { DELIVERY_STATUSES, publicSubscription, type DeliveryMessage, type DeliveryRecord, type StoredEvent, type Subscription } from "./model.ts";
 import type { Clock, CoreLogger, DeliveryLog, DeliveryQueue, EventStore, SubscriptionStore } from "./ports.ts";
 import { decodeCursor } from "./adapters/dynamodb.ts";
+import { lookupEvent } from "./event-lookup.ts";
 import { LIMITS } from "./settings.ts";
 import { generateSecret } from "./signing.ts";
 import { isoDateTimeSchema, parseJsonBody, parseOrThrow, tenantIdSchema } from "./validation.ts";
@@ -134,6 +135,7 @@ export class ManageService {
       [`POST ${w}/{webhookId}/replay`]: (r) => this.replay(r),
       "GET /admin/dlq": async () => ({ statusCode: 200, body: await this.deps.queue.dlqDepth() }),
       "POST /admin/redrive": async () => ({ statusCode: 202, body: await this.deps.queue.redrive() }),
+      "GET /tenants/{tenantId}/events/{eventId}": (r) => lookupEvent(this.deps, r),
     };
   }
 

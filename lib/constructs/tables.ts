@@ -15,7 +15,7 @@ interface KeySchema {
 }
 
 /**
- * The three tables, keyed exactly as `TABLES` in the core settings: on-demand, point-in-time
+ * The tables, keyed exactly as `TABLES` in the core settings: on-demand, point-in-time
  * recovery, encrypted with the stack's key, expiring items by `TABLES.ttlAttribute`, and retained
  * when the stack is deleted.
  */
@@ -23,12 +23,14 @@ export class WebhooksTables extends Construct {
   readonly subscriptions: dynamodb.ITable;
   readonly events: dynamodb.ITable;
   readonly deliveries: dynamodb.ITable;
+  readonly portalSessions: dynamodb.ITable;
 
   constructor(scope: Construct, id: string, props: WebhooksTablesProps) {
     super(scope, id);
     this.subscriptions = this.table("Subscriptions", TABLES.subscriptions, props.encryptionKey);
     this.events = this.table("Events", TABLES.events, props.encryptionKey);
     this.deliveries = this.table("Deliveries", TABLES.deliveries, props.encryptionKey);
+    this.portalSessions = this.table("PortalSessions", TABLES.portalSessions, props.encryptionKey);
   }
 
   private table(id: string, keys: KeySchema, encryptionKey: kms.IKey): dynamodb.Table {

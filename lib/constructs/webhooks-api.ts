@@ -2,6 +2,13 @@ import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import * as apigw from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { Validations } from "aws-cdk-lib";
+import { ENV } from "#core/settings.ts";
+import { writePortalAssets } from "../../portal/build.ts";
+import { frameAncestors } from "../../lambdas/portal/app.ts";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as logs from "aws-cdk-lib/aws-logs";
@@ -27,6 +34,8 @@ export interface WebhooksApiProps {
   readonly config: RuntimeConfig;
   /** @default 200 requests/s, bursts of 400 */
   readonly throttle?: ApiThrottle;
+  /** Origins allowed to frame the tenant portal (CSP frame-ancestors). @default none */
+  readonly portalFrameAncestors?: readonly string[];
 }
 
 /**
@@ -39,6 +48,7 @@ export class WebhooksApi extends Construct {
   readonly stage: apigw.HttpStage;
   readonly ingest: WebhooksFunction;
   readonly manage: WebhooksFunction;
+  readonly portal: WebhooksFunction;
   readonly accessLogGroup: logs.ILogGroup;
   readonly alarms: readonly cloudwatch.Alarm[];
 
@@ -73,6 +83,23 @@ export class WebhooksApi extends Construct {
     manage.bindQueue(dlq, "redriveSource");
     this.manage = manage;
 
+    // The tenant portal (design §6a): its page and assets, portal sessions, and the portal API, which
+    // calls the management API's handlers for the session's tenant. No DLQ access: no admin route.
+    const portal = new WebhooksFunction(this, "Portal", {
+      entry: "lambdas/portal/handler.ts",
+      description: "Tenant portal: its page and assets, portal sessions, and the session-authorised portal API",
+      timeout: Duration.seconds(25),
+      environment,
+      // Built with esbuild at synth, offline, and shipped inside the λ's bundle.
+      bundleDirectory: { from: writePortalAssets(mkdtempSync(path.join(tmpdir(), "rk-portal-"))), as: "portal-assets" },
+    });
+    portal.bindTable(tables.subscriptions, "readWrite");
+    portal.bindTable(tables.events, "readWrite");
+    portal.bindTable(tables.deliveries, "readWrite");
+    portal.bindTable(tables.portalSessions, "readWrite");
+    portal.bindQueue(queue, "send");
+    this.portal = portal;
+
     this.httpApi = new apigw.HttpApi(this, "HttpApi", {
       description: "RecordsKeeper.AI webhooks: ingest and management",
       defaultAuthorizer: new HttpIamAuthorizer(),
@@ -82,15 +109,31 @@ export class WebhooksApi extends Construct {
     const integrations: Record<FunctionName, HttpLambdaIntegration> = {
       ingest: new HttpLambdaIntegration("IngestIntegration", ingest.function),
       manage: new HttpLambdaIntegration("ManageIntegration", manage.function),
+      portal: new HttpLambdaIntegration("PortalIntegration", portal.function),
     };
     for (const route of ROUTES) {
-      const [method, path] = route.routeKey.split(" ");
-      this.httpApi.addRoutes({
-        path,
+      const [method, routePath] = route.routeKey.split(" ");
+      const [added] = this.httpApi.addRoutes({
+        path: routePath,
         methods: [apigw.HttpMethod[method as keyof typeof apigw.HttpMethod]],
         integration: integrations[route.fn],
+        // The portal's page, assets and session-authorised API: the portal λ checks the session token.
+        ...(route.auth ? { authorizer: new apigw.HttpNoneAuthorizer() } : {}),
       });
+      if (route.auth) {
+        Validations.of(added).acknowledge({
+          id: "AwsSolutions-APIG4",
+          reason:
+            route.auth === "public"
+              ? "The tenant portal's page and static assets are public by design; they hold no data (docs/security.md)."
+              : "Authorised by the portal session bearer token, checked by the portal λ against its SHA-256 in DynamoDB (docs/security.md).",
+        });
+      }
     }
+    portal.function.addEnvironment(ENV.portalUrl, `${this.httpApi.apiEndpoint}/portal`);
+    // Refused at synth, like at the λ's start: an origin list that is not one cannot reach a header.
+    if (props.portalFrameAncestors?.length) frameAncestors(props.portalFrameAncestors.join(" "));
+    if (props.portalFrameAncestors?.length) portal.function.addEnvironment(ENV.portalFrameAncestors, props.portalFrameAncestors.join(" "));
 
     this.accessLogGroup = new logs.LogGroup(this, "AccessLogs", {
       retention: logs.RetentionDays.ONE_MONTH,
@@ -133,6 +176,11 @@ export class WebhooksApi extends Construct {
   /** The API's base URL (the `$default` stage: no stage segment). */
   get url(): string {
     return this.stage.url;
+  }
+
+  /** The tenant portal's page: a session's `url` is this plus `#token=…`. */
+  get portalUrl(): string {
+    return `${this.httpApi.apiEndpoint}/portal`;
   }
 
   /** The execute-api ARN of every route, method and stage: grant callers `execute-api:Invoke` on it. */

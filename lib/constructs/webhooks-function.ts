@@ -39,6 +39,8 @@ export interface WebhooksFunctionProps {
   /** @default 256 */
   readonly memorySize?: number;
   readonly environment?: Readonly<Record<string, string>>;
+  /** A directory copied into the bundle under this name (the portal λ's built page and assets). */
+  readonly bundleDirectory?: { readonly from: string; readonly as: string };
 }
 
 /**
@@ -97,6 +99,15 @@ export class WebhooksFunction extends Construct {
         // Bundle the AWS SDK too: the λ runs the exact versions the lockfile pins and the tests ran,
         // not whichever SDK the runtime happens to ship.
         externalModules: [],
+        ...(props.bundleDirectory
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_input: string, output: string) => [`cp -R "${props.bundleDirectory!.from}" "${path.join(output, props.bundleDirectory!.as)}"`],
+              },
+            }
+          : {}),
       },
     });
     Validations.of(role).acknowledge({

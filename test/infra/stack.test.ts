@@ -82,7 +82,7 @@ describe("API", () => {
     template.resourceCountIs("AWS::ApiGatewayV2::Route", ROUTES.length);
     const integrations = template.findResources("AWS::ApiGatewayV2::Integration");
     const functionOf = (integrationId: string) => integrations[integrationId].Properties.IntegrationUri["Fn::GetAtt"][0];
-    const expectedFunction = { ingest: logicalId(stack.api.ingest.function), manage: logicalId(stack.api.manage.function) };
+    const expectedFunction = { ingest: logicalId(stack.api.ingest.function), manage: logicalId(stack.api.manage.function), portal: logicalId(stack.api.portal.function) };
 
     for (const route of ROUTES) {
       const found = Object.values(template.findResources("AWS::ApiGatewayV2::Route", { Properties: { RouteKey: route.routeKey } }));
