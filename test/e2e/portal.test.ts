@@ -171,3 +171,193 @@ test("set-up flow: create a webhook for file.ingested, copy the secret, send a t
   await checkAccessibility(page, "webhooks");
   await screenshot(page, "webhooks");
 });
+
+test("XSS: a receiver answering HTML and script, a description and event data holding them: nothing runs, the text shows as text", async () => {
+  const tenant = "acct_portal_xss";
+  const IMG = `<img src=x onerror="globalThis.__xss='img'">`;
+  const SCRIPT = `<script>globalThis.__xss='script'</script>`;
+  const evil = await receiver(new TestReceiver((i) => ({ kind: "status", status: i === 0 ? 500 : 200, headers: { "content-type": "text/html" }, body: i === 0 ? IMG : SCRIPT })));
+  const created = await stack.api("POST", `/tenants/${tenant}/webhooks`, { url: evil.url, eventTypes: ["*"], description: `${IMG}${SCRIPT}` });
+  expect(created.status).toBe(201);
+  const eventId = await publish(tenant, { name: IMG, note: SCRIPT });
+  await stack.waitForDeliveries(tenant, created.body.id, (items) => items.length === 1 && items[0].status === "succeeded");
+
+  const page = await portal(tenant);
+  const noScriptRan = async () => {
+    expect(await page.evaluate(() => (globalThis as any).__xss)).toBeUndefined();
+    expect(await page.locator("img").count()).toBe(0);
+    expect(await page.locator("script").count()).toBe(1); // the app's own bundle
+  };
+  await page.getByRole("cell", { name: `${IMG}${SCRIPT}` }).waitFor();
+  await noScriptRan();
+  await page.getByRole("link", { name: evil.url }).click();
+  await page.getByText(`${IMG}${SCRIPT}`).waitFor();
+  await page.getByRole("table", { name: "Deliveries, newest first" }).getByRole("link").first().click();
+  const attempts = page.getByRole("table", { name: "Attempts" });
+  await attempts.getByText(IMG).waitFor();
+  await attempts.getByText(SCRIPT).waitFor();
+  await noScriptRan();
+  await checkAccessibility(page, "delivery with HTML excerpts");
+  await page.getByRole("link", { name: eventId }).click();
+  await page.getByLabel("Event data").getByText(JSON.stringify(IMG).slice(1, -1), { exact: false }).waitFor();
+  await noScriptRan();
+});
+
+test("read-only session: sees webhooks, logs and attempts, has no control that changes anything, and the API answers 403 to every write", async () => {
+  const tenant = "acct_portal_ro";
+  const endpoint = await receiver();
+  const hook = await stack.createWebhook(tenant, endpoint.url, ["record.*"]);
+  await stack.api("POST", "/events", { type: "record.created", tenantId: tenant, data: { recordId: "rec_ro" } });
+  const [delivery] = await stack.waitForDeliveries(tenant, hook.id, (items) => items.length === 1 && items[0].status === "succeeded");
+
+  const { url, token } = await mint(tenant, { readOnly: true });
+  const watched = await openPage(browser, url);
+  pages.push(watched);
+  const page = watched.page;
+  await page.getByText("Read-only access").waitFor();
+  await page.getByRole("link", { name: endpoint.url }).waitFor();
+  expect(await page.getByRole("link", { name: "Create webhook" }).count()).toBe(0);
+  await checkAccessibility(page, "read-only webhooks");
+  await page.getByRole("link", { name: endpoint.url }).click();
+  await page.getByRole("link", { name: delivery.id }).waitFor();
+  await screenshot(page, "read-only");
+  for (const name of ["Edit webhook", "Disable webhook", "Send test event", "Rotate secret", "Delete webhook", "Recover failed deliveries"]) {
+    expect({ name, count: await page.getByRole("button", { name }).count() }).toEqual({ name, count: 0 });
+  }
+  await page.getByRole("link", { name: delivery.id }).click();
+  await page.getByRole("table", { name: "Attempts" }).getByText("200").first().waitFor();
+  expect(await page.getByRole("button", { name: "Retry" }).count()).toBe(0);
+  await checkAccessibility(page, "read-only delivery");
+
+  // The API itself refuses every write of a read-only session, and serves every read.
+  const base = `/portal/api/tenants/${tenant}/webhooks`;
+  const writes: [string, string, unknown][] = [
+    ["POST", base, { url: endpoint.url, eventTypes: ["*"] }],
+    ["PATCH", `${base}/${hook.id}`, { enabled: false }],
+    ["DELETE", `${base}/${hook.id}`, undefined],
+    ["POST", `${base}/${hook.id}/rotate-secret`, {}],
+    ["POST", `${base}/${hook.id}/test`, {}],
+    ["POST", `${base}/${hook.id}/deliveries/${delivery.id}/retry`, undefined],
+    ["POST", `${base}/${hook.id}/replay`, { since: "2026-01-01T00:00:00Z" }],
+  ];
+  for (const [method, path, body] of writes) {
+    const res = await stack.api(method, path, body, token);
+    expect({ method, path, status: res.status, code: res.body.error.code }).toEqual({ method, path, status: 403, code: "read_only_session" });
+  }
+  expect((await stack.api("GET", `${base}/${hook.id}`, undefined, token)).body).toMatchObject({ id: hook.id, enabled: true });
+  expect((await stack.api("GET", base, undefined, token)).body.items).toHaveLength(1);
+  expect(endpoint.requests).toHaveLength(1);
+});
+
+test("expired, revoked, forged or missing session: a clear 'session expired' page", async () => {
+  const tenant = "acct_portal_expiry";
+  const expectSessionExpired = async (page: Page) => {
+    await page.getByRole("heading", { name: "Your session has expired" }).waitFor();
+    await page.getByText("Open the webhooks portal again from RecordsKeeper.AI").waitFor();
+  };
+  expectedConsole = [/status of 401/];
+
+  // Revoked while open: the next call lands on the page.
+  const open = await portal(tenant);
+  await open.getByRole("heading", { name: "Webhooks" }).waitFor();
+  expect((await stack.api("DELETE", `/tenants/${tenant}/portal-sessions`)).status).toBe(204);
+  await open.getByRole("link", { name: "Find an event" }).click();
+  await open.getByLabel("Event id").fill("evt_anything");
+  await open.getByRole("button", { name: "Find event" }).click();
+  await expectSessionExpired(open);
+  await checkAccessibility(open, "session expired");
+  await screenshot(open, "session-expired");
+  // The token is gone from the tab: a reload does not bring the portal back.
+  await open.reload();
+  await expectSessionExpired(open);
+
+  // Expired: a session whose time is over, stored as the service stores it.
+  const expiredToken = `rkps_${"A".repeat(43)}`;
+  const store = new DynamoPortalSessionStore(documentClient(stack.stack.config.dynamodb), stack.stack.config.tables.portalSessions);
+  await store.put(hashToken(expiredToken), { tenantId: tenant, readOnly: false, expiresAtMs: Date.now() - 1_000, generation: await store.generation(tenant), createdAt: new Date().toISOString() });
+  expect((await stack.api("GET", "/portal/api/session", undefined, expiredToken)).body.error.code).toBe("session_expired");
+  for (const url of [`${stack.apiUrl}/portal#token=${expiredToken}`, `${stack.apiUrl}/portal#token=rkps_${"B".repeat(43)}`, `${stack.apiUrl}/portal`]) {
+    const watched = await openPage(browser, url);
+    pages.push(watched);
+    await expectSessionExpired(watched.page);
+  }
+});
+
+test("tenant A's session never shows or reaches tenant B's data, by any URL", async () => {
+  const endpoint = await receiver();
+  const b = await stack.createWebhook("acct_portal_b", endpoint.url, ["*"]);
+  const eventB = await publish("acct_portal_b", { name: "secret-b.pdf" });
+  const [deliveryB] = await stack.waitForDeliveries("acct_portal_b", b.id, (items) => items.length === 1 && items[0].status === "succeeded");
+  const { url, token } = await mint("acct_portal_a");
+  expectedConsole = [/status of 404/];
+
+  const watched = await openPage(browser, url);
+  pages.push(watched);
+  const page = watched.page;
+  await page.getByText("No webhooks yet.", { exact: false }).waitFor();
+  for (const hash of [`#/webhooks/${b.id}`, `#/webhooks/${b.id}/deliveries/${deliveryB.id}`, `#/events/${eventB}`]) {
+    await page.evaluate((h) => ((globalThis as any).location.hash = h), hash);
+    await page.getByRole("alert").getByText(/not found/).waitFor();
+    expect(await page.getByText(endpoint.url).count()).toBe(0);
+    expect(await page.getByText("secret-b.pdf").count()).toBe(0);
+  }
+
+  // The API: B's tenant in the path is refused; B's ids under A's tenant are not found; IAM routes want the API token.
+  const refusals: [string, number, string][] = [
+    [`/portal/api/tenants/acct_portal_b/webhooks`, 403, "tenant_mismatch"],
+    [`/portal/api/tenants/acct_portal_b/webhooks/${b.id}`, 403, "tenant_mismatch"],
+    [`/portal/api/tenants/acct_portal_b/events/${eventB}`, 403, "tenant_mismatch"],
+    [`/portal/api/tenants/acct_portal_a/webhooks/${b.id}`, 404, "not_found"],
+    [`/portal/api/tenants/acct_portal_a/webhooks/${b.id}/deliveries/${deliveryB.id}`, 404, "not_found"],
+    [`/portal/api/tenants/acct_portal_a/events/${eventB}`, 404, "not_found"],
+    [`/tenants/acct_portal_b/webhooks`, 401, "unauthorized"],
+    [`/tenants/acct_portal_a/webhooks`, 401, "unauthorized"],
+  ];
+  for (const [path, status, code] of refusals) {
+    const res = await stack.api("GET", path, undefined, token);
+    expect({ path, status: res.status, code: res.body.error.code }).toEqual({ path, status, code });
+  }
+  expect((await stack.api("PATCH", `/portal/api/tenants/acct_portal_b/webhooks/${b.id}`, { enabled: false }, token)).status).toBe(403);
+  expect((await stack.api("GET", `/tenants/acct_portal_b/webhooks/${b.id}`)).body.enabled).toBe(true);
+});
+
+test("keyboard only: create a webhook, copy its secret, send a test event, open the delivery and retry it", async () => {
+  const tenant = "acct_portal_keys";
+  const endpoint = await receiver();
+  const page = await portal(tenant);
+  await page.getByRole("heading", { name: "Webhooks" }).waitFor();
+
+  await tabTo(page, page.getByRole("link", { name: "Create webhook" }));
+  await page.keyboard.press("Enter");
+  await tabTo(page, page.getByLabel("Endpoint URL"));
+  await page.keyboard.type(endpoint.url);
+  await tabTo(page, page.getByRole("checkbox", { name: "sync.completed", exact: true }));
+  await page.keyboard.press("Space");
+  await tabTo(page, page.getByRole("button", { name: "Create webhook" }));
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Signing secret" }).waitFor();
+  await tabTo(page, page.getByRole("button", { name: "Copy secret" }));
+  await page.keyboard.press("Enter");
+  await page.getByText("Copied to the clipboard.").waitFor();
+  await tabTo(page, page.getByRole("link", { name: "Open the webhook" }));
+  await page.keyboard.press("Enter");
+
+  await tabTo(page, page.getByRole("button", { name: "Send test event" }));
+  await page.keyboard.press("Enter");
+  await page.getByText(/^Test event sync\.completed sent/).waitFor();
+  const rows = page.getByRole("table", { name: "Deliveries, newest first" }).getByRole("row");
+  const refresh = page.getByRole("button", { name: "Refresh" });
+  for (const deadline = Date.now() + 20_000; !(await rows.filter({ hasText: "HTTP 200" }).count()); ) {
+    if (Date.now() > deadline) throw new Error("the test delivery never succeeded");
+    await tabTo(page, refresh);
+    await page.keyboard.press("Enter");
+    await rows.filter({ hasText: "HTTP 200" }).waitFor({ timeout: 1_000 }).catch(() => {});
+  }
+  await tabTo(page, rows.nth(1).getByRole("link"));
+  await page.keyboard.press("Enter");
+  await tabTo(page, page.getByRole("button", { name: "Retry" }));
+  await page.keyboard.press("Enter");
+  await page.getByText(/^Sent again as/).waitFor();
+  await endpoint.waitFor(2);
+  expect(endpoint.requests.map((r) => JSON.parse(r.body).type)).toEqual(["sync.completed", "sync.completed"]);
+});
