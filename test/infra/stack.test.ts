@@ -78,7 +78,7 @@ function grantsOf(fn: WebhooksFunction): Record<string, string[]> {
 }
 
 describe("API", () => {
-  test("has exactly the routes of ROUTES, each IAM-authorised and served by its λ", () => {
+  test("has exactly the routes of ROUTES, each IAM-authorised (the portal's page and session-authorised API: none) and served by its λ", () => {
     template.resourceCountIs("AWS::ApiGatewayV2::Route", ROUTES.length);
     const integrations = template.findResources("AWS::ApiGatewayV2::Integration");
     const functionOf = (integrationId: string) => integrations[integrationId].Properties.IntegrationUri["Fn::GetAtt"][0];
@@ -88,7 +88,7 @@ describe("API", () => {
       const found = Object.values(template.findResources("AWS::ApiGatewayV2::Route", { Properties: { RouteKey: route.routeKey } }));
       expect(found).toHaveLength(1);
       const props = found[0].Properties;
-      expect(props.AuthorizationType).toBe("AWS_IAM");
+      expect({ route: route.routeKey, auth: props.AuthorizationType }).toEqual({ route: route.routeKey, auth: route.auth ? "NONE" : "AWS_IAM" });
       const integrationId = props.Target["Fn::Join"][1][1].Ref;
       expect(functionOf(integrationId)).toBe(expectedFunction[route.fn]);
     }
@@ -109,7 +109,7 @@ describe("API", () => {
 
 describe("λs", () => {
   test("all run Node 24 on arm64 with tracing, 256 MB and their own log group", () => {
-    const functions = [stack.api.ingest, stack.api.manage, stack.pipeline.deliver];
+    const functions = [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver];
     template.resourceCountIs("AWS::Lambda::Function", functions.length);
     for (const fn of functions) {
       template.hasResourceProperties("AWS::Lambda::Function", {
@@ -126,7 +126,7 @@ describe("λs", () => {
 
   test("log groups keep a month", () => {
     const groups = Object.values(template.findResources("AWS::Logs::LogGroup"));
-    expect(groups).toHaveLength(4); // three λs and the API access log
+    expect(groups).toHaveLength(5); // four λs and the API access log
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
@@ -143,6 +143,7 @@ describe("λs", () => {
       [ENV.subscriptionsTable]: ref(stack.tables.subscriptions),
       [ENV.eventsTable]: ref(stack.tables.events),
       [ENV.deliveriesTable]: ref(stack.tables.deliveries),
+      [ENV.portalSessionsTable]: ref(stack.tables.portalSessions),
       [ENV.deliveryQueueUrl]: ref(stack.pipeline.queue),
       [ENV.deliveryQueueArn]: arn(stack.pipeline.queue),
       [ENV.dlqUrl]: ref(stack.pipeline.dlq),
@@ -151,8 +152,13 @@ describe("λs", () => {
       WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS: "false",
       WEBHOOKS_AUTO_DISABLE_AFTER: "432000",
     };
-    for (const fn of Object.values(template.findResources("AWS::Lambda::Function"))) {
-      expect(fn.Properties.Environment.Variables).toEqual(expected);
+    const portal = logicalId(stack.api.portal.function);
+    for (const [id, fn] of Object.entries(template.findResources("AWS::Lambda::Function"))) {
+      const { [ENV.portalUrl]: portalUrl, ...rest } = fn.Properties.Environment.Variables;
+      expect(rest).toEqual(expected);
+      // The portal λ alone knows its page's URL: the base of a new session's `url`.
+      if (id === portal) expect(portalUrl).toEqual({ "Fn::Join": ["", [{ "Fn::GetAtt": [logicalId(stack.api.httpApi), "ApiEndpoint"] }, "/portal"]] });
+      else expect(portalUrl).toBeUndefined();
     }
   });
 });
@@ -212,6 +218,7 @@ describe("tables", () => {
       [logicalId(stack.tables.subscriptions)]: [["tenantId", "HASH"], ["id", "RANGE"]],
       [logicalId(stack.tables.events)]: [["pk", "HASH"]],
       [logicalId(stack.tables.deliveries)]: [["pk", "HASH"], ["id", "RANGE"]],
+      [logicalId(stack.tables.portalSessions)]: [["pk", "HASH"]],
     };
     const tables = template.findResources("AWS::DynamoDB::Table");
     expect(Object.keys(tables).sort()).toEqual(Object.keys(expectedKeys).sort());
@@ -337,6 +344,20 @@ describe("least privilege", () => {
     });
   });
 
+  test("portal: the manage λ's table and queue grants plus portal sessions; no DLQ (no admin route)", () => {
+    const { subscriptions, events, deliveries, queue, key } = ids();
+    expect(grantsOf(stack.api.portal)).toEqual({
+      [logicalId(stack.api.portal.logGroup)]: LOGS,
+      "*": XRAY,
+      [key]: KMS_ENCRYPT_DECRYPT,
+      [subscriptions]: READ_WRITE,
+      [events]: READ_WRITE,
+      [deliveries]: READ_WRITE,
+      [logicalId(stack.tables.portalSessions)]: READ_WRITE,
+      [queue]: SEND,
+    });
+  });
+
   test("deliver: reads subscriptions and may only update them, no events access, deliveries read-write, consumes the queue, sends to the DLQ", () => {
     const { subscriptions, deliveries, queue, dlq, key } = ids();
     expect(grantsOf(stack.pipeline.deliver)).toEqual({
@@ -360,13 +381,14 @@ describe("least privilege", () => {
 describe("outputs", () => {
   test("have stable names", () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ["ApiArn", "ApiUrl", "DeliveriesTableName", "DeliveryQueueUrl", "DlqUrl", "EventsTableName", "SubscriptionsTableName"],
+      ["ApiArn", "ApiUrl", "DeliveriesTableName", "DeliveryQueueUrl", "DlqUrl", "EventsTableName", "PortalSessionsTableName", "PortalUrl", "SubscriptionsTableName"],
     );
     template.hasOutput("ApiArn", {
       Value: { "Fn::Join": ["", Match.arrayWith([":execute-api:", ref(stack.api.httpApi), "/*/*/*"])] },
     });
     template.hasOutput("DlqUrl", { Value: ref(stack.pipeline.dlq) });
     template.hasOutput("EventsTableName", { Value: ref(stack.tables.events) });
+    template.hasOutput("PortalUrl", { Value: { "Fn::Join": ["", [{ "Fn::GetAtt": [logicalId(stack.api.httpApi), "ApiEndpoint"] }, "/portal"]] } });
   });
 });
 
@@ -380,7 +402,7 @@ describe("cdk-nag AwsSolutions", () => {
     expect(validationReport.pluginReports).toEqual([]);
   });
 
-  test("acknowledges only the justified IAM5 wildcards, on the λ roles, each with a reason", () => {
+  test("acknowledges only the justified IAM5 wildcards on the λ roles and APIG4 on the portal routes, each with a reason", () => {
     const acknowledged: string[] = [];
     for (const construct of app.node.findAll()) {
       for (const entry of construct.node.metadata) {
@@ -391,20 +413,23 @@ describe("cdk-nag AwsSolutions", () => {
         }
       }
     }
-    const roles = [stack.api.ingest, stack.api.manage, stack.pipeline.deliver].map((f) => f.role.node.path);
+    const roles = [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver].map((f) => f.role.node.path);
+    // API Gateway authorises no portal route: the page is public, the portal λ checks the session token.
+    const portalRoutes = ROUTES.filter((r) => r.auth).map((r) => `${stack.api.httpApi.node.path}/${r.routeKey.replace(" /", "--").replaceAll("/", "--")} AwsSolutions-APIG4`);
+    expect(portalRoutes).toHaveLength(16); // page, assets, session, 13 mirrored management routes
     expect(acknowledged.sort()).toEqual(
-      roles
+      [...portalRoutes, ...roles
         .flatMap((role) => [
           `${role} AwsSolutions-IAM5[Resource::*]`,
           `${role} AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
           `${role} AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
-        ])
+        ])]
         .sort(),
     );
   });
 
   test("the only Resource * grant is X-Ray's, which has no resource-level permissions", () => {
-    for (const fn of [stack.api.ingest, stack.api.manage, stack.pipeline.deliver]) {
+    for (const fn of [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver]) {
       expect(grantsOf(fn)["*"]).toEqual(XRAY);
     }
   });
@@ -448,6 +473,14 @@ describe("props", () => {
     ["a schedule outlasting 14 days' retention", Array(30).fill(43_200), /outlasts the queue's message retention/],
   ])("refuses %s", (_name, schedule, message) => {
     expect(() => unbundled({ retryScheduleSeconds: schedule })).toThrow(message);
+  });
+
+  test("portalFrameAncestors reach the portal λ only; an origin list that is not one is refused at synth", () => {
+    const props = unbundled({ portalFrameAncestors: ["https://app.recordskeeper.ai", "https://*.example.com:8443"] });
+    const envs = Object.values(Template.fromStack(props).findResources("AWS::Lambda::Function")).map((f) => f.Properties.Environment.Variables);
+    expect(envs.filter((e) => e.WEBHOOKS_PORTAL_FRAME_ANCESTORS === "https://app.recordskeeper.ai https://*.example.com:8443")).toHaveLength(1);
+    expect(envs.filter((e) => e.WEBHOOKS_PORTAL_FRAME_ANCESTORS === undefined)).toHaveLength(3);
+    expect(() => unbundled({ portalFrameAncestors: ["https://ok.example.com; script-src *"] })).toThrow(/is not an origin/);
   });
 
   test("refuses a non-positive auto-disable period", () => {
