@@ -104,7 +104,11 @@ export class WebhooksFunction extends Construct {
               commandHooks: {
                 beforeBundling: () => [],
                 beforeInstall: () => [],
-                afterBundling: (_input: string, output: string) => [`cp -R "${props.bundleDirectory!.from}" "${path.join(output, props.bundleDirectory!.as)}"`],
+                // Readable by the runtime's user whatever the source's mode (a mkdtemp directory is 0700).
+                afterBundling: (_input: string, output: string) => {
+                  const target = path.join(output, props.bundleDirectory!.as);
+                  return [`cp -R "${props.bundleDirectory!.from}" "${target}"`, `chmod -R a+rX "${target}"`];
+                },
               },
             }
           : {}),
