@@ -18,7 +18,7 @@ export function ErrorMessage({ error }: { error: unknown }) {
   return (
     <div role="alert" class="error">
       <p>{e.message}</p>
-      {e.details.length > 0 && (
+      {e.details.length > 1 && (
         <ul>
           {e.details.map((d) => (
             <li key={d.field}>

@@ -361,3 +361,67 @@ test("keyboard only: create a webhook, copy its secret, send a test event, open 
   await endpoint.waitFor(2);
   expect(endpoint.requests.map((r) => JSON.parse(r.body).type)).toEqual(["sync.completed", "sync.completed"]);
 });
+
+test("one webhook: edit, disable and enable, rotate with a grace, pages of the log, delete", async () => {
+  const tenant = "acct_portal_manage";
+  const endpoint = await receiver();
+  const hook = await stack.createWebhook(tenant, endpoint.url, ["record.created"]);
+  const page = await portal(tenant);
+  await page.getByRole("link", { name: endpoint.url }).click();
+  await page.getByRole("heading", { level: 1, name: /^Webhook / }).waitFor();
+
+  await page.getByRole("button", { name: "Edit webhook" }).click();
+  await page.getByLabel("Description (optional)").fill("Records to the CRM");
+  await page.getByRole("checkbox", { name: "Every record event (record.*)" }).check();
+  await page.getByRole("checkbox", { name: "record.created", exact: true }).uncheck();
+  await checkAccessibility(page, "edit webhook");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.getByText("Changes saved.").waitFor();
+  expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}`)).body).toMatchObject({ description: "Records to the CRM", eventTypes: ["record.*"] });
+
+  // The endpoint guard answers through the page exactly as through the API.
+  await page.getByRole("button", { name: "Edit webhook" }).click();
+  await page.getByLabel("Endpoint URL").fill("ftp://files.example.com/hooks");
+  expectedConsole = [/status of 400/];
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.getByRole("alert").getByText("url: url must use http or https").waitFor();
+  await page.getByRole("button", { name: "Cancel" }).click();
+
+  await page.getByRole("button", { name: "Disable webhook" }).click();
+  await page.getByText("Webhook disabled.").waitFor();
+  expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}`)).body.enabled).toBe(false);
+  await page.getByRole("button", { name: "Enable webhook" }).click();
+  await page.getByText("Webhook enabled.").waitFor();
+  expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}`)).body.enabled).toBe(true);
+
+  await page.getByLabel("Grace period for the old secret (hours)").fill("2");
+  await page.getByRole("button", { name: "Rotate secret" }).click();
+  await page.getByRole("heading", { name: "New signing secret" }).waitFor();
+  await page.getByText(/^The previous secret keeps signing too until/).waitFor();
+  const secret = (await page.locator("#signing-secret").textContent())!;
+  // Both secrets sign during the grace: the old one and the one shown.
+  await page.getByLabel("Test event type").selectOption("record.updated");
+  await page.getByRole("button", { name: "Send test event" }).click();
+  await endpoint.waitFor(1);
+  const got = endpoint.requests[0];
+  expect(new Webhook(secret).verify(got.body, got.headers as Record<string, string>)).toMatchObject({ type: "record.updated" });
+  expect(new Webhook(hook.secret).verify(got.body, got.headers as Record<string, string>)).toMatchObject({ type: "record.updated" });
+
+  // 21 more deliveries: two pages of 20.
+  for (let i = 0; i < 20; i++) await stack.api("POST", "/events", { type: "record.created", tenantId: tenant, data: { recordId: `rec_${i}` } });
+  await stack.waitForDeliveries(tenant, hook.id, (items) => items.length === 21 && items.every((d) => d.status === "succeeded"));
+  await page.getByRole("button", { name: "Refresh" }).click();
+  const rows = page.getByRole("table", { name: "Deliveries, newest first" }).getByRole("row");
+  await page.getByRole("button", { name: "Next page" }).click();
+  await page.getByRole("button", { name: "Previous page" }).waitFor();
+  await rows.nth(1).getByText("record.updated").waitFor(); // the oldest, alone on page 2
+  await expect(rows.count()).resolves.toBe(2);
+  await page.getByRole("button", { name: "Previous page" }).click();
+  await rows.nth(20).waitFor();
+
+  await page.getByRole("button", { name: "Delete webhook" }).click();
+  await page.getByRole("button", { name: "Yes, delete this webhook" }).click();
+  await page.getByRole("heading", { name: "Webhooks" }).waitFor();
+  await page.getByText("No webhooks yet.", { exact: false }).waitFor();
+  expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}`)).status).toBe(404);
+});
