@@ -39,9 +39,10 @@ export interface WebhooksApiProps {
 }
 
 /**
- * The HTTP API: exactly the routes of `ROUTES` (core), every one IAM (SigV4) authorised, served by
- * the ingest λ (`POST /events`) and the manage λ (everything else), on a throttled `$default` stage
- * with JSON access logs.
+ * The HTTP API: exactly the routes of `ROUTES` (core), every one IAM (SigV4) authorised but the
+ * tenant portal's page and session-authorised API, served by the ingest λ (`POST /events`), the
+ * portal λ (the portal and its sessions) and the manage λ (everything else), on a throttled
+ * `$default` stage with JSON access logs.
  */
 export class WebhooksApi extends Construct {
   readonly httpApi: apigw.HttpApi;
