@@ -425,3 +425,38 @@ test("one webhook: edit, disable and enable, rotate with a grace, pages of the l
   await page.getByText("No webhooks yet.", { exact: false }).waitFor();
   expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}`)).status).toBe(404);
 });
+
+test("framing: refused by default; allowed for the origins WEBHOOKS_PORTAL_FRAME_ANCESTORS lists", async () => {
+  const { createServer } = await import("node:http");
+  let portalUrl = "";
+  const host = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end(`<!doctype html><title>Core app</title><iframe title="Webhooks" src="${portalUrl}" allow="clipboard-write"></iframe>`);
+  });
+  await new Promise<void>((r) => host.listen(0, "127.0.0.1", () => r()));
+  const origin = `http://127.0.0.1:${(host.address() as { port: number }).port}`;
+  const allowing = await startTestStack({ portalFrameAncestors: origin });
+  try {
+    expectedConsole = [/violates the following Content Security Policy directive: "frame-ancestors 'none'"/];
+    portalUrl = (await mint("acct_portal_frame")).url;
+    const refused = await openPage(browser, origin);
+    pages.push(refused);
+    for (const deadline = Date.now() + 10_000; !refused.errors.some((e) => e.includes("frame-ancestors 'none'")); ) {
+      if (Date.now() > deadline) throw new Error(`the frame was not refused: ${refused.errors.join("; ")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const blocked = refused.page.frames().find((f) => f !== refused.page.mainFrame())!;
+    await expect(blocked.locator("h1").count()).resolves.toBe(0);
+
+    const session = await allowing.api("POST", "/tenants/acct_portal_frame/portal-sessions", {});
+    portalUrl = session.body.url;
+    const framed = await openPage(browser, origin);
+    pages.push(framed);
+    await framed.page.frameLocator("iframe").getByRole("heading", { name: "Webhooks" }).waitFor();
+    const header = (await fetch(`${allowing.apiUrl}/portal`)).headers.get("content-security-policy");
+    expect(header).toContain(`frame-ancestors ${origin}`);
+  } finally {
+    await allowing.stop();
+    await new Promise((r) => host.close(r));
+  }
+});
