@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSync } from "esbuild";
 
@@ -48,9 +50,16 @@ export function buildPortalAssets(): Record<string, string> {
   return files;
 }
 
-/** Writes the built files into `dir` (the CDK stack copies them into the portal λ's bundle). */
-export function writePortalAssets(dir: string): string {
+/**
+ * Builds the files into a directory named by their content under the OS's temp directory, and
+ * returns it (the CDK stack copies it into the portal λ's bundle). Synthesising the same portal
+ * again reuses it, so synths leave one directory per version of the portal, not one each.
+ */
+export function writePortalAssets(): string {
+  const files = buildPortalAssets();
+  const hash = createHash("sha256").update(JSON.stringify(Object.entries(files).sort())).digest("hex").slice(0, 16);
+  const dir = join(tmpdir(), `rk-webhooks-portal-${hash}`);
   mkdirSync(dir, { recursive: true });
-  for (const [name, text] of Object.entries(buildPortalAssets())) writeFileSync(join(dir, name), text);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }

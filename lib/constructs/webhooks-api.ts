@@ -2,9 +2,6 @@ import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import * as apigw from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
 import { Validations } from "aws-cdk-lib";
 import { ENV } from "#core/settings.ts";
 import { writePortalAssets } from "../../portal/build.ts";
@@ -92,7 +89,7 @@ export class WebhooksApi extends Construct {
       timeout: Duration.seconds(25),
       environment,
       // Built with esbuild at synth, offline, and shipped inside the λ's bundle.
-      bundleDirectory: { from: writePortalAssets(mkdtempSync(path.join(tmpdir(), "rk-portal-"))), as: "portal-assets" },
+      bundleDirectory: { from: writePortalAssets(), as: "portal-assets" },
     });
     portal.bindTable(tables.subscriptions, "readWrite");
     portal.bindTable(tables.events, "readWrite");

@@ -104,7 +104,7 @@ export class WebhooksFunction extends Construct {
               commandHooks: {
                 beforeBundling: () => [],
                 beforeInstall: () => [],
-                // Readable by the runtime's user whatever the source's mode (a mkdtemp directory is 0700).
+                // Readable by the runtime's user whatever the source's mode and the umask.
                 afterBundling: (_input: string, output: string) => {
                   const target = path.join(output, props.bundleDirectory!.as);
                   return [`cp -R "${props.bundleDirectory!.from}" "${target}"`, `chmod -R a+rX "${target}"`];
