@@ -6,7 +6,8 @@ import { startLocalStack } from "./stack.ts";
 
 /**
  * `npm start`: the whole pipeline on this machine (design §7). Reads PORT, WEBHOOKS_API_TOKEN,
- * WEBHOOKS_STATE_DIR, WEBHOOKS_RETRY_SCHEDULE and WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS.
+ * WEBHOOKS_STATE_DIR, WEBHOOKS_RETRY_SCHEDULE, WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS, WEBHOOKS_PORTAL_TENANT (the
+ * tenant of the portal session it prints, default acct_demo) and WEBHOOKS_PORTAL_FRAME_ANCESTORS.
  */
 async function main(): Promise<void> {
   const env = process.env;
@@ -25,7 +26,18 @@ async function main(): Promise<void> {
     allowPrivateEndpoints: allowPrivate,
     logLevel: (env.WEBHOOKS_LOG_LEVEL as "info" | undefined) ?? "warn",
     onAttempt: printAttempt,
+    portalFrameAncestors: env[ENV.portalFrameAncestors],
   });
+
+  // A fresh portal session, minted the way the core app does it (design §6a).
+  const portalTenant = env.WEBHOOKS_PORTAL_TENANT || "acct_demo";
+  const minted = await fetch(`${stack.apiUrl}/tenants/${encodeURIComponent(portalTenant)}/portal-sessions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ expiresInSeconds: 86_400 }),
+  });
+  if (minted.status !== 201) throw new Error(`could not create a portal session: ${minted.status} ${await minted.text()}`);
+  const session = (await minted.json()) as { url: string; expiresAt: string };
 
   const generated = !env.WEBHOOKS_API_TOKEN;
   console.log(`RecordsKeeper.AI Webhooks — local stack ready
@@ -35,6 +47,9 @@ async function main(): Promise<void> {
   State       ${stateDir}   (queues, tables and this stack's addresses: the CLI reads them)
   Retries     ${schedule.maxAttempts} attempts; delays after attempt 1: ${schedule.toString() || "none"}
   Endpoints   ${allowPrivate ? "http and private/loopback addresses allowed (development only)" : "https and public addresses only"}
+  Portal      ${session.url}
+              (tenant ${portalTenant}, until ${session.expiresAt}; set WEBHOOKS_PORTAL_TENANT for another;
+               POST /tenants/{tenantId}/portal-sessions mints more)
 
   export TOKEN=${stack.token}
   curl -s ${stack.apiUrl}/event-types -H "authorization: Bearer $TOKEN"
