@@ -4,6 +4,8 @@
  *   -c autoDisableAfter=5d              disable an endpoint failing for this long (or autoDisableAfterSeconds=432000)
  *   -c alarmEmail=ops@example.com       create an alarm topic with this subscriber
  *   -c alarmTopicArn=arn:aws:sns:…      or send alarms to an existing topic
+ *   -c portalFrameAncestors="https://app.example.com https://admin.example.com"
+ *                                       origins allowed to frame the tenant portal (default: none)
  * cdk-nag's AwsSolutions pack checks the synthesised stack; a finding fails the synth.
  */
 import { App, Validations } from "aws-cdk-lib";
@@ -30,5 +32,6 @@ try {
 new WebhooksStack(app, "RecordsKeeperWebhooks", {
   description: "RecordsKeeper.AI webhooks: signed, retried, logged and replayable HTTP callbacks",
   ...props,
+  portalFrameAncestors: (context("portalFrameAncestors") ?? process.env.WEBHOOKS_PORTAL_FRAME_ANCESTORS)?.split(/\s+/).filter(Boolean),
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

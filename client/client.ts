@@ -11,8 +11,10 @@ import type {
   DeliveryStatus,
   DeliverySummary,
   DlqDepth,
+  EventLookup,
   EventTypeDescription,
   Page,
+  PortalSession,
   PublishEvent,
   PublishResult,
   RedriveResult,
@@ -47,6 +49,9 @@ export const CLIENT_ROUTES = {
   getDelivery: "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}",
   retryDelivery: "POST /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
   replay: "POST /tenants/{tenantId}/webhooks/{webhookId}/replay",
+  getEvent: "GET /tenants/{tenantId}/events/{eventId}",
+  createPortalSession: "POST /tenants/{tenantId}/portal-sessions",
+  revokePortalSessions: "DELETE /tenants/{tenantId}/portal-sessions",
   dlqDepth: "GET /admin/dlq",
   redrive: "POST /admin/redrive",
 } as const;
@@ -304,6 +309,24 @@ export class WebhooksClient {
   }
 
   // ── operations ─────────────────────────────────────────────────────────────────────────────
+
+  /** The event and its deliveries to every webhook of the tenant: "did event X reach everyone?". */
+  getEvent(tenantId: string, eventId: string): Promise<EventLookup> {
+    return this.request({ route: CLIENT_ROUTES.getEvent, params: { tenantId, eventId }, policy: "idempotent" });
+  }
+
+  /**
+   * A tenant portal session (docs/portal.md): send the customer to its `url`, whose fragment carries
+   * the token. Not retried after a possible arrival: a repeat would mint a second session.
+   */
+  createPortalSession(tenantId: string, o: { expiresInSeconds?: number; readOnly?: boolean } = {}): Promise<PortalSession> {
+    return this.request({ route: CLIENT_ROUTES.createPortalSession, params: { tenantId }, body: JSON.stringify(o), policy: "once" });
+  }
+
+  /** Ends every portal session of the tenant at once. */
+  async revokePortalSessions(tenantId: string): Promise<void> {
+    await this.request({ route: CLIENT_ROUTES.revokePortalSessions, params: { tenantId }, policy: "idempotent" });
+  }
 
   dlqDepth(): Promise<DlqDepth> {
     return this.request({ route: CLIENT_ROUTES.dlqDepth, policy: "idempotent" });

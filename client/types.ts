@@ -99,6 +99,21 @@ export interface ReplayResult {
   status: string;
 }
 
+/** `GET /tenants/{t}/events/{eventId}`: the event as delivered, and its deliveries to each webhook. */
+export interface EventLookup {
+  event: { id: string; type: string; timestamp: string; tenantId: string; data: unknown };
+  deliveries: Delivery[];
+}
+
+export interface PortalSession {
+  /** The portal page with `#token=…`: the token never reaches a server log. */
+  url: string;
+  token: string;
+  expiresAt: string;
+  tenantId: string;
+  readOnly: boolean;
+}
+
 export interface DlqDepth {
   visible: number;
   inFlight: number;

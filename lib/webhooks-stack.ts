@@ -32,6 +32,12 @@ export interface WebhooksStackProps extends StackProps {
    * @default ingest (`POST /events`) 200 requests/s, bursts of 400; each management route 50/s, bursts of 100
    */
   readonly apiThrottle?: ApiThrottles;
+  /**
+   * Origins allowed to frame the tenant portal (its CSP `frame-ancestors`), e.g.
+   * `["https://app.recordskeeper.ai"]`; the λ reads them as WEBHOOKS_PORTAL_FRAME_ANCESTORS.
+   * @default none: the portal may not be framed
+   */
+  readonly portalFrameAncestors?: readonly string[];
 }
 
 /**
@@ -68,6 +74,7 @@ export class WebhooksStack extends Stack {
       config,
       secretsKey: this.key,
       throttle: props.apiThrottle,
+      portalFrameAncestors: props.portalFrameAncestors,
     });
 
     this.alarmTopic = props.alarmTopicArn
@@ -96,6 +103,8 @@ export class WebhooksStack extends Stack {
       SubscriptionsTableName: this.tables.subscriptions.tableName,
       EventsTableName: this.tables.events.tableName,
       DeliveriesTableName: this.tables.deliveries.tableName,
+      PortalSessionsTableName: this.tables.portalSessions.tableName,
+      PortalUrl: this.api.portalUrl,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

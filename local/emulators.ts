@@ -168,6 +168,7 @@ export async function createResources(
     subscriptions: `${prefix}-subscriptions`,
     events: `${prefix}-events`,
     deliveries: `${prefix}-deliveries`,
+    portalSessions: `${prefix}-portal-sessions`,
   } satisfies Record<TableName, string>;
   for (const name of Object.keys(tables) as TableName[]) await createTable(db, tables[name], name);
   return { tables, queueUrl: queue.QueueUrl!, queueArn: await queueArn(sqs, queue.QueueUrl!), dlqUrl: dlq.QueueUrl!, dlqArn };

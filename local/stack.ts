@@ -9,10 +9,12 @@ import type { AttemptReport } from "#core/delivery.ts";
 import type { CoreMetrics, HttpSender } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, QUEUE } from "#core/settings.ts";
-import { createDeliveryService, createIngestService, createManageService, type RuntimeConfig } from "#core/wiring.ts";
+import { createDeliveryService, createIngestService, createManageService, createPortalService, type RuntimeConfig } from "#core/wiring.ts";
 import { createDeliverHandler } from "../lambdas/deliver/app.ts";
 import { createIngestHandler } from "../lambdas/ingest/app.ts";
 import { createManageHandler } from "../lambdas/manage/app.ts";
+import { createPortalHandler } from "../lambdas/portal/app.ts";
+import { buildPortalAssets } from "../portal/build.ts";
 import { startApiServer } from "./api-server.ts";
 import { consoleLogger, type Level } from "./console-logger.ts";
 import { createResources, LOCAL_REGION, startEmulators, type Emulators } from "./emulators.ts";
@@ -52,6 +54,8 @@ export interface LocalStackOptions {
   subscriptionCacheMs?: number;
   /** The delivery queue's visibility timeout; only crash tests shorten it (default: settings). */
   visibilityTimeoutSeconds?: number;
+  /** CSP frame-ancestors of the portal page (WEBHOOKS_PORTAL_FRAME_ANCESTORS); default none. */
+  portalFrameAncestors?: string;
   /**
    * Use emulators that are already running (behind their guard, with its credentials) instead of
    * starting them; without `kms`, a KMS stand-in is started with the same credentials.
@@ -153,17 +157,21 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
   const token = o.token ?? randomBytes(24).toString("base64url");
   const ingest = createIngestService(config, { logger, recoveryDelaySeconds: o.recoveryDelaySeconds, subscriptionCacheMs: o.subscriptionCacheMs });
   const manage = createManageService(config, { logger });
+  let apiUrl = "";
+  const portal = createPortalService(config, { logger, portalUrl: () => `${apiUrl}/portal` });
+  const portalHandler = createPortalHandler(portal, buildPortalAssets(), logger, { frameAncestors: o.portalFrameAncestors });
   let ready = false;
   const { server, url } = await startApiServer({
     port: o.port ?? 3000,
     token,
-    handlers: { ingest: createIngestHandler(ingest, logger), manage: createManageHandler(manage, logger) },
+    handlers: { ingest: createIngestHandler(ingest, logger), manage: createManageHandler(manage, logger), portal: portalHandler },
     extras: { "/health": () => ({ statusCode: ready ? 200 : 503, body: { status: ready ? "ok" : "starting" } }), "/openapi.json": () => ({ statusCode: 200, body: loadOpenApi() }) },
   }).catch(async (err: unknown) => {
     await emulators?.stop(); // e.g. the port is taken: leave nothing open behind
     await localKms?.stop();
     throw err;
   });
+  apiUrl = url;
   const worker = o.worker === false ? undefined : startWorker(config, o);
 
   if (o.stateDir) {

@@ -8,8 +8,10 @@ import { AlreadyRunning, apiToken, lockStateDir, makePrivate, preparePrivateDir,
 
 /**
  * `npm start`: the whole pipeline on this machine (design §7). Reads PORT, WEBHOOKS_API_TOKEN,
- * WEBHOOKS_STATE_DIR, WEBHOOKS_RETRY_SCHEDULE, WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS and
- * WEBHOOKS_LOG_LEVEL (README's table). `local/preflight.cjs` has checked the Node version before.
+ * WEBHOOKS_STATE_DIR, WEBHOOKS_RETRY_SCHEDULE, WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS, WEBHOOKS_LOG_LEVEL,
+ * WEBHOOKS_PORTAL_TENANT (the tenant of the portal session it prints, default acct_demo) and
+ * WEBHOOKS_PORTAL_FRAME_ANCESTORS (README's table). `local/preflight.cjs` has checked the Node
+ * version before.
  */
 const LEVELS: Level[] = ["debug", "info", "warn", "error", "silent"];
 
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
     allowPrivateEndpoints: allowPrivate,
     logLevel,
     onAttempt: printAttempt,
+    portalFrameAncestors: env[ENV.portalFrameAncestors],
   }).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "EADDRINUSE") {
       throw new StartError(`port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what listens there, or choose another port, e.g. PORT=${port + 1} npm start`);
@@ -74,6 +77,17 @@ async function main(): Promise<void> {
     kept: `(kept in ${join(stateDir, TOKEN_FILE)}; set WEBHOOKS_API_TOKEN to choose one)`,
     generated: `(generated and kept in ${join(stateDir, TOKEN_FILE)} for the next start; set WEBHOOKS_API_TOKEN to choose one)`,
   }[source];
+
+  // A fresh portal session, minted the way the core app does it (design §6a).
+  const portalTenant = env.WEBHOOKS_PORTAL_TENANT || "acct_demo";
+  const minted = await fetch(`${stack.apiUrl}/tenants/${encodeURIComponent(portalTenant)}/portal-sessions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ expiresInSeconds: 86_400 }),
+  });
+  if (minted.status !== 201) throw new Error(`could not create a portal session: ${minted.status} ${await minted.text()}`);
+  const session = (await minted.json()) as { url: string; expiresAt: string };
+
   console.log(`RecordsKeeper.AI Webhooks — local stack ready
 
   API         ${stack.apiUrl}            (GET /health, POST /events, /tenants/{tenantId}/webhooks …)
@@ -81,6 +95,9 @@ async function main(): Promise<void> {
   State       ${stateDir}   (queues, tables, token and this stack's addresses, private to this user: the CLI reads them)
   Retries     ${schedule.maxAttempts} attempts; delays after attempt 1: ${schedule.toString() || "none"}
   Endpoints   ${allowPrivate ? "http and private/loopback addresses allowed (development only)" : "https and public addresses only"}
+  Portal      ${session.url}
+              (tenant ${portalTenant}, until ${session.expiresAt}; set WEBHOOKS_PORTAL_TENANT for another;
+               POST /tenants/{tenantId}/portal-sessions mints more)
 
   export TOKEN=${stack.token}
   curl -s ${stack.apiUrl}/event-types -H "authorization: Bearer $TOKEN"

@@ -12,6 +12,8 @@ export interface ApiRequest {
   readonly contentType?: string;
   /** Set when the body's bytes are not UTF-8 (the body is then absent): refused, never repaired. */
   readonly bodyNotUtf8?: true;
+  /** Lower-case header names; only the portal API reads one (`authorization`). */
+  readonly headers?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface ApiResponse {

@@ -8,6 +8,7 @@ import { matchesType, unknownPatterns } from "./matching.ts";
 import { DELIVERY_STATUSES, publicSubscription, type DeliveryMessage, type DeliveryRecord, type StoredEvent, type Subscription } from "./model.ts";
 import { RedriveInProgress, StaleWrite, type Clock, type CoreLogger, type DeliveryLog, type DeliveryQueue, type EventStore, type RedriveTask, type SecretSealer, type SubscriptionStore } from "./ports.ts";
 import { decodeCursor } from "./adapters/dynamodb.ts";
+import { lookupEvent } from "./event-lookup.ts";
 import { LIMITS } from "./settings.ts";
 import { generateSecret } from "./signing.ts";
 import { isoDateTimeSchema, parseJsonBody, parseOrThrow, tenantIdSchema } from "./validation.ts";
@@ -142,6 +143,7 @@ export class ManageService {
       [`POST ${w}/{webhookId}/replay`]: (r) => this.replay(r),
       "GET /admin/dlq": async () => ({ statusCode: 200, body: await this.deps.queue.dlqDepth() }),
       "POST /admin/redrive": () => this.redrive(),
+      "GET /tenants/{tenantId}/events/{eventId}": (r) => lookupEvent(this.deps, r),
     };
   }
 

@@ -2,12 +2,38 @@
  * Every API route, as API Gateway v2 route keys. The CDK stack creates exactly these routes and the
  * local HTTP server matches exactly these, so the two cannot disagree.
  */
-export type FunctionName = "ingest" | "manage";
+export type FunctionName = "ingest" | "manage" | "portal";
 
 export interface RouteDefinition {
   readonly routeKey: string;
   readonly fn: FunctionName;
+  /**
+   * Absent: IAM (SigV4) on AWS, the API token locally. `portal-session`: the λ checks the portal
+   * session token; `public`: the portal's page and assets. Both are listed in docs/security.md.
+   */
+  readonly auth?: "portal-session" | "public";
 }
+
+/** The tenant portal's API: these management routes again under this prefix, authorised by a portal session. */
+export const PORTAL_API_PREFIX = "/portal/api";
+
+export const PORTAL_MIRRORED_ROUTES: readonly string[] = [
+  "GET /event-types",
+  "POST /tenants/{tenantId}/webhooks",
+  "GET /tenants/{tenantId}/webhooks",
+  "GET /tenants/{tenantId}/webhooks/{webhookId}",
+  "PATCH /tenants/{tenantId}/webhooks/{webhookId}",
+  "DELETE /tenants/{tenantId}/webhooks/{webhookId}",
+  "POST /tenants/{tenantId}/webhooks/{webhookId}/rotate-secret",
+  "POST /tenants/{tenantId}/webhooks/{webhookId}/test",
+  "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries",
+  "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}",
+  "POST /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
+  "POST /tenants/{tenantId}/webhooks/{webhookId}/replay",
+  "GET /tenants/{tenantId}/events/{eventId}",
+];
+
+export const portalRouteKey = (routeKey: string): string => routeKey.replace(" /", ` ${PORTAL_API_PREFIX}/`);
 
 export const ROUTES: readonly RouteDefinition[] = [
   { routeKey: "POST /events", fn: "ingest" },
@@ -25,6 +51,13 @@ export const ROUTES: readonly RouteDefinition[] = [
   { routeKey: "POST /tenants/{tenantId}/webhooks/{webhookId}/replay", fn: "manage" },
   { routeKey: "GET /admin/dlq", fn: "manage" },
   { routeKey: "POST /admin/redrive", fn: "manage" },
+  { routeKey: "GET /tenants/{tenantId}/events/{eventId}", fn: "manage" },
+  { routeKey: "POST /tenants/{tenantId}/portal-sessions", fn: "portal" },
+  { routeKey: "DELETE /tenants/{tenantId}/portal-sessions", fn: "portal" },
+  { routeKey: "GET /portal", fn: "portal", auth: "public" },
+  { routeKey: "GET /portal/assets/{asset}", fn: "portal", auth: "public" },
+  { routeKey: "GET /portal/api/session", fn: "portal", auth: "portal-session" },
+  ...PORTAL_MIRRORED_ROUTES.map((k): RouteDefinition => ({ routeKey: portalRouteKey(k), fn: "portal", auth: "portal-session" })),
 ];
 
 /** `GET /health` is answered by the local server only; on AWS, API Gateway's own availability is the health. */

@@ -111,10 +111,12 @@ export const TABLES = {
   subscriptions: { partitionKey: "tenantId", sortKey: "id" },
   events: { partitionKey: "pk" },
   deliveries: { partitionKey: "pk", sortKey: "id" },
+  /** Portal sessions by token hash (`session#<sha256>`) and each tenant's revocation generation (`tenant#<id>`). */
+  portalSessions: { partitionKey: "pk" },
   ttlAttribute: "expiresAt",
 } as const;
 
-export type TableName = "subscriptions" | "events" | "deliveries";
+export type TableName = "subscriptions" | "events" | "deliveries" | "portalSessions";
 
 /** Environment variables the λs read; the stack sets them, the local stack sets them too. */
 export const ENV = {
@@ -130,6 +132,21 @@ export const ENV = {
   autoDisableAfter: "WEBHOOKS_AUTO_DISABLE_AFTER",
   /** The KMS key that seals signing secrets (the stack's key; the local stack's own key locally). */
   secretsKeyArn: "WEBHOOKS_SECRETS_KEY_ARN",
+  portalSessionsTable: "PORTAL_SESSIONS_TABLE",
+  /** The portal's page (`…/portal`): the base of the `url` a new portal session answers. */
+  portalUrl: "WEBHOOKS_PORTAL_URL",
+  /** Origins allowed to frame the portal (CSP frame-ancestors), space-separated; default none. */
+  portalFrameAncestors: "WEBHOOKS_PORTAL_FRAME_ANCESTORS",
+} as const;
+
+/** The tenant portal (design §6a). */
+export const PORTAL = {
+  sessionSecondsDefault: 3_600,
+  sessionSecondsMin: 60,
+  sessionSecondsMax: 86_400,
+  /** Session tokens: this prefix + base64url of 32 random bytes (256 bits). */
+  tokenPrefix: "rkps_",
+  tokenBytes: 32,
 } as const;
 
 /**

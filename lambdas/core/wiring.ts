@@ -9,19 +9,25 @@ import { DeliveryService, type AttemptReport } from "./delivery.ts";
 import { UndiciSender } from "./http-sender.ts";
 import { IngestService } from "./ingest.ts";
 import { ManageService } from "./manage.ts";
+import { DynamoPortalSessionStore } from "./adapters/portal-sessions.ts";
+import { PortalService } from "./portal.ts";
 import { noMetrics, systemClock, type Clock, type CoreLogger, type CoreMetrics, type HttpSender } from "./ports.ts";
 import { RetrySchedule } from "./retry.ts";
 import { DELIVERY, ENV } from "./settings.ts";
 
 /** Everything a λ needs to know about its surroundings; read from the environment the stack sets. */
 export interface RuntimeConfig {
-  tables: { subscriptions: string; events: string; deliveries: string };
+  tables: { subscriptions: string; events: string; deliveries: string; portalSessions: string };
   queue: SqsQueueConfig;
   schedule: RetrySchedule;
   allowPrivateEndpoints: boolean;
   autoDisableAfterSeconds: number;
   /** The KMS key that seals signing secrets; the manage and deliver λs need it, ingest does not. */
   secretsKeyId?: string;
+  /** The portal page's URL (`…/portal`), the base of a new session's `url`. */
+  portalUrl?: string;
+  /** CSP frame-ancestors of the portal page (space-separated origins); default 'none'. */
+  portalFrameAncestors?: string;
   /** Endpoint overrides for the local stack; on AWS the SDK's defaults apply. */
   sqs?: SQSClientConfig;
   dynamodb?: DynamoDBClientConfig;
@@ -41,6 +47,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
       subscriptions: required(env, ENV.subscriptionsTable),
       events: required(env, ENV.eventsTable),
       deliveries: required(env, ENV.deliveriesTable),
+      portalSessions: required(env, ENV.portalSessionsTable),
     },
     queue: {
       queueUrl: required(env, ENV.deliveryQueueUrl),
@@ -53,6 +60,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     allowPrivateEndpoints: env[ENV.allowPrivateEndpoints] === "true",
     autoDisableAfterSeconds: Number(env[ENV.autoDisableAfter] ?? DELIVERY.autoDisableAfterSeconds),
     secretsKeyId: env[ENV.secretsKeyArn] || undefined,
+    portalUrl: env[ENV.portalUrl],
+    portalFrameAncestors: env[ENV.portalFrameAncestors],
   };
 }
 
@@ -132,5 +141,16 @@ export function createDeliveryService(
     subscriptionCacheMs,
     onAttempt: o.onAttempt,
     recoveryDelaySeconds: o.recoveryDelaySeconds,
+  });
+}
+
+/** The portal λ's service: sessions, and the management API for the session's tenant. */
+export function createPortalService(config: RuntimeConfig, o: Observability & { portalUrl?: () => string }): PortalService {
+  return new PortalService({
+    sessions: new DynamoPortalSessionStore(documentClient(config.dynamodb), config.tables.portalSessions),
+    manage: createManageService(config, o).routes(),
+    clock: o.clock ?? systemClock,
+    logger: o.logger,
+    portalUrl: o.portalUrl ?? (() => config.portalUrl ?? "/portal"),
   });
 }

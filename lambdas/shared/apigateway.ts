@@ -14,6 +14,7 @@ export function fromApiGateway(event: APIGatewayProxyEventV2): ApiRequest {
     pathParameters: event.pathParameters ?? {},
     query: event.queryStringParameters ?? {},
     contentType: event.headers?.["content-type"],
+    headers: event.headers ?? {},
   };
   if (event.body === undefined || !event.isBase64Encoded) return { ...base, body: event.body };
   try {

@@ -17,7 +17,7 @@ interface KeySchema {
 }
 
 /**
- * The three tables, keyed exactly as `TABLES` in the core settings: on-demand, point-in-time
+ * The tables, keyed exactly as `TABLES` in the core settings: on-demand, point-in-time
  * recovery, encrypted with the stack's key, expiring items by `TABLES.ttlAttribute`, protected
  * from deletion (DeletionProtectionEnabled: not even a console or API call deletes them until it is
  * turned off), and retained when the stack is deleted.
@@ -26,6 +26,7 @@ export class WebhooksTables extends Construct {
   readonly subscriptions: dynamodb.ITable;
   readonly events: dynamodb.ITable;
   readonly deliveries: dynamodb.ITable;
+  readonly portalSessions: dynamodb.ITable;
   readonly alarms: readonly cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: WebhooksTablesProps) {
@@ -33,11 +34,12 @@ export class WebhooksTables extends Construct {
     this.subscriptions = this.table("Subscriptions", TABLES.subscriptions, props.encryptionKey);
     this.events = this.table("Events", TABLES.events, props.encryptionKey);
     this.deliveries = this.table("Deliveries", TABLES.deliveries, props.encryptionKey);
+    this.portalSessions = this.table("PortalSessions", TABLES.portalSessions, props.encryptionKey);
 
     // On-demand tables throttle too (a partition's limits, a sudden jump past twice the previous
     // peak): every table's read and write throttle events, summed, in one alarm.
     const usingMetrics: Record<string, cloudwatch.IMetric> = {};
-    const tables = { s: this.subscriptions, e: this.events, d: this.deliveries };
+    const tables = { s: this.subscriptions, e: this.events, d: this.deliveries, p: this.portalSessions };
     for (const [key, table] of Object.entries(tables)) {
       for (const [kind, metricName] of [["r", "ReadThrottleEvents"], ["w", "WriteThrottleEvents"]]) {
         usingMetrics[`${kind}${key}`] = table.metric(metricName, { period: Duration.minutes(5), statistic: "Sum" });

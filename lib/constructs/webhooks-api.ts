@@ -2,6 +2,10 @@ import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import * as apigw from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
+import { Validations } from "aws-cdk-lib";
+import { ENV } from "#core/settings.ts";
+import { writePortalAssets } from "../../portal/build.ts";
+import { frameAncestors } from "../../lambdas/portal/app.ts";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type * as kms from "aws-cdk-lib/aws-kms";
@@ -39,22 +43,26 @@ export interface WebhooksApiProps {
   readonly queue: sqs.IQueue;
   readonly dlq: sqs.IQueue;
   readonly config: RuntimeConfig;
-  /** The key that seals signing secrets: the manage λ seals new ones. */
+  /** The key that seals signing secrets: the manage and portal λs seal new ones. */
   readonly secretsKey: kms.IKey;
   /** @default DEFAULT_THROTTLES */
   readonly throttle?: ApiThrottles;
+  /** Origins allowed to frame the tenant portal (CSP frame-ancestors). @default none */
+  readonly portalFrameAncestors?: readonly string[];
 }
 
 /**
- * The HTTP API: exactly the routes of `ROUTES` (core), every one IAM (SigV4) authorised, served by
- * the ingest λ (`POST /events`) and the manage λ (everything else), on a `$default` stage with
- * route-level throttles (ingest and management apart) and JSON access logs under `/aws/vendedlogs/`.
+ * The HTTP API: exactly the routes of `ROUTES` (core), every one IAM (SigV4) authorised but the
+ * tenant portal's page and session-authorised API, served by the ingest λ (`POST /events`), the
+ * portal λ (the portal and its sessions) and the manage λ (everything else), on a `$default` stage
+ * with route-level throttles (ingest and management apart) and JSON access logs under `/aws/vendedlogs/`.
  */
 export class WebhooksApi extends Construct {
   readonly httpApi: apigw.HttpApi;
   readonly stage: apigw.HttpStage;
   readonly ingest: WebhooksFunction;
   readonly manage: WebhooksFunction;
+  readonly portal: WebhooksFunction;
   readonly accessLogGroup: logs.ILogGroup;
   readonly alarms: readonly cloudwatch.Alarm[];
 
@@ -97,6 +105,27 @@ export class WebhooksApi extends Construct {
     manage.bindQueue(dlq, ["GetQueueAttributes", "ReceiveMessage", "DeleteMessage", "StartMessageMoveTask", "ListMessageMoveTasks"]);
     this.manage = manage;
 
+    // The tenant portal (design §6a): its page and assets, portal sessions, and the portal API, which
+    // calls the management API's handlers for the session's tenant. No DLQ access: no admin route.
+    const portal = new WebhooksFunction(this, "Portal", {
+      entry: "lambdas/portal/handler.ts",
+      description: "Tenant portal: its page and assets, portal sessions, and the session-authorised portal API",
+      timeout: Duration.seconds(25),
+      environment,
+      // Built with esbuild at synth, offline, and shipped inside the λ's bundle.
+      bundleDirectory: { from: writePortalAssets(), as: "portal-assets" },
+    });
+    // The management routes it serves need what manage's do (less the DLQ): the same table actions,
+    // sealing new secrets, the queue send of test sends and replays.
+    portal.bindTable(tables.subscriptions, ["Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem"]);
+    portal.bindTable(tables.events, ["GetItem", "PutItem"]);
+    portal.bindTable(tables.deliveries, ["GetItem", "Query"]);
+    // Sessions: created (put), checked (get of the session and of its tenant's generation), revoked (update).
+    portal.bindTable(tables.portalSessions, ["GetItem", "PutItem", "UpdateItem"]);
+    portal.bindSecrets(props.secretsKey, "seal");
+    portal.bindQueue(queue, ["SendMessage"]);
+    this.portal = portal;
+
     this.httpApi = new apigw.HttpApi(this, "HttpApi", {
       description: "RecordsKeeper.AI webhooks: ingest and management",
       defaultAuthorizer: new HttpIamAuthorizer(),
@@ -106,18 +135,33 @@ export class WebhooksApi extends Construct {
     const integrations: Record<FunctionName, HttpLambdaIntegration> = {
       ingest: new HttpLambdaIntegration("IngestIntegration", ingest.function),
       manage: new HttpLambdaIntegration("ManageIntegration", manage.function),
+      portal: new HttpLambdaIntegration("PortalIntegration", portal.function),
     };
     const routes: apigw.HttpRoute[] = [];
     for (const route of ROUTES) {
-      const [method, path] = route.routeKey.split(" ");
-      routes.push(
-        ...this.httpApi.addRoutes({
-          path,
-          methods: [apigw.HttpMethod[method as keyof typeof apigw.HttpMethod]],
-          integration: integrations[route.fn],
-        }),
-      );
+      const [method, routePath] = route.routeKey.split(" ");
+      const added = this.httpApi.addRoutes({
+        path: routePath,
+        methods: [apigw.HttpMethod[method as keyof typeof apigw.HttpMethod]],
+        integration: integrations[route.fn],
+        // The portal's page, assets and session-authorised API: the portal λ checks the session token.
+        ...(route.auth ? { authorizer: new apigw.HttpNoneAuthorizer() } : {}),
+      });
+      routes.push(...added);
+      if (route.auth) {
+        Validations.of(added[0]).acknowledge({
+          id: "AwsSolutions-APIG4",
+          reason:
+            route.auth === "public"
+              ? "The tenant portal's page and static assets are public by design; they hold no data (docs/security.md)."
+              : "Authorised by the portal session bearer token, checked by the portal λ against its SHA-256 in DynamoDB (docs/security.md).",
+        });
+      }
     }
+    portal.function.addEnvironment(ENV.portalUrl, `${this.httpApi.apiEndpoint}/portal`);
+    // Refused at synth, like at the λ's start: an origin list that is not one cannot reach a header.
+    if (props.portalFrameAncestors?.length) frameAncestors(props.portalFrameAncestors.join(" "));
+    if (props.portalFrameAncestors?.length) portal.function.addEnvironment(ENV.portalFrameAncestors, props.portalFrameAncestors.join(" "));
 
     // Under /aws/vendedlogs/: API Gateway's log delivery then does not add this group to the
     // account's CloudWatch Logs resource policy, which is capped at 5,120 characters and may be
@@ -176,6 +220,11 @@ export class WebhooksApi extends Construct {
   /** The API's base URL (the `$default` stage: no stage segment). */
   get url(): string {
     return this.stage.url;
+  }
+
+  /** The tenant portal's page: a session's `url` is this plus `#token=…`. */
+  get portalUrl(): string {
+    return `${this.httpApi.apiEndpoint}/portal`;
   }
 
   /** The execute-api ARN of every route, method and stage: grant callers `execute-api:Invoke` on it. */

@@ -43,6 +43,8 @@ export interface WebhooksFunctionProps {
   /** @default 256 */
   readonly memorySize?: number;
   readonly environment?: Readonly<Record<string, string>>;
+  /** A directory copied into the bundle under this name (the portal λ's built page and assets). */
+  readonly bundleDirectory?: { readonly from: string; readonly as: string };
 }
 
 /**
@@ -102,6 +104,19 @@ export class WebhooksFunction extends Construct {
         // Bundle the AWS SDK too: the λ runs the exact versions the lockfile pins and the tests ran,
         // not whichever SDK the runtime happens to ship.
         externalModules: [],
+        ...(props.bundleDirectory
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                // Readable by the runtime's user whatever the source's mode and the umask.
+                afterBundling: (_input: string, output: string) => {
+                  const target = path.join(output, props.bundleDirectory!.as);
+                  return [`cp -R "${props.bundleDirectory!.from}" "${target}"`, `chmod -R a+rX "${target}"`];
+                },
+              },
+            }
+          : {}),
       },
     });
   }

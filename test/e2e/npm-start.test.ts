@@ -71,6 +71,13 @@ test("npm start: create a webhook, publish, receive a delivery that standardwebh
   const state = JSON.parse(readFileSync(join(stateDir, "local-stack.json"), "utf8"));
   expect(state.apiUrl).toBe(base);
 
+  // It prints a portal URL with a fresh session (the token in the fragment), which works.
+  const portal = /Portal\s+(\S+)/.exec(first.output())?.[1] ?? "";
+  expect(portal).toMatch(new RegExp(`^${base}/portal#token=rkps_[A-Za-z0-9_-]{43}$`));
+  expect((await fetch(portal.split("#")[0])).headers.get("content-type")).toBe("text/html; charset=utf-8");
+  const session = await fetch(`${base}/portal/api/session`, { headers: { authorization: `Bearer ${portal.split("#token=")[1]}` } });
+  expect(await session.json()).toMatchObject({ tenantId: "acct_demo", readOnly: false });
+
   const created = await api(base, "POST", "/tenants/acct_e2e/webhooks", { url: receiver.url, eventTypes: ["file.*"] });
   expect(created.status).toBe(201);
   expect(created.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);

@@ -83,17 +83,17 @@ function grantsOf(fn: WebhooksFunction): Record<string, string[]> {
 }
 
 describe("API", () => {
-  test("has exactly the routes of ROUTES, each IAM-authorised and served by its λ", () => {
+  test("has exactly the routes of ROUTES, each IAM-authorised (the portal's page and session-authorised API: none) and served by its λ", () => {
     template.resourceCountIs("AWS::ApiGatewayV2::Route", ROUTES.length);
     const integrations = template.findResources("AWS::ApiGatewayV2::Integration");
     const functionOf = (integrationId: string) => integrations[integrationId].Properties.IntegrationUri["Fn::GetAtt"][0];
-    const expectedFunction = { ingest: logicalId(stack.api.ingest.function), manage: logicalId(stack.api.manage.function) };
+    const expectedFunction = { ingest: logicalId(stack.api.ingest.function), manage: logicalId(stack.api.manage.function), portal: logicalId(stack.api.portal.function) };
 
     for (const route of ROUTES) {
       const found = Object.values(template.findResources("AWS::ApiGatewayV2::Route", { Properties: { RouteKey: route.routeKey } }));
       expect(found).toHaveLength(1);
       const props = found[0].Properties;
-      expect(props.AuthorizationType).toBe("AWS_IAM");
+      expect({ route: route.routeKey, auth: props.AuthorizationType }).toEqual({ route: route.routeKey, auth: route.auth ? "NONE" : "AWS_IAM" });
       const integrationId = props.Target["Fn::Join"][1][1].Ref;
       expect(functionOf(integrationId)).toBe(expectedFunction[route.fn]);
     }
@@ -128,7 +128,7 @@ describe("API", () => {
 
 describe("λs", () => {
   test("all run Node 24 on arm64, 256 MB, their own log group, X-Ray off (not half on)", () => {
-    const functions = [stack.api.ingest, stack.api.manage, stack.pipeline.deliver];
+    const functions = [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver];
     template.resourceCountIs("AWS::Lambda::Function", functions.length);
     for (const fn of functions) {
       template.hasResourceProperties("AWS::Lambda::Function", {
@@ -149,7 +149,7 @@ describe("λs", () => {
 
   test("log groups keep a month", () => {
     const groups = Object.values(template.findResources("AWS::Logs::LogGroup"));
-    expect(groups).toHaveLength(4); // three λs and the API access log
+    expect(groups).toHaveLength(5); // four λs and the API access log
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
@@ -166,6 +166,7 @@ describe("λs", () => {
       [ENV.subscriptionsTable]: ref(stack.tables.subscriptions),
       [ENV.eventsTable]: ref(stack.tables.events),
       [ENV.deliveriesTable]: ref(stack.tables.deliveries),
+      [ENV.portalSessionsTable]: ref(stack.tables.portalSessions),
       [ENV.deliveryQueueUrl]: ref(stack.pipeline.queue),
       [ENV.deliveryQueueArn]: arn(stack.pipeline.queue),
       [ENV.dlqUrl]: ref(stack.pipeline.dlq),
@@ -175,8 +176,13 @@ describe("λs", () => {
       WEBHOOKS_AUTO_DISABLE_AFTER: "432000",
       [ENV.secretsKeyArn]: arn(stack.key),
     };
-    for (const fn of Object.values(template.findResources("AWS::Lambda::Function"))) {
-      expect(fn.Properties.Environment.Variables).toEqual(expected);
+    const portal = logicalId(stack.api.portal.function);
+    for (const [id, fn] of Object.entries(template.findResources("AWS::Lambda::Function"))) {
+      const { [ENV.portalUrl]: portalUrl, ...rest } = fn.Properties.Environment.Variables;
+      expect(rest).toEqual(expected);
+      // The portal λ alone knows its page's URL: the base of a new session's `url`.
+      if (id === portal) expect(portalUrl).toEqual({ "Fn::Join": ["", [{ "Fn::GetAtt": [logicalId(stack.api.httpApi), "ApiEndpoint"] }, "/portal"]] });
+      else expect(portalUrl).toBeUndefined();
     }
   });
 });
@@ -239,6 +245,7 @@ describe("tables", () => {
       [logicalId(stack.tables.subscriptions)]: [["tenantId", "HASH"], ["id", "RANGE"]],
       [logicalId(stack.tables.events)]: [["pk", "HASH"]],
       [logicalId(stack.tables.deliveries)]: [["pk", "HASH"], ["id", "RANGE"]],
+      [logicalId(stack.tables.portalSessions)]: [["pk", "HASH"]],
     };
     const tables = template.findResources("AWS::DynamoDB::Table");
     expect(Object.keys(tables).sort()).toEqual(Object.keys(expectedKeys).sort());
@@ -362,7 +369,7 @@ describe("alarms", () => {
     expect(stack.tables.alarms).toHaveLength(1);
     const metrics = math[0].Properties.Metrics as any[];
     const inputs = metrics.filter((m) => m.MetricStat).map((m) => `${m.MetricStat.Metric.MetricName} ${m.MetricStat.Metric.Dimensions[0].Value.Ref}`);
-    const tables = [stack.tables.subscriptions, stack.tables.events, stack.tables.deliveries].map(logicalId);
+    const tables = [stack.tables.subscriptions, stack.tables.events, stack.tables.deliveries, stack.tables.portalSessions].map(logicalId);
     expect(inputs.sort()).toEqual(tables.flatMap((t) => [`ReadThrottleEvents ${t}`, `WriteThrottleEvents ${t}`]).sort());
     for (const m of metrics.filter((m) => m.MetricStat)) expect(m.MetricStat).toMatchObject({ Stat: "Sum", Period: 300 });
     const expression = metrics.find((m) => m.Expression);
@@ -424,6 +431,20 @@ describe("least privilege", () => {
     });
   });
 
+  test("portal: the manage λ's table actions, seals secrets, queue send, and its sessions; no DLQ (no admin route)", () => {
+    const { subscriptions, events, deliveries, queue, key } = ids();
+    expect(grantsOf(stack.api.portal)).toEqual({
+      [logicalId(stack.api.portal.logGroup)]: LOGS,
+      [subscriptions]: dynamo("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
+      [events]: dynamo("GetItem", "PutItem"),
+      [deliveries]: dynamo("GetItem", "Query"),
+      [logicalId(stack.tables.portalSessions)]: dynamo("GetItem", "PutItem", "UpdateItem"),
+      [queue]: sqsActions("SendMessage"),
+      [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
+      [`${key} secrets`]: ["kms:GenerateDataKey"],
+    });
+  });
+
   test("deliver: batch reads and updates of subscriptions and records, opens secrets, consumes the queue, sends to the DLQ; no events access", () => {
     const { subscriptions, deliveries, queue, dlq, key } = ids();
     expect(grantsOf(stack.pipeline.deliver)).toEqual({
@@ -437,7 +458,7 @@ describe("least privilege", () => {
     });
   });
 
-  test("only the deliver λ can decrypt with the key outside DynamoDB, and only the manage λ can make data keys", () => {
+  test("only the deliver λ can decrypt with the key outside DynamoDB, and only the manage and portal λs can make data keys", () => {
     const direct: Record<string, string[]> = {};
     for (const [id, policy] of Object.entries(template.findResources("AWS::IAM::Policy"))) {
       for (const st of policy.Properties.PolicyDocument.Statement) {
@@ -454,6 +475,7 @@ describe("least privilege", () => {
     expect(direct).toEqual({
       [policyOf(stack.pipeline.deliver)]: ["kms:Decrypt"],
       [policyOf(stack.api.manage)]: ["kms:GenerateDataKey"],
+      [policyOf(stack.api.portal)]: ["kms:GenerateDataKey"],
     });
   });
 
@@ -468,13 +490,14 @@ describe("least privilege", () => {
 describe("outputs", () => {
   test("have stable names", () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ["ApiArn", "ApiUrl", "DeliveriesTableName", "DeliveryQueueUrl", "DlqUrl", "EventsTableName", "SubscriptionsTableName"],
+      ["ApiArn", "ApiUrl", "DeliveriesTableName", "DeliveryQueueUrl", "DlqUrl", "EventsTableName", "PortalSessionsTableName", "PortalUrl", "SubscriptionsTableName"],
     );
     template.hasOutput("ApiArn", {
       Value: { "Fn::Join": ["", Match.arrayWith([":execute-api:", ref(stack.api.httpApi), "/*/*/*"])] },
     });
     template.hasOutput("DlqUrl", { Value: ref(stack.pipeline.dlq) });
     template.hasOutput("EventsTableName", { Value: ref(stack.tables.events) });
+    template.hasOutput("PortalUrl", { Value: { "Fn::Join": ["", [{ "Fn::GetAtt": [logicalId(stack.api.httpApi), "ApiEndpoint"] }, "/portal"]] } });
   });
 });
 
@@ -488,7 +511,7 @@ describe("cdk-nag AwsSolutions", () => {
     expect(validationReport.pluginReports).toEqual([]);
   });
 
-  test("acknowledges only the justified IAM5 wildcards, on the λ roles, each with a reason", () => {
+  test("acknowledges only the justified IAM5 wildcards on the λ roles and APIG4 on the portal routes, each with a reason", () => {
     const acknowledged: string[] = [];
     for (const construct of app.node.findAll()) {
       for (const entry of construct.node.metadata) {
@@ -499,19 +522,22 @@ describe("cdk-nag AwsSolutions", () => {
         }
       }
     }
-    const roles = [stack.api.ingest, stack.api.manage, stack.pipeline.deliver].map((f) => f.role.node.path);
+    const roles = [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver].map((f) => f.role.node.path);
+    // API Gateway authorises no portal route: the page is public, the portal λ checks the session token.
+    const portalRoutes = ROUTES.filter((r) => r.auth).map((r) => `${stack.api.httpApi.node.path}/${r.routeKey.replace(" /", "--").replaceAll("/", "--")} AwsSolutions-APIG4`);
+    expect(portalRoutes).toHaveLength(16); // page, assets, session, 13 mirrored management routes
     expect(acknowledged.sort()).toEqual(
-      roles
+      [...portalRoutes, ...roles
         .flatMap((role) => [
           `${role} AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
           `${role} AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
-        ])
+        ])]
         .sort(),
     );
   });
 
   test("no λ has a grant on Resource *", () => {
-    for (const fn of [stack.api.ingest, stack.api.manage, stack.pipeline.deliver]) {
+    for (const fn of [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver]) {
       expect(grantsOf(fn)["*"]).toBeUndefined();
     }
   });
@@ -567,6 +593,14 @@ describe("props", () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
       RouteSettings: { "POST /events": { ThrottlingRateLimit: 1_000, ThrottlingBurstLimit: 2_000 } },
     });
+  });
+
+  test("portalFrameAncestors reach the portal λ only; an origin list that is not one is refused at synth", () => {
+    const props = unbundled({ portalFrameAncestors: ["https://app.recordskeeper.ai", "https://*.example.com:8443"] });
+    const envs = Object.values(Template.fromStack(props).findResources("AWS::Lambda::Function")).map((f) => f.Properties.Environment.Variables);
+    expect(envs.filter((e) => e.WEBHOOKS_PORTAL_FRAME_ANCESTORS === "https://app.recordskeeper.ai https://*.example.com:8443")).toHaveLength(1);
+    expect(envs.filter((e) => e.WEBHOOKS_PORTAL_FRAME_ANCESTORS === undefined)).toHaveLength(3);
+    expect(() => unbundled({ portalFrameAncestors: ["https://ok.example.com; script-src *"] })).toThrow(/is not an origin/);
   });
 
   test("refuses a non-positive auto-disable period", () => {

@@ -417,7 +417,58 @@ const transportRows: Row[] = [
   { name: "a scheme other than bearer", method: "GET", path: "/event-types", headers: { authorization: "Basic {TOKEN}" }, status: 401, code: "unauthorized", fields: [] },
 ];
 
-const ROWS: Row[] = [...ingestRows, ...createRows, ...ssrfRows, ...webhookRows, ...deliveryRows, ...transportRows];
+/**
+ * Portal sessions (design §6a): creation by the core app, then the portal API's token checks.
+ * {P} is a session of acct_bad, {P_RO} a read-only one, {P_OTHER} one of acct_other.
+ */
+const PS = `/tenants/${TENANT}/portal-sessions`;
+const PA = `/portal/api/tenants/${TENANT}/webhooks`;
+const portalRows: Row[] = [
+  { name: "expiresInSeconds 0", method: "POST", path: PS, json: { expiresInSeconds: 0 }, status: 400, code: "validation_failed", fields: ["expiresInSeconds"], message: /at least 60/ },
+  { name: "expiresInSeconds -1", method: "POST", path: PS, json: { expiresInSeconds: -1 }, status: 400, code: "validation_failed", fields: ["expiresInSeconds"] },
+  { name: "expiresInSeconds 59", method: "POST", path: PS, json: { expiresInSeconds: 59 }, status: 400, code: "validation_failed", fields: ["expiresInSeconds"] },
+  { name: "expiresInSeconds 86401", method: "POST", path: PS, json: { expiresInSeconds: 86_401 }, status: 400, code: "validation_failed", fields: ["expiresInSeconds"], message: /at most 86400/ },
+  { name: "expiresInSeconds 10^9", method: "POST", path: PS, json: { expiresInSeconds: 1e9 }, status: 400, code: "validation_failed", fields: ["expiresInSeconds"] },
+  { name: "expiresInSeconds a string", method: "POST", path: PS, json: { expiresInSeconds: "3600" }, status: 400, code: "validation_failed", fields: ["expiresInSeconds"] },
+  { name: "expiresInSeconds fractional", method: "POST", path: PS, json: { expiresInSeconds: 90.5 }, status: 400, code: "validation_failed", fields: ["expiresInSeconds"] },
+  { name: "expiresInSeconds null", method: "POST", path: PS, json: { expiresInSeconds: null }, status: 400, code: "validation_failed", fields: ["expiresInSeconds"] },
+  { name: "readOnly a string", method: "POST", path: PS, json: { readOnly: "true" }, status: 400, code: "validation_failed", fields: ["readOnly"] },
+  { name: "readOnly a number", method: "POST", path: PS, json: { readOnly: 1 }, status: 400, code: "validation_failed", fields: ["readOnly"] },
+  { name: "readOnly null", method: "POST", path: PS, json: { readOnly: null }, status: 400, code: "validation_failed", fields: ["readOnly"] },
+  { name: "both wrong", method: "POST", path: PS, json: { expiresInSeconds: -1, readOnly: "no" }, status: 400, code: "validation_failed", fields: ["expiresInSeconds", "readOnly"] },
+  { name: "a tenantId in the body", method: "POST", path: PS, json: { tenantId: OTHER }, status: 400, code: "validation_failed", fields: ["tenantId"] },
+  { name: "session: malformed JSON", method: "POST", path: PS, raw: "{expiresInSeconds: 60}", status: 400, code: "invalid_json", fields: ["(body)"] },
+  { name: "session: a JSON array", method: "POST", path: PS, json: [], status: 400, code: "validation_failed", fields: ["(body)"] },
+  { name: "session: JSON null", method: "POST", path: PS, json: null, status: 400, code: "validation_failed", fields: ["(body)"] },
+  { name: "session: a bad tenant id", method: "POST", path: "/tenants/-bad/portal-sessions", json: {}, status: 400, code: "validation_failed", fields: ["tenantId"] },
+  { name: "session without the API token", method: "POST", path: PS, json: {}, token: null, status: 401, code: "unauthorized", fields: [] },
+  { name: "session minted with a portal token", method: "POST", path: PS, json: {}, token: "{P}", status: 401, code: "unauthorized", fields: [] },
+  { name: "revoke without the API token", method: "DELETE", path: PS, token: null, status: 401, code: "unauthorized", fields: [] },
+  { name: "GET the sessions", method: "GET", path: PS, status: 405, code: "method_not_allowed", fields: [] },
+  { name: "portal API without a token", method: "GET", path: PA, token: null, status: 401, code: "session_missing", fields: [] },
+  { name: "portal API with the API token", method: "GET", path: PA, status: 401, code: "session_invalid", fields: [] },
+  { name: "portal API with a forged token", method: "GET", path: PA, token: "{P_FORGED}", status: 401, code: "session_invalid", fields: [] },
+  { name: "portal API with a truncated token", method: "GET", path: PA, token: "{P_TRUNCATED}", status: 401, code: "session_invalid", fields: [] },
+  { name: "portal API with a token and a space", method: "GET", path: PA, token: "{P} x", status: 401, code: "session_invalid", fields: [] },
+  { name: "portal API with another tenant's token", method: "GET", path: PA, token: "{P_OTHER}", status: 403, code: "tenant_mismatch", fields: ["tenantId"] },
+  { name: "portal write with another tenant's token", method: "PATCH", path: `${PA}/{A}`, json: { enabled: false }, token: "{P_OTHER}", status: 403, code: "tenant_mismatch", fields: ["tenantId"] },
+  { name: "portal API with the token in the query string", method: "GET", path: `${PA}?token={P}`, token: null, status: 400, code: "token_in_url", fields: ["token"] },
+  { name: "portal API with the token in the query string too", method: "GET", path: `${PA}?token={P}`, token: "{P}", status: 400, code: "token_in_url", fields: ["token"] },
+  { name: "portal API with access_token in the query string", method: "GET", path: `/portal/api/session?access_token={P}`, token: null, status: 400, code: "token_in_url", fields: ["access_token"] },
+  { name: "read-only session: PATCH", method: "PATCH", path: `${PA}/{A}`, json: { enabled: false }, token: "{P_RO}", status: 403, code: "read_only_session", fields: [] },
+  { name: "read-only session: create", method: "POST", path: PA, json: hook, token: "{P_RO}", status: 403, code: "read_only_session", fields: [] },
+  { name: "read-only session: rotate", method: "POST", path: `${PA}/{A}/rotate-secret`, json: {}, token: "{P_RO}", status: 403, code: "read_only_session", fields: [] },
+  { name: "portal API: another tenant's webhook id", method: "GET", path: `${PA}/{B}`, token: "{P}", status: 404, code: "not_found", fields: [] },
+  { name: "portal API: bad input is refused as on the management API", method: "PATCH", path: `${PA}/{A}`, json: { url: "ftp://x" }, token: "{P}", status: 400, code: "validation_failed", fields: ["url"] },
+  { name: "portal API: an unknown event", method: "GET", path: `/portal/api/tenants/${TENANT}/events/evt_nope`, token: "{P}", status: 404, code: "not_found", fields: [] },
+  { name: "event: unknown id", method: "GET", path: `/tenants/${TENANT}/events/evt_nope`, status: 404, code: "not_found", fields: [] },
+  { name: "event: a malformed id", method: "GET", path: `/tenants/${TENANT}/events/a%20b`, status: 404, code: "not_found", fields: [] },
+  { name: "event: a bad tenant id", method: "GET", path: "/tenants/-bad/events/evt_1", status: 400, code: "validation_failed", fields: ["tenantId"] },
+  { name: "portal asset that does not exist", method: "GET", path: "/portal/assets/nope.js", token: null, status: 404, code: "not_found", fields: [] },
+  { name: "the page as an asset", method: "GET", path: "/portal/assets/index.html", token: null, status: 404, code: "not_found", fields: [] },
+];
+
+const ROWS: Row[] = [...ingestRows, ...createRows, ...ssrfRows, ...webhookRows, ...deliveryRows, ...transportRows, ...portalRows];
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -442,7 +493,7 @@ const cursor = (pk: string, id: string) => Buffer.from(JSON.stringify({ pk, id }
  */
 async function send(row: Pick<Row, "strict" | "token" | "method" | "path" | "raw" | "bytes" | "json" | "headers" | "target">): Promise<{ status: number; body: any; headers: IncomingHttpHeaders }> {
   const target = row.strict ? strict : stack;
-  const token = row.token === undefined ? target.stack.token : row.token;
+  const token = row.token === undefined ? target.stack.token : row.token === null ? null : fill(row.token);
   const given = Object.fromEntries(Object.entries(row.headers ?? {}).map(([k, v]) => [k, v === null ? null : fill(v)]));
   const headers: Record<string, string | null> = { "content-type": "application/json", authorization: token === null ? null : `Bearer ${token}`, ...given };
   const body = row.bytes ?? (row.raw !== undefined ? Buffer.from(row.raw) : row.json === undefined ? undefined : Buffer.from(JSON.stringify(row.json)));
@@ -474,7 +525,7 @@ async function send(row: Pick<Row, "strict" | "token" | "method" | "path" | "raw
 }
 
 /** Everything a table holds, for the "nothing written" check. */
-async function scan(target: TestStack, table: "subscriptions" | "events" | "deliveries"): Promise<Record<string, unknown>[]> {
+async function scan(target: TestStack, table: "subscriptions" | "events" | "deliveries" | "portalSessions"): Promise<Record<string, unknown>[]> {
   const { config } = target.stack;
   const db = DynamoDBDocumentClient.from(new DynamoDBClient(config.dynamodb!));
   try {
@@ -502,6 +553,10 @@ beforeAll(async () => {
   ids.C_NOT_A_DELIVERY = cursor(`${TENANT}#${ids.A}`, "zzz");
   ids.C_LONGER_KEY = cursor(`${TENANT}#${ids.A}x`, D);
   ids.C_BEYOND_TIME = cursor(`${TENANT}#${ids.A}`, `dlv_${"Z".repeat(26)}`);
+  const mint = async (tenant: string, body: object) => (await stack.api("POST", `/tenants/${tenant}/portal-sessions`, body)).body.token as string;
+  [ids.P, ids.P_RO, ids.P_OTHER] = await Promise.all([mint(TENANT, {}), mint(TENANT, { readOnly: true }), mint(OTHER, {})]);
+  ids.P_TRUNCATED = ids.P.slice(0, -1);
+  ids.P_FORGED = `rkps_${"x".repeat(43)}`;
   before = await snapshot();
 }, 60_000);
 
@@ -527,6 +582,7 @@ describe.each([
   ["one webhook", webhookRows],
   ["deliveries, retry, replay", deliveryRows],
   ["auth, methods, routes", transportRows],
+  ["portal sessions and the portal API", portalRows],
 ])("%s", (_group, rows) => {
   const check = async (row: Row) => {
     const res = await send(row);
@@ -602,6 +658,8 @@ describe("after the table, nothing was written", () => {
     for (const [tenant, id] of [[TENANT, ids.A], [OTHER, ids.B]]) {
       expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${id}/deliveries`)).body).toEqual({ items: [], cursor: null });
     }
+    // The three sessions minted on purpose, no other, and no revocation.
+    expect((await scan(stack, "portalSessions")).map((i) => i.tenantId).sort()).toEqual([TENANT, TENANT, OTHER]);
     expect(await scan(strict, "events")).toEqual([]);
     expect(await scan(strict, "deliveries")).toEqual([]);
     expect((await stack.api("GET", "/admin/dlq")).status).toBe(200);

@@ -168,6 +168,69 @@ test("refusals answer as documented", async () => {
   expect((await call("POST", W, { params: { tenantId: "acct_oas_full" }, body: { url: "https://one-more.example.com/", eventTypes: ["*"] } })).body.error.code).toBe("webhook_limit_reached");
 });
 
+test("the event lookup, portal sessions, the portal page and the portal API answer as documented", async () => {
+  const t = "acct_oas_portal";
+  const params = { tenantId: t };
+  const session = await call("POST", "/tenants/{tenantId}/portal-sessions", { params, body: { expiresInSeconds: 600 } });
+  expect(session.status).toBe(201);
+  const token = session.body.token as string;
+  const readOnly = await call("POST", "/tenants/{tenantId}/portal-sessions", { params, body: { readOnly: true } });
+  expect((await call("POST", "/tenants/{tenantId}/portal-sessions", { params, body: { expiresInSeconds: 0 }, valid: false })).status).toBe(400);
+
+  // The page and its assets: public, not JSON.
+  for (const [path, template, type] of [
+    ["/portal", "/portal", "text/html"],
+    ["/portal/assets/app.js", "/portal/assets/{asset}", "text/javascript"],
+    ["/portal/assets/app.css", "/portal/assets/{asset}", "text/css"],
+  ] as const) {
+    const res = await fetch(`${stack.apiUrl}${path}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(new RegExp(`^${type}`));
+    expect(Object.keys(api.operation("GET", template).op.responses["200"].content)).toContain(type);
+    covered.add(`GET ${template}`);
+  }
+  const missing = await fetch(`${stack.apiUrl}/portal/assets/nope.js`);
+  failures.push(...api.checkResponse("GET", "/portal/assets/{asset}", missing.status, await missing.json()));
+
+  const P = "/portal/api/tenants/{tenantId}/webhooks";
+  expect((await call("GET", "/portal/api/session", { token })).body.tenantId).toBe(t);
+  expect((await call("GET", "/portal/api/event-types", { token })).status).toBe(200);
+  const created = await call("POST", P, { params, token, body: { url: ok.url, eventTypes: ["file.*"], description: "portal" } });
+  expect(created.status).toBe(201);
+  const hook = { tenantId: t, webhookId: created.body.id as string };
+  expect((await call("GET", P, { params, token })).body.items).toHaveLength(1);
+  expect((await call("GET", `${P}/{webhookId}`, { params: hook, token })).status).toBe(200);
+  expect((await call("PATCH", `${P}/{webhookId}`, { params: hook, token, body: { description: "changed" } })).body.description).toBe("changed");
+  const sent = await call("POST", `${P}/{webhookId}/test`, { params: hook, token, body: { type: "file.ingested" } });
+  expect(sent.status).toBe(202);
+  const [delivered] = await stack.waitForDeliveries(t, hook.webhookId, (items) => items.length === 1 && items[0].status === "succeeded");
+  expect((await call("GET", `${P}/{webhookId}/deliveries`, { params: hook, token })).body.items).toHaveLength(1);
+  const one = { ...hook, deliveryId: delivered.id as string };
+  expect((await call("GET", `${P}/{webhookId}/deliveries/{deliveryId}`, { params: one, token })).body.attempts).toHaveLength(1);
+  expect((await call("POST", `${P}/{webhookId}/deliveries/{deliveryId}/retry`, { params: one, token })).status).toBe(202);
+  expect((await call("POST", `${P}/{webhookId}/replay`, { params: hook, token, body: { since: "2026-01-01T00:00:00Z", status: "succeeded" } })).status).toBe(202);
+  expect((await call("POST", `${P}/{webhookId}/rotate-secret`, { params: hook, token, body: { graceSeconds: 60 } })).status).toBe(200);
+  const event = { tenantId: t, eventId: sent.body.eventId as string };
+  const found = await call("GET", "/portal/api/tenants/{tenantId}/events/{eventId}", { params: event, token });
+  expect(found.body.deliveries.map((d: { id: string }) => d.id)).toEqual([delivered.id]);
+  expect((await call("GET", "/tenants/{tenantId}/events/{eventId}", { params: event })).body).toEqual(found.body);
+
+  // Refusals of the portal API.
+  const refusals: [number, Promise<{ status: number }>][] = [
+    [401, call("GET", "/portal/api/session", { token: "rkps_forged" })],
+    [400, call("GET", P, { params, query: `token=${token}`, token })],
+    [403, call("GET", P, { params: { tenantId: "acct_other" }, token })],
+    [403, call("PATCH", `${P}/{webhookId}`, { params: hook, token: readOnly.body.token, body: { enabled: false } })],
+    [404, call("GET", "/portal/api/tenants/{tenantId}/events/{eventId}", { params: { tenantId: t, eventId: "evt_nope" }, token })],
+    [404, call("GET", "/tenants/{tenantId}/events/{eventId}", { params: { tenantId: t, eventId: "evt_nope" } })],
+  ];
+  expect((await Promise.all(refusals.map(([, p]) => p))).map((a) => a.status)).toEqual(refusals.map(([s]) => s));
+
+  expect((await call("DELETE", `${P}/{webhookId}`, { params: hook, token })).status).toBe(204);
+  expect((await call("DELETE", "/tenants/{tenantId}/portal-sessions", { params })).status).toBe(204);
+  expect((await call("GET", "/portal/api/session", { token })).status).toBe(401);
+});
+
 test("every route of lambdas/core/routes.ts was answered with a documented 2xx", () => {
   expect([...covered].sort()).toEqual(ROUTES.map((r) => r.routeKey).sort());
 });

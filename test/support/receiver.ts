@@ -40,7 +40,8 @@ export class TestReceiver {
     this.behaviour = behaviour;
   }
 
-  async start(): Promise<this> {
+  /** Listens on `port` (0: one the OS picks); a stopped receiver restarts on its old port with `start(port)`. */
+  async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
@@ -57,7 +58,7 @@ export class TestReceiver {
       this.sockets.add(s);
       s.on("close", () => this.sockets.delete(s));
     });
-    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", () => r()));
+    await new Promise<void>((r) => this.server!.listen(port, "127.0.0.1", () => r()));
     return this;
   }
 
