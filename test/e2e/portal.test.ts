@@ -10,7 +10,7 @@ import { startTestStack, type TestStack } from "../support/stack.ts";
 /**
  * The tenant portal in real Chromium (design §6a, issue 11), against a local stack (the λ apps on
  * fauxqs + dynalite) and real HTTP receivers on 127.0.0.1. Driven by visible labels and roles, as a
- * person does it. Every screen is checked with axe-core and photographed into docs/portal/; any
+ * person does it. Every screen is checked with axe-core and photographed (test/support/browser.ts: SCREENSHOTS); any
  * console error or uncaught exception fails the test that caused it.
  */
 let stack: TestStack;

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import chromium from "@sparticuz/chromium";
 import axe from "axe-core";
 type Document = Parameters<typeof axe.run>[0];
@@ -10,7 +10,11 @@ import { chromium as playwright, type Browser, type BrowserContext, type Locator
  * (`@sparticuz/chromium` extracts its binary); `CHROME_PATH` overrides it (a Mac's Chrome, Debian's
  * `chromium`). A missing browser fails the run: it never skips.
  */
-export const SCREENSHOTS = join(import.meta.dirname, "..", "..", "docs", "portal");
+/**
+ * Where the run's screenshots go: reports/portal/ (not committed), so that `npm test` leaves the
+ * tree clean. `PORTAL_SCREENSHOTS=docs/portal npm run test:e2e -- -t portal` refreshes the docs' copies.
+ */
+export const SCREENSHOTS = resolve(import.meta.dirname, "..", "..", process.env.PORTAL_SCREENSHOTS ?? join("reports", "portal"));
 
 export async function launchBrowser(): Promise<Browser> {
   const executablePath = process.env.CHROME_PATH || (await chromium.executablePath());
@@ -70,7 +74,7 @@ export async function checkAccessibility(page: Page, screen: string): Promise<vo
   if (bad.length) throw new Error(bad.join("\n"));
 }
 
-/** A PNG of the page for docs/portal/. */
+/** A PNG of the page, in SCREENSHOTS. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
