@@ -52,6 +52,9 @@ export class DeliveryPipeline extends Construct {
       entry: "lambdas/deliver/handler.ts",
       description: "Delivers signed webhooks from the delivery queue to customer endpoints",
       timeout: Duration.seconds(QUEUE.deliverTimeoutSeconds),
+      // The same number as the event source's maxConcurrency (QUEUE.deliverConcurrency): the poller
+      // never asks for more than the λ may run, and the λ never takes the rest of the account.
+      reservedConcurrentExecutions: QUEUE.reservedConcurrency,
       environment: webhooksEnvironment({ tables, queue, dlq, config: props.config }),
     });
     // Signs with the subscription's secrets, and records failing-since / auto-disable on it.

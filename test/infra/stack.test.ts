@@ -68,7 +68,9 @@ function grantsOf(fn: WebhooksFunction): Record<string, string[]> {
     expect(statement.Condition).toBeUndefined();
     const actions: string[] = [statement.Action].flat();
     for (const resource of [statement.Resource].flat()) {
-      const key = resource === "*" ? "*" : resource["Fn::GetAtt"]?.[0];
+      // A table's indexes are granted as `<table arn>/index/*`: counted as the table's.
+      const joined = resource["Fn::Join"]?.[1];
+      const key = resource === "*" ? "*" : (resource["Fn::GetAtt"]?.[0] ?? (joined?.[1] === "/index/*" ? joined[0]["Fn::GetAtt"]?.[0] : undefined));
       expect(key).toEqual(expect.any(String));
       grants[key] ??= new Set();
       for (const action of actions) grants[key].add(action);
@@ -198,10 +200,16 @@ describe("delivery pipeline", () => {
     template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       EventSourceArn: arn(stack.pipeline.queue),
       FunctionName: ref(stack.pipeline.deliver.function),
-      BatchSize: 10,
+      BatchSize: 100,
       MaximumBatchingWindowInSeconds: 1,
       FunctionResponseTypes: ["ReportBatchItemFailures"],
-      ScalingConfig: { MaximumConcurrency: 20 },
+      ScalingConfig: { MaximumConcurrency: 500 },
+    });
+    // Reserved concurrency is the same one setting (QUEUE.deliverConcurrency).
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      FunctionName: Match.absent(),
+      Description: Match.stringLikeRegexp("^Delivers signed webhooks"),
+      ReservedConcurrentExecutions: 500,
     });
   });
 });
@@ -219,9 +227,21 @@ describe("tables", () => {
       const keys = expectedKeys[id];
       expect(table.DeletionPolicy).toBe("Retain");
       expect(table.UpdateReplacePolicy).toBe("Retain");
+      const indexed = id === logicalId(stack.tables.deliveries);
       expect(table.Properties).toEqual({
         KeySchema: keys.map(([AttributeName, KeyType]) => ({ AttributeName, KeyType })),
-        AttributeDefinitions: keys.map(([AttributeName]) => ({ AttributeName, AttributeType: "S" })),
+        AttributeDefinitions: [...keys.map(([AttributeName]) => ({ AttributeName, AttributeType: "S" })), ...(indexed ? [{ AttributeName: "statusKey", AttributeType: "S" }] : [])],
+        ...(indexed
+          ? {
+              GlobalSecondaryIndexes: [
+                {
+                  IndexName: "byStatus",
+                  KeySchema: [{ AttributeName: "statusKey", KeyType: "HASH" }, { AttributeName: "id", KeyType: "RANGE" }],
+                  Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: ["eventId"] },
+                },
+              ],
+            }
+          : {}),
         BillingMode: "PAY_PER_REQUEST",
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true, SSEType: "KMS", KMSMasterKeyId: arn(stack.key) },
@@ -399,6 +419,8 @@ describe("cdk-nag AwsSolutions", () => {
           `${role} AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
           `${role} AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
         ])
+        // The deliveries table's own status index, on the two roles that use that table.
+        .concat([stack.api.manage, stack.pipeline.deliver].map((f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.deliveries)}.Arn>/index/*]`))
         .sort(),
     );
   });
