@@ -128,7 +128,7 @@ export class World {
 
   /** Starts the deliver λ's event source mapping on the delivery queue. */
   startDelivering(): SimEventSource {
-    this.esm = new SimEventSource(this.time, this.mainQueue, createDeliverHandler(this.delivery), this.esmOptions);
+    this.esm = new SimEventSource(this.time, this.mainQueue, () => createDeliverHandler(this.delivery), this.esmOptions);
     this.esm.start();
     return this.esm;
   }

@@ -80,7 +80,7 @@ export class SimDynamo {
   }
 
   checkSize(table: string, item: Record<string, unknown>): number {
-    const size = itemSize(item);
+    const size = sized(item);
     if (size > this.largestItem) {
       this.largestItem = size;
       this.largestItemWhere = `${table} ${String(item.pk ?? item.tenantId ?? "")}`;
@@ -154,7 +154,7 @@ export class SimDynamo {
         }
         const unprocessed: typeof pending = [];
         for (const p of pending) {
-          const units = Math.max(1, Math.ceil(itemSize(p.item) / 1_024));
+          const units = Math.max(1, Math.ceil(sized(p.item) / 1_024));
           if (this.takeWrite(table, p.pk, units)) this.ledger.count("DynamoDB.WCU", units);
           else unprocessed.push(p);
         }
@@ -169,6 +169,14 @@ export class SimDynamo {
 
 const copy = <T>(x: T): T => structuredClone(x);
 
+/** Sizes of stored items, computed once per write (the core never mutates what a port returns). */
+const sizes = new WeakMap<object, number>();
+const sized = (x: object): number => {
+  let n = sizes.get(x);
+  if (n === undefined) sizes.set(x, (n = itemSize(x)));
+  return n;
+};
+
 export class SimSubscriptionStore implements SubscriptionStore {
   readonly byTenant = new Map<string, Map<string, Subscription>>();
   constructor(private readonly db: SimDynamo, private readonly table = "subscriptions") {}
@@ -181,8 +189,8 @@ export class SimSubscriptionStore implements SubscriptionStore {
 
   async listByTenant(tenantId: string): Promise<Subscription[]> {
     const items = [...(this.byTenant.get(tenantId)?.values() ?? [])];
-    await this.db.read("Query", this.table, tenantId, items.reduce((n, s) => n + itemSize(s), 0));
-    return items.map(copy);
+    await this.db.read("Query", this.table, tenantId, items.reduce((n, s) => n + sized(s), 0));
+    return items;
   }
 
   async get(tenantId: string, id: string): Promise<Subscription | undefined> {
@@ -193,16 +201,16 @@ export class SimSubscriptionStore implements SubscriptionStore {
 
   async getMany(keys: readonly { tenantId: string; id: string }[]): Promise<Subscription[]> {
     if (keys.length === 0) return [];
-    await this.db.batchGet(this.table, keys.map((k) => ({ pk: k.tenantId, sk: k.id, size: () => itemSize(this.byTenant.get(k.tenantId)?.get(k.id) ?? {}) })));
+    await this.db.batchGet(this.table, keys.map((k) => ({ pk: k.tenantId, sk: k.id, size: () => sized(this.byTenant.get(k.tenantId)?.get(k.id) ?? {}) })));
     return keys.flatMap((k) => {
       const s = this.byTenant.get(k.tenantId)?.get(k.id);
-      return s ? [copy(s)] : [];
+      return s ? [s] : [];
     });
   }
 
   async count(tenantId: string): Promise<number> {
     const p = this.byTenant.get(tenantId);
-    await this.db.read("Query", this.table, tenantId, [...(p?.values() ?? [])].reduce((n, s) => n + itemSize(s), 0));
+    await this.db.read("Query", this.table, tenantId, [...(p?.values() ?? [])].reduce((n, s) => n + sized(s), 0));
     return p?.size ?? 0;
   }
 
@@ -302,11 +310,16 @@ export class SimDeliveryLog implements DeliveryLog {
     return { ...rest, attempts };
   }
 
+  /** The stored status, outside DynamoDB's accounting (for the simulator's loss accounting). */
+  peekStatus(tenantId: string, webhookId: string, id: string): DeliveryStatus | undefined {
+    return this.item(tenantId, webhookId, id)?.status;
+  }
+
   async getMany(keys: readonly { tenantId: string; webhookId: string; id: string }[]): Promise<DeliveryRecord[]> {
     if (keys.length === 0) return [];
     await this.db.batchGet(
       this.table,
-      keys.map((k) => ({ pk: SimDeliveryLog.pk(k.tenantId, k.webhookId), sk: k.id, size: () => itemSize(this.item(k.tenantId, k.webhookId, k.id) ?? {}) })),
+      keys.map((k) => ({ pk: SimDeliveryLog.pk(k.tenantId, k.webhookId), sk: k.id, size: () => sized(this.item(k.tenantId, k.webhookId, k.id) ?? {}) })),
     );
     return keys.flatMap((k) => {
       const d = this.item(k.tenantId, k.webhookId, k.id);
@@ -366,7 +379,7 @@ export class SimDeliveryLog implements DeliveryLog {
     const next = this.build(old, w, overflow);
     this.db.checkSize(this.table, next as unknown as Record<string, unknown>);
     const indexChanged = old?.statusKey !== next.statusKey ? (old?.statusKey && next.statusKey ? 2 : old?.statusKey || next.statusKey ? 1 : 0) : 0;
-    await this.db.write("UpdateItem", this.table, pk, Math.max(itemSize(old ?? {}), itemSize(next)), indexChanged);
+    await this.db.write("UpdateItem", this.table, pk, Math.max(old ? sized(old) : 1, sized(next)), indexChanged);
     this.put(next);
   }
 

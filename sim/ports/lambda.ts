@@ -34,26 +34,31 @@ export class SimEventSource {
   constructor(
     private readonly time: VirtualTime,
     private readonly queue: SimQueue,
-    private readonly handler: SqsHandler,
+    /** One handler per execution environment: Lambda runs concurrent invocations in separate containers. */
+    private readonly newHandler: () => SqsHandler,
     private readonly options: EventSourceOptions,
   ) {}
 
   start(): void {
     this.running = true;
     const pollers = Math.min(this.options.maxConcurrency, this.options.reservedConcurrency);
-    for (let i = 0; i < pollers; i++) void this.loop();
+    for (let i = 0; i < pollers; i++) void this.loop(this.newHandler());
   }
 
   stop(): void {
     this.running = false;
   }
 
-  private async loop(): Promise<void> {
+  private async loop(handler: SqsHandler): Promise<void> {
     while (this.running) {
       await this.queue.waitForMessages(20_000);
       if (!this.running) return;
       const batch = this.queue.receive(Math.min(10, this.options.batchSize));
-      if (batch.length === 0) continue;
+      if (batch.length === 0) {
+        // Nothing returned although messages may be visible (the in-flight limit): poll again a second later.
+        await this.time.sleep(1_000);
+        continue;
+      }
       const windowEnd = this.time.now() + this.options.maxBatchingWindowSeconds * 1000;
       while (batch.length < this.options.batchSize && this.running) {
         const more = this.queue.receive(Math.min(10, this.options.batchSize - batch.length));
@@ -62,13 +67,15 @@ export class SimEventSource {
           continue;
         }
         if (this.time.now() >= windowEnd) break;
-        await this.queue.waitForMessages(windowEnd - this.time.now());
+        // Visible messages that a receive does not return (the in-flight limit): wait out the window.
+        if (this.queue.visibleCount > 0) await this.time.sleep(windowEnd - this.time.now());
+        else await this.queue.waitForMessages(windowEnd - this.time.now());
       }
-      await this.invoke(batch);
+      await this.invoke(handler, batch);
     }
   }
 
-  private async invoke(batch: SimMessage[]): Promise<void> {
+  private async invoke(handler: SqsHandler, batch: SimMessage[]): Promise<void> {
     this.active++;
     this.invocations++;
     this.peakConcurrency = Math.max(this.peakConcurrency, this.active);
@@ -79,7 +86,7 @@ export class SimEventSource {
       const event: SQSEvent = { Records: batch.map((m) => this.toRecord(m)) };
       let failed: Set<string>;
       try {
-        const res = await this.handler(event, context(this.options.timeoutSeconds));
+        const res = await handler(event, context(this.options.timeoutSeconds));
         failed = new Set((res?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
       } catch {
         this.errors++;

@@ -42,6 +42,7 @@ export class SimQueue {
   private readonly byHandle = new Map<string, SimMessage>();
   private waiters: { done: boolean; resolve: () => void }[] = [];
   private readonly held = new Set<SimMessage>();
+  readonly debugAll: SimMessage[] = [];
   inFlight = 0;
   delayed = 0;
   peakInFlight = 0;
@@ -85,6 +86,7 @@ export class SimQueue {
     const m: SimMessage = { id: randomUUID(), body, groupId, sentAt: this.time.now(), receiveCount: 0, state: "visible", hideSeq: 0 };
     this.all++;
     this.held.add(m);
+    if (process.env.SIM_DEBUG) this.debugAll.push(m);
     if (delaySeconds > 0) {
       m.state = "delayed";
       this.delayed++;
