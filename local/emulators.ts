@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, UpdateTableCommand, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import dynalite from "dynalite";
 import { buildApp } from "fauxqs";
@@ -179,8 +179,23 @@ async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   return res.Attributes!.QueueArn!;
 }
 
+/** The status index of the deliveries table, as settings.TABLES defines it (the stack builds the same). */
+function statusIndex() {
+  const index = TABLES.deliveries.statusIndex;
+  return {
+    IndexName: index.name,
+    KeySchema: [
+      { AttributeName: index.partitionKey, KeyType: "HASH" as const },
+      { AttributeName: index.sortKey, KeyType: "RANGE" as const },
+    ],
+    Projection: { ProjectionType: "INCLUDE" as const, NonKeyAttributes: [...index.nonKeyAttributes] },
+  };
+}
+
 async function createTable(db: DynamoDBClient, tableName: string, kind: TableName): Promise<void> {
   const keys = TABLES[kind] as { partitionKey: string; sortKey?: string };
+  const indexed = kind === "deliveries";
+  const indexAttribute = { AttributeName: TABLES.deliveries.statusIndex.partitionKey, AttributeType: "S" as const };
   try {
     await db.send(
       new CreateTableCommand({
@@ -193,11 +208,26 @@ async function createTable(db: DynamoDBClient, tableName: string, kind: TableNam
         AttributeDefinitions: [
           { AttributeName: keys.partitionKey, AttributeType: "S" },
           ...(keys.sortKey ? [{ AttributeName: keys.sortKey, AttributeType: "S" as const }] : []),
+          ...(indexed ? [indexAttribute] : []),
         ],
+        ...(indexed ? { GlobalSecondaryIndexes: [statusIndex()] } : {}),
       }),
     );
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
+    // State kept from before the index existed: add it.
+    if (indexed) {
+      const t = await db.send(new DescribeTableCommand({ TableName: tableName }));
+      if (!t.Table?.GlobalSecondaryIndexes?.some((g) => g.IndexName === TABLES.deliveries.statusIndex.name)) {
+        await db.send(
+          new UpdateTableCommand({
+            TableName: tableName,
+            AttributeDefinitions: [indexAttribute, { AttributeName: "id", AttributeType: "S" }],
+            GlobalSecondaryIndexUpdates: [{ Create: statusIndex() }],
+          }),
+        );
+      }
+    }
     return;
   }
   for (let i = 0; i < 50; i++) {

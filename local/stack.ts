@@ -110,7 +110,8 @@ export function startWorker(
   const source = new LocalEventSource(new SQSClient(config.sqs!), createDeliverHandler(service), {
     queueUrl: config.queue.queueUrl,
     queueArn: config.queue.queueArn,
-    batchSize: QUEUE.batchSize,
+    // One ReceiveMessage returns at most 10; the Lambda event source gathers QUEUE.batchSize from several.
+    batchSize: Math.min(QUEUE.batchSize, 10),
     concurrency: o.workerConcurrency ?? 4,
     waitSeconds: o.receiveWaitSeconds ?? 2,
     region: LOCAL_REGION,

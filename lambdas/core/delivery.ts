@@ -3,7 +3,7 @@ import { activeSecrets, type Attempt, type DeliveryMessage, type DeliveryRecord,
 import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HttpResult, HttpSender, SecretSealer, SubscriptionStore } from "./ports.ts";
 import { parseRetryAfter, type RetrySchedule } from "./retry.ts";
 import { signatureHeader } from "./signing.ts";
-import { RECOVERY_DELAY_SECONDS } from "./settings.ts";
+import { MAX_VISIBILITY_TIMEOUT_SECONDS, METRICS, QUEUE, RECOVERY_DELAY_SECONDS } from "./settings.ts";
 import { USER_AGENT } from "./version.ts";
 import { decodeTime } from "ulid";
 
@@ -16,6 +16,12 @@ export interface ReceivedMessage {
   readonly sentAt?: number;
   /** SQS ApproximateReceiveCount: 1 means no earlier receive can have recorded an attempt. */
   readonly receiveCount?: number;
+  /**
+   * When this receive happened (epoch ms), if known. SQS counts a message's 12 h of visibility from
+   * its receive; unknown (Lambda does not say), the core assumes the earliest time a receipt handle
+   * still valid can date from: the batch's start minus the queue's visibility timeout.
+   */
+  readonly receivedAt?: number;
 }
 
 export interface DeliveryDeps {
@@ -75,7 +81,17 @@ export interface BatchContext {
   readonly backoffs: { receiptHandle: string; seconds: number }[];
   /** First-attempt records, written together by `finish`. */
   readonly created: AttemptWrite[];
+  /** When the batch was prepared (epoch ms). */
+  readonly preparedAt: number;
+  /** The batch's reads failed: nothing is attempted, every message waits a bookkeeping backoff. */
+  readonly unavailable?: boolean;
+  /** Deliveries already handled in this batch: a second copy of one (at-least-once SQS) is dropped. */
+  readonly seen: Set<string>;
 }
+
+/** Bookkeeping that failed while the attempt itself was decided (docs/operations.md); the stack alarms on it. */
+export const BOOKKEEPING_WRITE_FAILURES = METRICS.bookkeepingWriteFailures;
+export const BOOKKEEPING_READ_FAILURES = "BookkeepingReadFailures";
 
 const subKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
 
@@ -99,12 +115,15 @@ export class DeliveryService {
     // (the recovery delay). Only the others are read: most first attempts cost no read at all.
     const now = this.deps.clock.now();
     const freshForMs = ((this.deps.recoveryDelaySeconds ?? RECOVERY_DELAY_SECONDS) - 10) * 1000;
-    const needRecords = batch.flatMap((r) => {
+    // One key per delivery: two copies of one in a batch are normal (at-least-once SQS, redrives), and
+    // DynamoDB refuses a BatchGetItem that names a key twice.
+    const needRecords = new Map<string, DeliveryMessage>();
+    for (const r of batch) {
       const m = messages.get(r.messageId);
-      if (!m) return [];
+      if (!m) continue;
       const fresh = r.receiveCount === 1 && !m.recovery && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
-      return fresh ? [] : [m];
-    });
+      if (!fresh) needRecords.set(m.deliveryId, m);
+    }
 
     const subscriptions = new Map<string, Subscription>();
     const missing = new Map<string, { tenantId: string; id: string }>();
@@ -115,17 +134,27 @@ export class DeliveryService {
         if (cached.sub) subscriptions.set(key, cached.sub);
       } else missing.set(key, { tenantId: m.tenantId, id: m.webhookId });
     }
-    const [fresh, records] = await Promise.all([
-      this.deps.subscriptions.getMany([...missing.values()]),
-      this.deps.deliveries.getMany(needRecords.map((m) => ({ tenantId: m.tenantId, webhookId: m.webhookId, id: m.deliveryId }))),
-    ]);
+    let fresh: Subscription[];
+    let records: DeliveryRecord[];
+    try {
+      [fresh, records] = await Promise.all([
+        this.deps.subscriptions.getMany([...missing.values()]),
+        this.deps.deliveries.getMany([...needRecords.values()].map((m) => ({ tenantId: m.tenantId, webhookId: m.webhookId, id: m.deliveryId }))),
+      ]);
+    } catch (err) {
+      // Nothing can be decided without the tables; every message waits a backoff instead of coming
+      // back at the queue's visibility timeout again and again (and dead-lettering on receive count).
+      this.deps.metrics.count(BOOKKEEPING_READ_FAILURES);
+      this.deps.logger.error("batch reads failed; every message waits a backoff", { error: err as Error, messages: batch.length });
+      return { messages, subscriptions, records: new Map(), backoffs: [], created: [], preparedAt: now, unavailable: true, seen: new Set() };
+    }
     for (const key of missing.keys()) this.cache.set(key, { sub: undefined, at: now });
     for (const sub of await Promise.all(fresh.map((s) => this.openSecrets(s, now)))) {
       const key = subKey(sub.tenantId, sub.id);
       subscriptions.set(key, sub);
       this.cache.set(key, { sub, at: now });
     }
-    return { messages, subscriptions, records: new Map(records.map((r) => [r.id, r])), backoffs: [], created: [] };
+    return { messages, subscriptions, records: new Map(records.map((r) => [r.id, r])), backoffs: [], created: [], preparedAt: now, seen: new Set() };
   }
 
   /**
@@ -141,6 +170,9 @@ export class DeliveryService {
       throw new Error(`message ${received.messageId} is not a delivery message`);
     }
     const log = { deliveryId: message.deliveryId, eventId: message.eventId, tenantId: message.tenantId, webhookId: message.webhookId };
+    if (ctx.unavailable) return this.later(ctx, received, bookkeepingDelay(received));
+    if (ctx.seen.has(message.deliveryId)) return logger.info("second copy of a delivery in one batch dropped", log);
+    ctx.seen.add(message.deliveryId);
     const record = ctx.records.get(message.deliveryId);
 
     let round = record?.round;
@@ -156,6 +188,14 @@ export class DeliveryService {
         return logger.info("stale copy of a delivery dropped", log);
       } else if (record.status !== "pending") {
         return logger.info(`delivery already ${record.status}; copy dropped`, log);
+      } else if (record.nextAttemptAt) {
+        // Back before its next attempt is due: a backoff longer than the visibility its receive had
+        // left (SQS's 12 h from the receive), or one the queue did not apply. Hidden again, not attempted.
+        const waitSeconds = Math.ceil((Date.parse(record.nextAttemptAt) - clock.now()) / 1000);
+        if (waitSeconds > 1) {
+          this.deps.metrics.count("BackoffsExtended");
+          return this.later(ctx, received, waitSeconds);
+        }
       }
     }
 
@@ -163,16 +203,21 @@ export class DeliveryService {
     const sub = ctx.subscriptions.get(subKey(message.tenantId, message.webhookId));
     if (!sub || !sub.enabled) {
       const reason = sub ? "subscription is disabled" : "subscription was deleted";
-      await this.deps.deliveries.write({ message, status: "skipped", roundStart, round, reason, nowIso });
+      try {
+        await this.deps.deliveries.write({ message, status: "skipped", roundStart, round, reason, nowIso, previousAttempts: record?.attemptCount });
+      } catch (err) {
+        return this.bookkeepingFailed(ctx, received, err, "skip");
+      }
       this.deps.metrics.count("DeliveriesSkipped");
       return logger.info(`delivery skipped: ${reason}`, log);
     }
 
-    const attemptNumber = (record?.attemptCount ?? 0) + 1;
+    const previousAttempts = record?.attemptCount ?? 0;
+    const attemptNumber = previousAttempts + 1;
     const roundAttempt = attemptNumber - roundStart;
     if (roundAttempt > this.deps.schedule.maxAttempts) {
       // The schedule ran out but the message survived (a crash after the last attempt): finish it.
-      return this.deadLetter(message, { roundStart, round, nowIso, reason: "retry schedule exhausted" });
+      return this.deadLetter(ctx, received, message, { roundStart, round, nowIso, previousAttempts, reason: "retry schedule exhausted" });
     }
 
     const result = await this.attempt(sub, message);
@@ -188,10 +233,23 @@ export class DeliveryService {
     this.deps.metrics.milliseconds("EndpointResponseTime", result.durationMs);
 
     if (result.error === undefined) {
-      const w: AttemptWrite = { message, attempt, status: "succeeded", roundStart, round, nowIso };
-      if (record) await this.deps.deliveries.write(w);
-      else ctx.created.push(w);
-      if (sub.failingSince) await this.deps.subscriptions.update(sub.tenantId, sub.id, { failingSince: null });
+      const w: AttemptWrite = { message, attempt, status: "succeeded", roundStart, round, nowIso, previousAttempts };
+      if (!record) ctx.created.push(w);
+      else {
+        try {
+          await this.deps.deliveries.write(w);
+        } catch (err) {
+          // Delivered: the message is done with whatever the log says; attempting again would double it.
+          this.noteBookkeepingFailure(err, "record of a successful attempt", log);
+        }
+      }
+      if (sub.failingSince) {
+        try {
+          await this.deps.subscriptions.update(sub.tenantId, sub.id, { failingSince: null });
+        } catch (err) {
+          this.noteBookkeepingFailure(err, "failing-since reset", log);
+        }
+      }
       this.deps.metrics.count("DeliveriesSucceeded");
       if (received.sentAt) this.deps.metrics.milliseconds("DeliveryLatency", clock.now() - received.sentAt);
       this.deps.onAttempt?.({ message, attempt, outcome: "succeeded" });
@@ -199,41 +257,97 @@ export class DeliveryService {
     }
 
     logger.warn("attempt failed", { ...log, attempt: attemptNumber, statusCode: result.statusCode, error: result.error, durationMs: result.durationMs });
-    if (result.statusCode === 410) {
-      await this.disable(sub, "the endpoint answered 410 Gone", nowIso);
-      await this.deps.deliveries.write({ message, attempt, status: "failed", roundStart, round, nowIso, reason: "endpoint answered 410 Gone" });
-      this.deps.metrics.count("DeliveriesFailed");
-      this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
-      return;
-    }
-    if (await this.noteFailure(sub, nowIso)) {
-      await this.deps.deliveries.write({ message, attempt, status: "failed", roundStart, round, nowIso, reason: "subscription auto-disabled" });
-      this.deps.metrics.count("DeliveriesFailed");
-      this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
-      return;
+    try {
+      if (result.statusCode === 410) {
+        await this.disable(sub, "the endpoint answered 410 Gone", nowIso);
+        await this.deps.deliveries.write({ message, attempt, status: "failed", roundStart, round, nowIso, previousAttempts, reason: "endpoint answered 410 Gone" });
+        this.deps.metrics.count("DeliveriesFailed");
+        this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
+        return;
+      }
+      if (await this.noteFailure(sub, nowIso)) {
+        await this.deps.deliveries.write({ message, attempt, status: "failed", roundStart, round, nowIso, previousAttempts, reason: "subscription auto-disabled" });
+        this.deps.metrics.count("DeliveriesFailed");
+        this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
+        return;
+      }
+    } catch (err) {
+      return this.bookkeepingFailed(ctx, received, err, "disable");
     }
 
     const retryAfter = result.statusCode === 429 || result.statusCode === 503 ? parseRetryAfter(result.retryAfter, clock.now()) : undefined;
-    const delay = this.deps.schedule.delayAfter(roundAttempt, retryAfter);
+    let delay = this.deps.schedule.delayAfter(roundAttempt, retryAfter);
     if (delay === undefined) {
       this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
-      return this.deadLetter(message, { roundStart, round, nowIso, attempt, reason: "retry schedule exhausted" });
+      return this.deadLetter(ctx, received, message, { roundStart, round, nowIso, attempt, previousAttempts, reason: "retry schedule exhausted" });
     }
     const nextAttemptAt = new Date(clock.now() + delay * 1000).toISOString();
-    await this.deps.deliveries.write({ message, attempt, status: "pending", roundStart, round, nowIso, nextAttemptAt });
-    ctx.backoffs.push({ receiptHandle: received.receiptHandle, seconds: delay });
+    try {
+      await this.deps.deliveries.write({ message, attempt, status: "pending", roundStart, round, nowIso, nextAttemptAt, previousAttempts });
+    } catch (err) {
+      // The attempt is not in the log, so the record's count lags: the receive count (≥ the attempts
+      // this message made) keeps the schedule moving, never to its end.
+      this.noteBookkeepingFailure(err, "record of a failed attempt", log);
+      const step = Math.max(roundAttempt, Math.min(received.receiveCount ?? 1, this.deps.schedule.maxAttempts - 1));
+      delay = Math.max(delay, this.deps.schedule.delayAfter(step, retryAfter) ?? delay);
+    }
     this.deps.onAttempt?.({ message, attempt, outcome: "retrying", nextDelaySeconds: delay });
-    throw new RetryLater(message.deliveryId, delay);
+    return this.later(ctx, received, delay);
   }
 
-  /** Writes the batch's first-attempt records and applies its backoffs, one request each; called after every message is decided. */
+  /**
+   * Hides the message for `seconds` (its backoff, applied by `finish`) and throws RetryLater. SQS
+   * refuses a visibility that would reach past 12 h from the receive, so the change asks for no more
+   * than the receive has left; the rest is served when the message comes back (the record's
+   * `nextAttemptAt` holds it again).
+   */
+  private later(ctx: BatchContext, received: ReceivedMessage, seconds: number): never {
+    ctx.backoffs.push({ receiptHandle: received.receiptHandle, seconds: Math.min(seconds, this.visibilityLeft(ctx, received)) });
+    const message = ctx.messages.get(received.messageId);
+    throw new RetryLater(message?.deliveryId ?? received.messageId, seconds);
+  }
+
+  /** Seconds of visibility the message's receive has left, less a margin for the rest of the invocation. */
+  visibilityLeft(ctx: BatchContext, received: ReceivedMessage): number {
+    const receivedAt = received.receivedAt ?? ctx.preparedAt - QUEUE.visibilityTimeoutSeconds * 1000;
+    const elapsed = Math.ceil((this.deps.clock.now() - receivedAt) / 1000);
+    return Math.max(0, MAX_VISIBILITY_TIMEOUT_SECONDS - elapsed - QUEUE.visibilityMarginSeconds);
+  }
+
+  private noteBookkeepingFailure(err: unknown, what: string, log: Record<string, unknown>): void {
+    this.deps.metrics.count(BOOKKEEPING_WRITE_FAILURES);
+    this.deps.logger.error(`bookkeeping write failed: ${what}`, { ...log, error: err as Error });
+  }
+
+  /** A write the message's fate depends on failed: counted, and the message waits a backoff before it is decided again. */
+  private bookkeepingFailed(ctx: BatchContext, received: ReceivedMessage, err: unknown, what: string): never {
+    const m = ctx.messages.get(received.messageId);
+    this.noteBookkeepingFailure(err, what, { deliveryId: m?.deliveryId, tenantId: m?.tenantId, webhookId: m?.webhookId });
+    return this.later(ctx, received, bookkeepingDelay(received));
+  }
+
+  /**
+   * Writes the batch's first-attempt records and applies its backoffs, one request each; called after
+   * every message is decided. Never throws: a failed invocation would bring back the batch's
+   * delivered messages too, and POST them again.
+   */
   async finish(ctx: BatchContext): Promise<void> {
-    const results = await Promise.allSettled([
-      ctx.created.length > 0 ? this.deps.deliveries.createMany(ctx.created) : undefined,
+    // One item per delivery: DynamoDB refuses a BatchWriteItem that names a key twice.
+    const created = [...new Map(ctx.created.map((w) => [w.message.deliveryId, w])).values()];
+    const [writes, visibility] = await Promise.allSettled([
+      created.length > 0 ? this.deps.deliveries.createMany(created) : undefined,
       ctx.backoffs.length > 0 ? this.deps.queue.changeVisibility(ctx.backoffs) : undefined,
     ]);
-    // A failed write fails the invocation: the batch comes back and the log is completed then.
-    for (const r of results) if (r.status === "rejected") throw r.reason;
+    if (writes.status === "rejected") {
+      // Delivered at the first attempt; only the log misses them (an error line carries each).
+      this.deps.metrics.count(BOOKKEEPING_WRITE_FAILURES, created.length);
+      this.deps.logger.error("first-attempt records not written", { error: writes.reason as Error, deliveryIds: created.map((w) => w.message.deliveryId) });
+    }
+    if (visibility.status === "rejected") {
+      // Those messages come back after the queue's visibility timeout; their record's nextAttemptAt hides them again.
+      this.deps.metrics.count("VisibilityChangeFailures", ctx.backoffs.length);
+      this.deps.logger.error("backoffs not applied", { error: visibility.reason as Error, messages: ctx.backoffs.length });
+    }
   }
 
   /** The subscription with the plaintext of each secret that still signs (sealed ones opened; legacy plaintext as stored). */
@@ -262,13 +376,25 @@ export class DeliveryService {
 
   /** DLQ first, then the record: a crash in between re-dead-letters, and the stale copy is dropped at redrive. */
   private async deadLetter(
+    ctx: BatchContext,
+    received: ReceivedMessage,
     message: DeliveryMessage,
-    w: { roundStart: number; round?: string; nowIso: string; attempt?: Attempt; reason: string },
+    w: { roundStart: number; round?: string; nowIso: string; attempt?: Attempt; previousAttempts: number; reason: string },
   ): Promise<void> {
     const deadLetteredAt = w.nowIso;
     const { recovery: _r, ...rest } = message;
-    await this.deps.queue.deadLetter({ ...rest, deadLetteredAt });
-    await this.deps.deliveries.write({ message, attempt: w.attempt, status: "failed", roundStart: w.roundStart, round: w.round, nowIso: w.nowIso, deadLetteredAt, reason: w.reason });
+    try {
+      await this.deps.queue.deadLetter({ ...rest, deadLetteredAt });
+    } catch (err) {
+      this.deps.logger.error("sending to the DLQ failed; the message waits and tries again", { deliveryId: message.deliveryId, error: err as Error });
+      return this.later(ctx, received, bookkeepingDelay(received));
+    }
+    try {
+      await this.deps.deliveries.write({ message, attempt: w.attempt, status: "failed", roundStart: w.roundStart, round: w.round, nowIso: w.nowIso, deadLetteredAt, reason: w.reason, previousAttempts: w.previousAttempts });
+    } catch (err) {
+      // The DLQ holds it: done here; the log still says pending.
+      this.noteBookkeepingFailure(err, "record of a dead-lettered delivery", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId });
+    }
     this.deps.metrics.count("DeliveriesFailed");
     this.deps.metrics.count("DlqMoves");
     this.deps.logger.warn("delivery failed and was sent to the DLQ", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId, reason: w.reason });
@@ -294,6 +420,15 @@ export class DeliveryService {
     this.deps.metrics.count("AutoDisables");
     this.deps.logger.warn("subscription disabled", { tenantId: sub.tenantId, webhookId: sub.id, reason });
   }
+}
+
+/**
+ * How long a message waits when its bookkeeping failed (DynamoDB throttling or down): 1, 2, 4, 8, then
+ * 15 minutes by receive count, so an outage of hours spends few receives of maxReceiveCount.
+ */
+export function bookkeepingDelay(received: ReceivedMessage): number {
+  const n = Math.max(1, received.receiveCount ?? 1);
+  return Math.min(60 * 2 ** Math.min(n - 1, 4), QUEUE.maxDelaySeconds);
 }
 
 /** When the delivery's event was accepted: the time part of its id (0, i.e. long ago, if unreadable). */

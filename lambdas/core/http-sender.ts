@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from "undici";
 import { assertDialable, createGuardedDispatcher, type EndpointPolicy } from "./endpoint-guard.ts";
 import type { HttpResult, HttpSender } from "./ports.ts";
+import { EXCERPT_READ_BYTES, responseExcerpt } from "./excerpt.ts";
 import { DELIVERY } from "./settings.ts";
 
 /**
@@ -51,15 +52,15 @@ export class UndiciSender implements HttpSender {
   }
 }
 
-/** Reads the body to its end (so the connection can be reused), keeping the first 4 KiB. */
+/** Reads the body to its end (so the connection can be reused), keeping its head for the excerpt. */
 async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string | undefined> {
   const kept: Buffer[] = [];
   let keptBytes = 0;
   let total = 0;
   for await (const chunk of body) {
     total += chunk.length;
-    if (keptBytes < DELIVERY.responseExcerptBytes) {
-      const part = chunk.subarray(0, DELIVERY.responseExcerptBytes - keptBytes);
+    if (keptBytes < EXCERPT_READ_BYTES) {
+      const part = chunk.subarray(0, EXCERPT_READ_BYTES - keptBytes);
       kept.push(part);
       keptBytes += part.length;
     }
@@ -68,9 +69,8 @@ async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown })
       break;
     }
   }
-  if (keptBytes === 0) return undefined;
-  // A cut may split a UTF-8 sequence; the replacement character marks it honestly.
-  return Buffer.concat(kept).toString("utf8");
+  // Decoded first, then cut on a character boundary; a binary body is named as such.
+  return responseExcerpt(Buffer.concat(kept), total);
 }
 
 const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH)/;

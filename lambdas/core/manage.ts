@@ -103,6 +103,8 @@ const replaySchema = z
     since: notBeforeEpoch(isoDateTimeSchema),
     until: notBeforeEpoch(isoDateTimeSchema).optional(),
     status: z.enum(DELIVERY_STATUSES, { error: `must be one of: ${DELIVERY_STATUSES.join(", ")}` }).optional(),
+    /** The `cursor` of an earlier answer: carries on where that call stopped. */
+    cursor: z.string({ error: "must be a string" }).pipe(deliveryCursorSchema).optional(),
   })
   .refine((r) => !r.until || Date.parse(r.until) > Date.parse(r.since), {
     message: "must be after since",
@@ -113,8 +115,10 @@ const replaySchema = z
 /** A rotation that lost this many races in a row to other rotations (or changes) of the same webhook answers 409. */
 const ROTATE_ATTEMPTS = 25;
 
-/** Replays of one call are bounded: a wider window is several calls. */
+/** Replays of one call are bounded: a wider window is several calls, each carrying on from the last one's cursor. */
 const REPLAY_MAX = 1_000;
+/** Pages of the log one replay call reads at most (time-bounded whatever the webhook's volume). */
+const REPLAY_MAX_PAGES = 20;
 
 /**
  * The management API (design §6). Every read and write is keyed by the tenant in the path, so a
@@ -327,24 +331,29 @@ export class ManageService {
     const sub = await this.load(req);
     const input = parseOrThrow(replaySchema, parseJsonBody(req.body) ?? {});
     if (Date.parse(input.since) > this.deps.clock.now()) throw validationError([{ field: "since", message: "must not be in the future" }]);
+    if (input.cursor !== undefined && decodeCursor(input.cursor)?.pk !== `${sub.tenantId}#${sub.id}`) {
+      throw validationError([{ field: "cursor", message: "is not a cursor this API returned for this webhook" }]);
+    }
     const status = input.status ?? "failed";
     const originals: DeliveryRecord[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.deps.deliveries.list(sub.tenantId, sub.id, {
+    let cursor = input.cursor;
+    // pending, failed and skipped come from the status index; each call reads a bounded number of pages.
+    for (let page = 0; page < REPLAY_MAX_PAGES && originals.length < REPLAY_MAX; page++) {
+      const found = await this.deps.deliveries.list(sub.tenantId, sub.id, {
         status,
-        limit: LIMITS.pageSizeMax,
+        limit: Math.min(LIMITS.pageSizeMax, REPLAY_MAX - originals.length),
         cursor,
         sinceMs: Date.parse(input.since),
         untilMs: input.until ? Date.parse(input.until) : this.deps.clock.now(),
       });
-      originals.push(...page.items);
-      cursor = page.cursor;
-    } while (cursor && originals.length < REPLAY_MAX);
-    const replayed = await this.replayDeliveries(sub, originals.slice(0, REPLAY_MAX));
+      originals.push(...found.items);
+      cursor = found.cursor;
+      if (!cursor) break;
+    }
+    const replayed = await this.replayDeliveries(sub, originals);
     return {
       statusCode: 202,
-      body: { replayed: replayed.filter(Boolean).length, matched: originals.length, truncated: originals.length > REPLAY_MAX || cursor !== undefined, status },
+      body: { replayed: replayed.filter(Boolean).length, matched: originals.length, truncated: cursor !== undefined, status, cursor: cursor ?? null },
     };
   }
 

@@ -77,6 +77,8 @@ export interface DeliveryQuery {
 export interface AttemptWrite {
   message: DeliveryMessage;
   attempt?: Attempt;
+  /** Attempts the record held before this one (0 or absent: none, or no record read). */
+  previousAttempts?: number;
   status: DeliveryStatus;
   roundStart: number;
   round?: string;

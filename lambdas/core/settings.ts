@@ -18,8 +18,14 @@ export const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
 export const DELIVERY = {
   /** Default per-attempt timeout: connect, headers and body together. */
   attemptTimeoutMs: 10_000,
-  /** At most this much of a response body is kept in the attempt log. */
+  /** At most this much of a response body is kept in the attempt log: UTF-8 text cut after decoding. */
   responseExcerptBytes: 4_096,
+  /**
+   * A delivery item keeps its first attempts inline (most deliveries need one); later attempts are
+   * items of their own, so a delivery item stays small whatever the number of retries and redrive
+   * rounds (DynamoDB refuses items over 400 KB and bills every update for the whole item).
+   */
+  inlineAttempts: 3,
   /** A response body is read to its end (so that the connection can be reused) up to this size. */
   maxResponseBodyBytes: 1_048_576,
   /** An endpoint failing every attempt for this long is disabled automatically. */
@@ -31,12 +37,29 @@ export const DELIVERY = {
 } as const;
 
 export const QUEUE = {
-  /** Lambda event source mapping / local poller batch size: deliveries attempted concurrently per invocation. */
-  batchSize: 10,
+  /**
+   * Lambda event source mapping batch size: deliveries attempted concurrently per invocation. An
+   * invocation lasts as long as its slowest endpoint, so throughput ≈ concurrency × batchSize ÷
+   * invocation time: large batches keep slow endpoints from eating the concurrency (docs/operations.md).
+   * Above 10, AWS requires a batching window of at least 1 s. The local poller receives at most 10.
+   */
+  batchSize: 100,
   /** How long the event source waits to fill a batch. */
   maxBatchingWindowSeconds: 1,
+  /**
+   * The one setting of deliver concurrency: the event source mapping's maxConcurrency and the deliver
+   * λ's reserved concurrency are both this, so the λ can always scale to what its poller asks and
+   * never takes the rest of the account (docs/operations.md has the sizing).
+   */
+  deliverConcurrency: 500,
   /** Upper bound of concurrent deliver λ invocations (event source mapping maxConcurrency). */
-  maxConcurrency: 20,
+  get maxConcurrency(): number {
+    return this.deliverConcurrency;
+  },
+  /** The deliver λ's reserved concurrency. */
+  get reservedConcurrency(): number {
+    return this.deliverConcurrency;
+  },
   /** Deliver λ timeout: a batch runs concurrently, so one attempt timeout plus the bookkeeping. */
   deliverTimeoutSeconds: 30,
   /** AWS guidance: queue visibility at least 6 × the consumer's timeout. */
@@ -51,6 +74,17 @@ export const QUEUE = {
   receiveWaitSeconds: 20,
   /** A standard queue stalls at ~120,000 in-flight messages; backoffs count as in flight. */
   inFlightAlarmThreshold: 80_000,
+  /** SQS's in-flight limit of a standard queue: past it, receives return nothing. */
+  maxInFlight: 120_000,
+  /** SQS's longest DelaySeconds. */
+  maxDelaySeconds: 900,
+  /** SQS's largest message, and largest batch (all bodies together): 1 MiB since 2025. */
+  maxMessageBytes: 1_048_576,
+  /**
+   * Seconds kept in hand when the λ computes how much visibility a receive has left (SQS counts the
+   * 12 h from the receive, and refuses a ChangeMessageVisibility that would pass it).
+   */
+  visibilityMarginSeconds: 60,
 } as const;
 
 export const INGEST = {
@@ -110,7 +144,16 @@ export const METRICS = {
 export const TABLES = {
   subscriptions: { partitionKey: "tenantId", sortKey: "id" },
   events: { partitionKey: "pk" },
-  deliveries: { partitionKey: "pk", sortKey: "id" },
+  deliveries: {
+    partitionKey: "pk",
+    sortKey: "id",
+    /**
+     * Sparse index of the deliveries that are not `succeeded` (pending, failed, skipped): the status
+     * filter of the log and replay read only what they return. `statusKey` = pk#status, set on those
+     * items only, so a first-attempt success costs no index write.
+     */
+    statusIndex: { name: "byStatus", partitionKey: "statusKey", sortKey: "id", nonKeyAttributes: ["eventId"] },
+  },
   /** Portal sessions by token hash (`session#<sha256>`) and each tenant's revocation generation (`tenant#<id>`). */
   portalSessions: { partitionKey: "pk" },
   ttlAttribute: "expiresAt",

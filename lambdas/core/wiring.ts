@@ -4,7 +4,6 @@ import { KMSClient, type KMSClientConfig } from "@aws-sdk/client-kms";
 import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "./adapters/dynamodb.ts";
 import { KmsSecretSealer } from "./adapters/kms.ts";
 import { SqsDeliveryQueue, type SqsQueueConfig } from "./adapters/sqs.ts";
-import { countingWriteFailures } from "./bookkeeping.ts";
 import { DeliveryService, type AttemptReport } from "./delivery.ts";
 import { UndiciSender } from "./http-sender.ts";
 import { IngestService } from "./ingest.ts";
@@ -122,8 +121,8 @@ export function createDeliveryService(
   o: Observability & { sender?: HttpSender; onAttempt?: (a: AttemptReport) => void; attemptTimeoutMs?: number; recoveryDelaySeconds?: number },
 ): DeliveryService {
   const metrics = o.metrics ?? noMetrics;
-  const { queue, ...plain } = stores(config);
-  const { subscriptions, deliveries } = countingWriteFailures(plain, metrics);
+  // The service counts its own failed bookkeeping writes (BookkeepingWriteFailures), where it handles them.
+  const { queue, subscriptions, deliveries } = stores(config);
   const subscriptionCacheMs = o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs;
   return new DeliveryService({
     subscriptions,

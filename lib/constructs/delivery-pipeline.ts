@@ -56,13 +56,16 @@ export class DeliveryPipeline extends Construct {
       entry: "lambdas/deliver/handler.ts",
       description: "Delivers signed webhooks from the delivery queue to customer endpoints",
       timeout: Duration.seconds(QUEUE.deliverTimeoutSeconds),
+      // The same number as the event source's maxConcurrency (QUEUE.deliverConcurrency): the poller
+      // never asks for more than the λ may run, and the λ never takes the rest of the account.
+      reservedConcurrentExecutions: QUEUE.reservedConcurrency,
       environment: webhooksEnvironment({ tables, queue, dlq, config: props.config, secretsKey: props.secretsKey }),
     });
     // Exactly what the deliver λ calls: subscriptions are read in batches and only ever updated
     // (failingSince, auto-disable); delivery records are read and written in batches and updated
     // per attempt. No events grant: the message carries the exact payload.
     deliver.bindTable(tables.subscriptions, ["BatchGetItem", "UpdateItem"]);
-    deliver.bindTable(tables.deliveries, ["BatchGetItem", "BatchWriteItem", "UpdateItem"]);
+    deliver.bindTable(tables.deliveries, ["BatchGetItem", "BatchWriteItem", "PutItem", "UpdateItem"]);
     // It signs: it opens the sealed secrets (and cannot seal new ones).
     deliver.bindSecrets(props.secretsKey, "open");
     // The event source mapping receives, deletes and reads attributes; the λ changes visibility (backoff).

@@ -33,7 +33,17 @@ export class WebhooksTables extends Construct {
     super(scope, id);
     this.subscriptions = this.table("Subscriptions", TABLES.subscriptions, props.encryptionKey);
     this.events = this.table("Events", TABLES.events, props.encryptionKey);
-    this.deliveries = this.table("Deliveries", TABLES.deliveries, props.encryptionKey);
+    const deliveries = this.table("Deliveries", TABLES.deliveries, props.encryptionKey);
+    // The sparse status index (settings.TABLES.deliveries.statusIndex; the local stack creates the same).
+    const index = TABLES.deliveries.statusIndex;
+    deliveries.addGlobalSecondaryIndex({
+      indexName: index.name,
+      partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...index.nonKeyAttributes],
+    });
+    this.deliveries = deliveries;
     this.portalSessions = this.table("PortalSessions", TABLES.portalSessions, props.encryptionKey);
 
     // On-demand tables throttle too (a partition's limits, a sudden jump past twice the previous

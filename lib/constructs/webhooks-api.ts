@@ -95,7 +95,7 @@ export class WebhooksApi extends Construct {
     // Read for replays; written by `POST …/test`, which records its example event like a publish.
     manage.bindTable(tables.events, ["GetItem", "PutItem"]);
     // The delivery log, read only.
-    manage.bindTable(tables.deliveries, ["GetItem", "Query"]);
+    manage.bindTable(tables.deliveries, ["GetItem", "Query", "BatchGetItem"]);
     // Creates and rotates secrets: seals them (and cannot open them).
     manage.bindSecrets(props.secretsKey, "seal");
     // Test sends, replays, and the destination of a DLQ redrive.
@@ -119,7 +119,7 @@ export class WebhooksApi extends Construct {
     // sealing new secrets, the queue send of test sends and replays.
     portal.bindTable(tables.subscriptions, ["Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem"]);
     portal.bindTable(tables.events, ["GetItem", "PutItem"]);
-    portal.bindTable(tables.deliveries, ["GetItem", "Query"]);
+    portal.bindTable(tables.deliveries, ["GetItem", "Query", "BatchGetItem"]);
     // Sessions: created (put), checked (get of the session and of its tenant's generation), revoked (update).
     portal.bindTable(tables.portalSessions, ["GetItem", "PutItem", "UpdateItem"]);
     portal.bindSecrets(props.secretsKey, "seal");

@@ -200,11 +200,11 @@ test("replay sends one delivery again, or every delivery of a time range, with t
   await stack.waitForDeliveries(TENANT, hook.id, (items) => items.length === 2 && items.every((d) => d.status === "succeeded"));
 
   const many = await cliJson(["replay", "--tenant", TENANT, "--webhook", hook.id, "--since", since, "--status", "succeeded"]);
-  expect(many).toEqual({ replayed: 2, matched: 2, truncated: false, status: "succeeded" });
+  expect(many).toEqual({ replayed: 2, matched: 2, truncated: false, status: "succeeded", cursor: null });
   await r.waitFor(4);
   expect(r.requests.map((q) => q.headers["webhook-id"])).toEqual([eventId, eventId, eventId, eventId]);
   // The default status is failed: none here.
-  expect(await cliJson(["replay", "--tenant", TENANT, "--webhook", hook.id, "--since", "1h"])).toEqual({ replayed: 0, matched: 0, truncated: false, status: "failed" });
+  expect(await cliJson(["replay", "--tenant", TENANT, "--webhook", hook.id, "--since", "1h"])).toEqual({ replayed: 0, matched: 0, truncated: false, status: "failed", cursor: null });
 });
 
 test("tail prints one line per new attempt", async () => {

@@ -72,7 +72,9 @@ function grantsOf(fn: WebhooksFunction): Record<string, string[]> {
     }
     const actions: string[] = [statement.Action].flat();
     for (const resource of [statement.Resource].flat()) {
-      const id = resource === "*" ? "*" : resource["Fn::GetAtt"]?.[0];
+      // A table's indexes are granted as `<table arn>/index/*`: counted as the table's.
+      const joined = resource["Fn::Join"]?.[1];
+      const id = resource === "*" ? "*" : (resource["Fn::GetAtt"]?.[0] ?? (joined?.[1] === "/index/*" ? joined[0]["Fn::GetAtt"]?.[0] : undefined));
       expect(id).toEqual(expect.any(String));
       const key = `${id}${suffix}`;
       grants[key] ??= new Set();
@@ -231,10 +233,16 @@ describe("delivery pipeline", () => {
     template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       EventSourceArn: arn(stack.pipeline.queue),
       FunctionName: ref(stack.pipeline.deliver.function),
-      BatchSize: 10,
+      BatchSize: 100,
       MaximumBatchingWindowInSeconds: 1,
       FunctionResponseTypes: ["ReportBatchItemFailures"],
-      ScalingConfig: { MaximumConcurrency: 20 },
+      ScalingConfig: { MaximumConcurrency: 500 },
+    });
+    // Reserved concurrency is the same one setting (QUEUE.deliverConcurrency).
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      FunctionName: Match.absent(),
+      Description: Match.stringLikeRegexp("^Delivers signed webhooks"),
+      ReservedConcurrentExecutions: 500,
     });
   });
 });
@@ -253,9 +261,21 @@ describe("tables", () => {
       const keys = expectedKeys[id];
       expect(table.DeletionPolicy).toBe("Retain");
       expect(table.UpdateReplacePolicy).toBe("Retain");
+      const indexed = id === logicalId(stack.tables.deliveries);
       expect(table.Properties).toEqual({
         KeySchema: keys.map(([AttributeName, KeyType]) => ({ AttributeName, KeyType })),
-        AttributeDefinitions: keys.map(([AttributeName]) => ({ AttributeName, AttributeType: "S" })),
+        AttributeDefinitions: [...keys.map(([AttributeName]) => ({ AttributeName, AttributeType: "S" })), ...(indexed ? [{ AttributeName: "statusKey", AttributeType: "S" }] : [])],
+        ...(indexed
+          ? {
+              GlobalSecondaryIndexes: [
+                {
+                  IndexName: "byStatus",
+                  KeySchema: [{ AttributeName: "statusKey", KeyType: "HASH" }, { AttributeName: "id", KeyType: "RANGE" }],
+                  Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: ["eventId"] },
+                },
+              ],
+            }
+          : {}),
         BillingMode: "PAY_PER_REQUEST",
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true, SSEType: "KMS", KMSMasterKeyId: arn(stack.key) },
@@ -423,7 +443,7 @@ describe("least privilege", () => {
       [logicalId(stack.api.manage.logGroup)]: LOGS,
       [subscriptions]: dynamo("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
       [events]: dynamo("GetItem", "PutItem"),
-      [deliveries]: dynamo("GetItem", "Query"),
+      [deliveries]: dynamo("BatchGetItem", "GetItem", "Query"),
       [queue]: sqsActions("SendMessage"),
       [dlq]: sqsActions("DeleteMessage", "GetQueueAttributes", "ListMessageMoveTasks", "ReceiveMessage", "StartMessageMoveTask"),
       [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
@@ -437,7 +457,7 @@ describe("least privilege", () => {
       [logicalId(stack.api.portal.logGroup)]: LOGS,
       [subscriptions]: dynamo("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
       [events]: dynamo("GetItem", "PutItem"),
-      [deliveries]: dynamo("GetItem", "Query"),
+      [deliveries]: dynamo("BatchGetItem", "GetItem", "Query"),
       [logicalId(stack.tables.portalSessions)]: dynamo("GetItem", "PutItem", "UpdateItem"),
       [queue]: sqsActions("SendMessage"),
       [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
@@ -450,7 +470,7 @@ describe("least privilege", () => {
     expect(grantsOf(stack.pipeline.deliver)).toEqual({
       [logicalId(stack.pipeline.deliver.logGroup)]: LOGS,
       [subscriptions]: dynamo("BatchGetItem", "UpdateItem"),
-      [deliveries]: dynamo("BatchGetItem", "BatchWriteItem", "UpdateItem"),
+      [deliveries]: dynamo("BatchGetItem", "BatchWriteItem", "PutItem", "UpdateItem"),
       [queue]: sqsActions("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "ReceiveMessage"),
       [dlq]: sqsActions("SendMessage"),
       [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
@@ -531,7 +551,9 @@ describe("cdk-nag AwsSolutions", () => {
         .flatMap((role) => [
           `${role} AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
           `${role} AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
-        ])]
+        ]),
+        // The deliveries table's own status index, on the three roles that use that table.
+        ...[stack.api.manage, stack.api.portal, stack.pipeline.deliver].map((f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.deliveries)}.Arn>/index/*]`)]
         .sort(),
     );
   });

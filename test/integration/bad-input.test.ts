@@ -372,6 +372,8 @@ const deliveryRows: Row[] = [
   { name: "replay: until malformed", method: "POST", path: `${A}/replay`, json: { since: "2026-11-01T00:00:00Z", until: "now" }, status: 400, code: "validation_failed", fields: ["until"] },
   { name: "replay: since malformed, until valid", method: "POST", path: `${A}/replay`, json: { since: "2026-11-31T00:00:00Z", until: "2026-12-01T00:00:00Z" }, status: 400, code: "validation_failed", fields: ["since"] },
   { name: "replay: until before since", method: "POST", path: `${A}/replay`, json: { since: "2026-11-02T00:00:00Z", until: "2026-11-01T00:00:00Z" }, status: 400, code: "validation_failed", fields: ["until"], message: /after since/ },
+  { name: "replay: cursor not one this API returned", method: "POST", path: `${A}/replay`, json: { since: "2026-11-01T00:00:00Z", cursor: "nope" }, status: 400, code: "validation_failed", fields: ["cursor"] },
+  { name: "replay: cursor a number", method: "POST", path: `${A}/replay`, json: { since: "2026-11-01T00:00:00Z", cursor: 5 }, status: 400, code: "validation_failed", fields: ["cursor"] },
   { name: "replay: until equal to since", method: "POST", path: `${A}/replay`, json: { since: "2026-11-02T00:00:00Z", until: "2026-11-02T00:00:00Z" }, status: 400, code: "validation_failed", fields: ["until"] },
   { name: "replay: until before since across time zones", method: "POST", path: `${A}/replay`, json: { since: "2026-11-02T00:00:00Z", until: "2026-11-02T00:30:00+01:00" }, status: 400, code: "validation_failed", fields: ["until"] },
   { name: "replay: unknown status", method: "POST", path: `${A}/replay`, json: { since: "2026-11-01T00:00:00Z", status: "all" }, status: 400, code: "validation_failed", fields: ["status"] },

@@ -163,7 +163,7 @@ test("the delivery log: newest first, status filter, cursor; one delivery with i
 
   // Replay every failed one since the start: the two originals (the retry's copy succeeded).
   const replayed = await stack.api("POST", `/tenants/${tenant}/webhooks/${hook.id}/replay`, { since });
-  expect(replayed).toEqual({ status: 202, body: { replayed: 2, matched: 2, truncated: false, status: "failed" } });
+  expect(replayed).toEqual({ status: 202, body: { replayed: 2, matched: 2, truncated: false, status: "failed", cursor: null } });
   await r.waitFor(before + 3);
   expect(r.requests.slice(before + 1).map((q) => q.headers["webhook-id"]).sort()).toEqual(["evt_bad1", "evt_bad2"]);
   const after = await stack.waitForDeliveries(tenant, hook.id, (items) => items.length === 8 && items.every((d) => d.status !== "pending"));

@@ -108,7 +108,7 @@ test("the catalogue, webhooks, publishing, the delivery log and retries answer a
   expect((await call("POST", "/admin/redrive")).body).toEqual({ moved: 3 });
 
   const replay = await call("POST", `${W}/{webhookId}/replay`, { params: hookA, body: { since: "2026-01-01T00:00:00Z", status: "succeeded" } });
-  expect(replay.body).toEqual({ replayed: 2, matched: 2, truncated: false, status: "succeeded" });
+  expect(replay.body).toEqual({ replayed: 2, matched: 2, truncated: false, status: "succeeded", cursor: null });
   const retried = await call("POST", `${W}/{webhookId}/deliveries/{deliveryId}/retry`, { params: { ...hookA, deliveryId: delivered[0].id } });
   expect(retried.body).toEqual({ deliveryId: expect.stringMatching(/^dlv_/), replayOf: delivered[0].id });
   expect((await call("POST", `${W}/{webhookId}/test`, { params: hookA, body: { type: "record.updated" } })).body.type).toBe("record.updated");

@@ -13,7 +13,7 @@ import {
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { decodeTime } from "ulid";
 import { deliveryIdBounds } from "../ids.ts";
-import type { BatchMarker, DeliveryRecord, StoredEvent, StoredSecret, Subscription } from "../model.ts";
+import type { Attempt, BatchMarker, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "../model.ts";
 import type {
   AttemptWrite,
   DeliveryLog,
@@ -24,7 +24,7 @@ import type {
   SubscriptionStore,
 } from "../ports.ts";
 import { StaleWrite } from "../ports.ts";
-import { DELIVERY } from "../settings.ts";
+import { DELIVERY, TABLES } from "../settings.ts";
 
 /**
  * DynamoDB adapters of the core's ports. Keys (settings.TABLES):
@@ -54,6 +54,7 @@ async function batchGet(
   keys: readonly Record<string, string>[],
 ): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
+  // DynamoDB refuses a BatchGetItem naming a key twice ("Provided list of item keys contains duplicates").
   const unique = [...new Map(keys.map((k) => [JSON.stringify(Object.entries(k).sort()), k])).values()];
   for (const part of chunk(unique, 100)) {
     let pending: Record<string, unknown>[] | undefined = [...part];
@@ -401,16 +402,30 @@ export class DynamoEventStore implements EventStore {
 interface DeliveryItem extends DeliveryRecord {
   pk: string;
   expiresAt: number;
+  /** pk#status while the delivery is not `succeeded`: the key of the sparse status index. */
+  statusKey?: string;
+  /** The latest attempt, once attempts overflow the inline list. */
+  lastAttempt?: Attempt;
 }
 
 const deliveryPk = (tenantId: string, webhookId: string) => `${tenantId}#${webhookId}`;
+/** The partition of a delivery's attempts beyond the inline ones: one per delivery, spread evenly. */
+const attemptsPk = (tenantId: string, webhookId: string, deliveryId: string) => `${tenantId}#${webhookId}#${deliveryId}`;
+const attemptSk = (n: number) => `attempt#${String(n).padStart(6, "0")}`;
+const STATUS_INDEX = TABLES.deliveries.statusIndex;
+/** Statuses in the sparse index; `succeeded` (the bulk) is read from the table itself. */
+export const INDEXED_STATUSES: readonly DeliveryStatus[] = ["pending", "failed", "skipped"];
+const statusKey = (pk: string, status: DeliveryStatus) => (INDEXED_STATUSES.includes(status) ? `${pk}#${status}` : undefined);
 
 function toRecord(item: Record<string, unknown>): DeliveryRecord {
-  const { pk: _pk, expiresAt: _exp, ...rest } = item as unknown as DeliveryItem;
-  return { ...rest, attempts: rest.attempts ?? [], roundStart: rest.roundStart ?? 0 };
+  const { pk: _pk, expiresAt: _exp, statusKey: _sk, lastAttempt, ...rest } = item as unknown as DeliveryItem;
+  const attempts = rest.attempts ?? [];
+  // A list shows the last attempt: the inline ones, then the latest if it is not among them.
+  const withLast = lastAttempt && !attempts.some((a) => a.n === lastAttempt.n) ? [...attempts, lastAttempt] : attempts;
+  return { ...rest, attempts: withLast, roundStart: rest.roundStart ?? 0 };
 }
 
-const encodeCursor = (key: Record<string, unknown>) => Buffer.from(JSON.stringify(key)).toString("base64url");
+const encodeCursor = (key: Record<string, unknown>) => Buffer.from(JSON.stringify({ pk: key.pk, id: key.id })).toString("base64url");
 
 export function decodeCursor(cursor: string): Record<string, unknown> | undefined {
   try {
@@ -421,6 +436,9 @@ export function decodeCursor(cursor: string): Record<string, unknown> | undefine
   }
 }
 
+/** Pages of one call that the status filter of `succeeded` may read (the index serves the others). */
+const MAX_FILTERED_PAGES = 10;
+
 export class DynamoDeliveryLog implements DeliveryLog {
   constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
 
@@ -430,24 +448,70 @@ export class DynamoDeliveryLog implements DeliveryLog {
     return items.map(toRecord);
   }
 
+  /** One delivery with every attempt: the item, and its attempt items when there are more than the inline ones. */
   async get(tenantId: string, webhookId: string, id: string): Promise<DeliveryRecord | undefined> {
     const res = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { pk: deliveryPk(tenantId, webhookId), id }, ConsistentRead: true }),
     );
-    return res.Item ? toRecord(res.Item) : undefined;
+    if (!res.Item) return undefined;
+    const record = toRecord(res.Item);
+    const inline = ((res.Item as DeliveryItem).attempts ?? []).length;
+    if (record.attemptCount <= inline) return record;
+    const more: Attempt[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": attemptsPk(tenantId, webhookId, id) },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) more.push((item as { attempt: Attempt }).attempt);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    const byN = new Map<number, Attempt>();
+    for (const a of [...record.attempts, ...more]) byN.set(a.n, a);
+    return { ...record, attempts: [...byN.values()].sort((a, b) => a.n - b.n) };
   }
 
   /**
-   * Newest first. The status filter is a FilterExpression, not an index: an index would add a
-   * write to every delivery, and the log is read far less often than it is written.
+   * Newest first. `pending`, `failed` and `skipped` are read from the sparse status index (the keys,
+   * then the items with one BatchGetItem), so a webhook with millions of succeeded deliveries costs
+   * no more than its page; `succeeded` and no filter read the table, a bounded number of pages per call.
    */
   async list(tenantId: string, webhookId: string, query: DeliveryQuery): Promise<DeliveryPage> {
     const pk = deliveryPk(tenantId, webhookId);
     const bounds = deliveryIdBounds(query.sinceMs ?? 0, query.untilMs ?? 281474976710655);
+    const start = query.cursor ? decodeCursor(query.cursor) : undefined;
+    if (query.status && INDEXED_STATUSES.includes(query.status)) {
+      const sk = statusKey(pk, query.status)!;
+      const res = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: STATUS_INDEX.name,
+          KeyConditionExpression: "#sk = :sk AND id BETWEEN :lo AND :hi",
+          ExpressionAttributeNames: { "#sk": STATUS_INDEX.partitionKey },
+          ExpressionAttributeValues: { ":sk": sk, ":lo": bounds.lowest, ":hi": bounds.highest },
+          ScanIndexForward: false,
+          // One more than the page: a cursor only when there is more.
+          Limit: query.limit + 1,
+          ExclusiveStartKey: start ? { ...start, [STATUS_INDEX.partitionKey]: sk } : undefined,
+        }),
+      );
+      const found = (res.Items ?? []).map((i) => i.id as string);
+      const ids = found.slice(0, query.limit);
+      const cursor = found.length > query.limit ? encodeCursor({ pk, id: ids[ids.length - 1] }) : res.LastEvaluatedKey ? encodeCursor(res.LastEvaluatedKey) : undefined;
+      const records = new Map((await this.getMany(ids.map((id) => ({ tenantId, webhookId, id })))).map((r) => [r.id, r]));
+      // The index is eventually consistent: a delivery whose status just changed is left out.
+      const items = ids.map((id) => records.get(id)).filter((r): r is DeliveryRecord => r !== undefined && r.status === query.status);
+      return { items, cursor };
+    }
     const items: DeliveryRecord[] = [];
-    let start = query.cursor ? decodeCursor(query.cursor) : undefined;
-    // Filtered pages may be sparse: keep reading, but bound the work of one call.
-    for (let page = 0; page < 10; page++) {
+    let from = start;
+    for (let page = 0; page < MAX_FILTERED_PAGES; page++) {
       const res = await this.db.send(
         new QueryCommand({
           TableName: this.table,
@@ -457,31 +521,33 @@ export class DynamoDeliveryLog implements DeliveryLog {
           ExpressionAttributeValues: { ":pk": pk, ":lo": bounds.lowest, ":hi": bounds.highest, ...(query.status ? { ":status": query.status } : {}) },
           ScanIndexForward: false,
           Limit: query.limit - items.length + (query.status ? 50 : 0),
-          ExclusiveStartKey: start,
+          ExclusiveStartKey: from,
         }),
       );
       for (const item of res.Items ?? []) {
         if (items.length === query.limit) return { items, cursor: encodeCursor({ pk, id: items[items.length - 1].id }) };
         items.push(toRecord(item));
       }
-      start = res.LastEvaluatedKey;
-      if (!start) return { items };
+      from = res.LastEvaluatedKey;
+      if (!from) return { items };
       if (items.length === query.limit) return { items, cursor: encodeCursor({ pk, id: items[items.length - 1].id }) };
     }
-    return { items, cursor: start ? encodeCursor(start) : undefined };
+    return { items, cursor: from ? encodeCursor(from) : undefined };
   }
 
   async createMany(writes: readonly AttemptWrite[]): Promise<void> {
     const items = writes.map((w) => {
       const m = w.message;
+      const pk = deliveryPk(m.tenantId, m.webhookId);
       return {
-        pk: deliveryPk(m.tenantId, m.webhookId),
+        pk,
         id: m.deliveryId,
         tenantId: m.tenantId,
         webhookId: m.webhookId,
         eventId: m.eventId,
         eventType: m.eventType,
         status: w.status,
+        statusKey: statusKey(pk, w.status),
         roundStart: w.roundStart,
         createdAt: w.nowIso,
         updatedAt: w.nowIso,
@@ -509,8 +575,15 @@ export class DynamoDeliveryLog implements DeliveryLog {
     }
   }
 
+  /**
+   * One update of the delivery item per attempt. The first `DELIVERY.inlineAttempts` attempts are
+   * appended to it; each later one is an item of its own (written first) and the delivery item keeps
+   * only the latest as `lastAttempt`, so the item stays small whatever the rounds.
+   */
   async write(w: AttemptWrite): Promise<void> {
     const m = w.message;
+    const pk = deliveryPk(m.tenantId, m.webhookId);
+    const sk = statusKey(pk, w.status);
     const set: string[] = [
       "tenantId = :tenantId",
       "webhookId = :webhookId",
@@ -534,13 +607,26 @@ export class DynamoDeliveryLog implements DeliveryLog {
     };
     const remove: string[] = [];
     if (w.attempt) {
-      set.push("attemptCount = if_not_exists(attemptCount, :zero) + :one", "attempts = list_append(if_not_exists(attempts, :none), :attempt)");
-      Object.assign(values, { ":zero": 0, ":one": 1, ":none": [], ":attempt": [w.attempt] });
+      set.push("attemptCount = if_not_exists(attemptCount, :zero) + :one");
+      Object.assign(values, { ":zero": 0, ":one": 1 });
+      if ((w.previousAttempts ?? 0) < DELIVERY.inlineAttempts) {
+        set.push("attempts = list_append(if_not_exists(attempts, :none), :attempt)");
+        Object.assign(values, { ":none": [], ":attempt": [w.attempt] });
+      } else {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk: attemptsPk(m.tenantId, m.webhookId, m.deliveryId), id: attemptSk(w.attempt.n), attempt: w.attempt, expiresAt: values[":expiresAt"] },
+          }),
+        );
+        set.push("lastAttempt = :attempt");
+        values[":attempt"] = w.attempt;
+      }
     } else {
       set.push("attemptCount = if_not_exists(attemptCount, :zero)");
       values[":zero"] = 0;
     }
-    const optional = { round: w.round, deadLetteredAt: w.deadLetteredAt, nextAttemptAt: w.nextAttemptAt, reason: w.reason };
+    const optional = { round: w.round, deadLetteredAt: w.deadLetteredAt, nextAttemptAt: w.nextAttemptAt, reason: w.reason, statusKey: sk };
     for (const [field, value] of Object.entries(optional)) {
       if (value === undefined) remove.push(field);
       else {
@@ -555,7 +641,7 @@ export class DynamoDeliveryLog implements DeliveryLog {
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { pk: deliveryPk(m.tenantId, m.webhookId), id: m.deliveryId },
+        Key: { pk, id: m.deliveryId },
         UpdateExpression: `SET ${set.join(", ")}${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
         ExpressionAttributeNames: { "#status": "status" },
         ExpressionAttributeValues: values,

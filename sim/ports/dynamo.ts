@@ -1,0 +1,475 @@
+import { deliveryIdBounds } from "#core/ids.ts";
+import type { Attempt, BatchMarker, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "#core/model.ts";
+import { StaleWrite, type AttemptWrite, type DeliveryLog, type DeliveryPage, type DeliveryQuery, type EventStore, type SubscriptionChanges, type SubscriptionStore } from "#core/ports.ts";
+import { DELIVERY } from "#core/settings.ts";
+import { INDEXED_STATUSES, decodeCursor } from "#core/adapters/dynamodb.ts";
+import { AwsRuleError, type Ledger, type VirtualTime } from "../engine.ts";
+
+/** DynamoDB's largest item. */
+export const MAX_ITEM_BYTES = 400 * 1_024;
+/** DynamoDB's throughput of one partition key value, per second. */
+export const PARTITION_WCU = 1_000;
+export const PARTITION_RCU = 3_000;
+
+/** DynamoDB's item size: attribute names plus values (UTF-8 strings, numbers ~ digits/2, binary by length). */
+export function itemSize(value: unknown): number {
+  if (value === undefined || value === null) return 1;
+  if (typeof value === "string") return Buffer.byteLength(value);
+  if (typeof value === "number") return Math.ceil(String(value).length / 2) + 1;
+  if (typeof value === "boolean") return 1;
+  if (value instanceof Uint8Array) return value.length;
+  if (Array.isArray(value)) return 3 + value.reduce((n: number, v) => n + 1 + itemSize(v), 0);
+  let n = 3;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) n += Buffer.byteLength(k) + 1 + itemSize(v);
+  return n;
+}
+
+export class ThrottledError extends AwsRuleError {
+  constructor(table: string) {
+    super("ProvisionedThroughputExceededException", `throughput of a ${table} partition exceeded`);
+  }
+}
+
+/**
+ * The capacity and rules of DynamoDB that the emulators do not enforce: 400 KB items, 1,000 WCU/s
+ * and 3,000 RCU/s per partition key value (past them a request is throttled; the SDK's retries are
+ * modelled), duplicate keys refused in batch calls, 100 keys per BatchGetItem and 25 items per
+ * BatchWriteItem, UnprocessedKeys/Items retried with a backoff as the adapters do. A scenario may
+ * also make every write fail (an outage) for a while.
+ */
+export class SimDynamo {
+  private readonly meters = new Map<string, { second: number; wcu: number; rcu: number }>();
+  hottestWcuPerSecond = 0;
+  hottestPartition = "";
+  largestItem = 0;
+  largestItemWhere = "";
+  /** Writes to these tables fail until this time (scenario e). */
+  writeOutage?: { tables: readonly string[]; untilMs: number };
+
+  constructor(readonly time: VirtualTime, readonly ledger: Ledger) {}
+
+  private meter(table: string, pk: string) {
+    const key = `${table}|${pk}`;
+    const second = Math.floor(this.time.now() / 1000);
+    let m = this.meters.get(key);
+    if (!m || m.second !== second) {
+      m = { second, wcu: 0, rcu: 0 };
+      this.meters.set(key, m);
+      if (this.meters.size > 200_000) this.meters.clear();
+    }
+    return m;
+  }
+
+  /** Charges `units` write units to a partition; false when that would pass its throughput. */
+  private takeWrite(table: string, pk: string, units: number): boolean {
+    const m = this.meter(table, pk);
+    if (m.wcu + units > PARTITION_WCU) return false;
+    m.wcu += units;
+    if (m.wcu > this.hottestWcuPerSecond) {
+      this.hottestWcuPerSecond = m.wcu;
+      this.hottestPartition = `${table} ${pk}`;
+    }
+    return true;
+  }
+
+  private takeRead(table: string, pk: string, units: number): boolean {
+    const m = this.meter(table, pk);
+    if (m.rcu + units > PARTITION_RCU) return false;
+    m.rcu += units;
+    return true;
+  }
+
+  checkSize(table: string, item: Record<string, unknown>): number {
+    const size = sized(item);
+    if (size > this.largestItem) {
+      this.largestItem = size;
+      this.largestItemWhere = `${table} ${String(item.pk ?? item.tenantId ?? "")}`;
+    }
+    if (size > MAX_ITEM_BYTES) throw this.ledger.violation("ValidationException", `Item size has exceeded the maximum allowed size (${size} bytes in ${table})`);
+    return size;
+  }
+
+  /**
+   * One write request of `bytes` to a partition, with the SDK's retries of throttling (3 more tries,
+   * backing off in virtual time). Throws what the SDK would throw at the end.
+   */
+  async write(api: string, table: string, pk: string, bytes: number, indexWrites = 0): Promise<void> {
+    const units = Math.max(1, Math.ceil(bytes / 1_024)) + indexWrites;
+    for (let attempt = 0; ; attempt++) {
+      this.ledger.count(`DynamoDB.${api}`);
+      if (this.writeOutage && this.time.now() < this.writeOutage.untilMs && this.writeOutage.tables.includes(table)) {
+        this.ledger.throttle(`DynamoDB.${table} write outage`);
+      } else if (this.takeWrite(table, pk, units)) {
+        this.ledger.count("DynamoDB.WCU", units);
+        return;
+      } else this.ledger.throttle(`DynamoDB.${table} partition WCU`);
+      if (attempt === 3) throw new ThrottledError(table);
+      await this.time.sleep(50 * 2 ** attempt + Math.random() * 50);
+    }
+  }
+
+  async read(api: string, table: string, pk: string, bytes: number, count = true): Promise<void> {
+    const units = Math.max(1, Math.ceil(bytes / 4_096));
+    for (let attempt = 0; ; attempt++) {
+      if (count) this.ledger.count(`DynamoDB.${api}`);
+      if (this.takeRead(table, pk, units)) {
+        this.ledger.count("DynamoDB.RCU", units);
+        return;
+      }
+      this.ledger.throttle(`DynamoDB.${table} partition RCU`);
+      if (attempt === 3) throw new ThrottledError(table);
+      await this.time.sleep(50 * 2 ** attempt + Math.random() * 50);
+    }
+  }
+
+  /** BatchGetItem's rules; then each key read, a throttled key left unprocessed and retried as the adapter does. */
+  async batchGet(table: string, keys: readonly { pk: string; sk: string; size: () => number }[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending = keys.slice(i, i + 100);
+      const names = pending.map((k) => `${k.pk}\u0000${k.sk}`);
+      if (new Set(names).size !== names.length) throw this.ledger.violation("ValidationException", `Provided list of item keys contains duplicates (BatchGetItem on ${table})`);
+      for (let round = 0; pending.length > 0; round++) {
+        this.ledger.count("DynamoDB.BatchGetItem");
+        const unprocessed: typeof pending = [];
+        for (const k of pending) if (!this.takeRead(table, k.pk, Math.max(1, Math.ceil(k.size() / 4_096)))) unprocessed.push(k);
+        if (unprocessed.length > 0) this.ledger.throttle(`DynamoDB.${table} UnprocessedKeys`);
+        pending = unprocessed;
+        if (pending.length > 0 && round > 8) throw new Error(`BatchGetItem left ${pending.length} keys unprocessed`);
+        if (pending.length > 0) await this.time.sleep(Math.min(50 * 2 ** (round + 1), 1_000));
+      }
+    }
+  }
+
+  async batchWrite(table: string, items: readonly { pk: string; sk: string; item: Record<string, unknown> }[]): Promise<void> {
+    for (let i = 0; i < items.length; i += 25) {
+      let pending = items.slice(i, i + 25);
+      const names = pending.map((k) => `${k.pk}\u0000${k.sk}`);
+      if (new Set(names).size !== names.length) throw this.ledger.violation("ValidationException", `Provided list of item keys contains duplicates (BatchWriteItem on ${table})`);
+      for (const p of pending) this.checkSize(table, p.item);
+      for (let round = 0; pending.length > 0; round++) {
+        this.ledger.count("DynamoDB.BatchWriteItem");
+        if (this.writeOutage && this.time.now() < this.writeOutage.untilMs && this.writeOutage.tables.includes(table)) {
+          this.ledger.throttle(`DynamoDB.${table} write outage`);
+          throw new ThrottledError(table);
+        }
+        const unprocessed: typeof pending = [];
+        for (const p of pending) {
+          const units = Math.max(1, Math.ceil(sized(p.item) / 1_024));
+          if (this.takeWrite(table, p.pk, units)) this.ledger.count("DynamoDB.WCU", units);
+          else unprocessed.push(p);
+        }
+        if (unprocessed.length > 0) this.ledger.throttle(`DynamoDB.${table} UnprocessedItems`);
+        pending = unprocessed;
+        if (pending.length > 0 && round > 8) throw new Error(`BatchWriteItem left ${pending.length} items unprocessed`);
+        if (pending.length > 0) await this.time.sleep(Math.min(50 * 2 ** (round + 1), 1_000));
+      }
+    }
+  }
+}
+
+const copy = <T>(x: T): T => structuredClone(x);
+
+/** Sizes of stored items, computed once per write (the core never mutates what a port returns). */
+const sizes = new WeakMap<object, number>();
+const sized = (x: object): number => {
+  let n = sizes.get(x);
+  if (n === undefined) sizes.set(x, (n = itemSize(x)));
+  return n;
+};
+
+export class SimSubscriptionStore implements SubscriptionStore {
+  readonly byTenant = new Map<string, Map<string, Subscription>>();
+  constructor(private readonly db: SimDynamo, private readonly table = "subscriptions") {}
+
+  private partition(tenantId: string): Map<string, Subscription> {
+    let p = this.byTenant.get(tenantId);
+    if (!p) this.byTenant.set(tenantId, (p = new Map()));
+    return p;
+  }
+
+  async listByTenant(tenantId: string): Promise<Subscription[]> {
+    const items = [...(this.byTenant.get(tenantId)?.values() ?? [])];
+    await this.db.read("Query", this.table, tenantId, items.reduce((n, s) => n + sized(s), 0));
+    return items;
+  }
+
+  async get(tenantId: string, id: string): Promise<Subscription | undefined> {
+    const s = this.byTenant.get(tenantId)?.get(id);
+    await this.db.read("GetItem", this.table, tenantId, s ? itemSize(s) : 1);
+    return s && copy(s);
+  }
+
+  async getMany(keys: readonly { tenantId: string; id: string }[]): Promise<Subscription[]> {
+    if (keys.length === 0) return [];
+    await this.db.batchGet(this.table, keys.map((k) => ({ pk: k.tenantId, sk: k.id, size: () => sized(this.byTenant.get(k.tenantId)?.get(k.id) ?? {}) })));
+    return keys.flatMap((k) => {
+      const s = this.byTenant.get(k.tenantId)?.get(k.id);
+      return s ? [s] : [];
+    });
+  }
+
+  /** The limit holds as the adapter's slot item makes it hold: checked and taken in one step (one write). */
+  async create(sub: Subscription, limit: number): Promise<boolean> {
+    this.db.checkSize(this.table, sub as never);
+    const p = this.partition(sub.tenantId);
+    await this.db.write("UpdateItem", this.table, sub.tenantId, 1);
+    if (p.size >= limit) return false;
+    await this.db.write("PutItem", this.table, sub.tenantId, itemSize(sub));
+    if (p.has(sub.id)) throw new AwsRuleError("ConditionalCheckFailedException", "exists");
+    p.set(sub.id, copy(sub));
+    return true;
+  }
+
+  async update(tenantId: string, id: string, changes: SubscriptionChanges, expect?: { newestSecret: StoredSecret }): Promise<Subscription | undefined> {
+    const old = this.byTenant.get(tenantId)?.get(id);
+    if (old && expect) {
+      const newest = old.secrets[0];
+      const field = expect.newestSecret.sealed !== undefined ? "sealed" : "value";
+      if (newest?.[field] !== expect.newestSecret[field]) {
+        await this.db.write("UpdateItem", this.table, tenantId, itemSize(old));
+        throw new StaleWrite(`webhook ${id} changed since it was read`);
+      }
+    }
+    const next: Record<string, unknown> = { ...(old ?? {}) };
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === undefined) continue;
+      if (v === null) delete next[k];
+      else next[k] = v;
+    }
+    this.db.checkSize(this.table, next);
+    await this.db.write("UpdateItem", this.table, tenantId, Math.max(itemSize(old ?? {}), itemSize(next)));
+    if (!old) return undefined;
+    this.partition(tenantId).set(id, next as unknown as Subscription);
+    return copy(next as unknown as Subscription);
+  }
+
+  async delete(tenantId: string, id: string): Promise<boolean> {
+    const old = this.byTenant.get(tenantId)?.get(id);
+    await this.db.write("DeleteItem", this.table, tenantId, old ? itemSize(old) : 1);
+    return this.byTenant.get(tenantId)?.delete(id) ?? false;
+  }
+}
+
+export class SimEventStore implements EventStore {
+  readonly events = new Map<string, StoredEvent>();
+  constructor(private readonly db: SimDynamo, private readonly table = "events") {}
+
+  /** Stored compressed by the real adapter: the payload's size is counted at a third. */
+  private size(e: StoredEvent): number {
+    return itemSize({ ...e, payload: undefined }) + Math.ceil(Buffer.byteLength(e.payload) / 3);
+  }
+
+  async putIfAbsent(event: StoredEvent, windowStartMs: number): Promise<StoredEvent | undefined> {
+    const key = `${event.tenantId}#${event.id}`;
+    const existing = this.events.get(key);
+    await this.db.write("PutItem", this.table, key, this.size(event));
+    if (existing && existing.acceptedAt >= windowStartMs) {
+      await this.db.read("GetItem", this.table, key, this.size(existing));
+      return copy(existing);
+    }
+    if (this.size(event) > MAX_ITEM_BYTES) this.db.checkSize(this.table, event as never);
+    this.events.set(key, copy(event));
+    return undefined;
+  }
+
+  async get(tenantId: string, id: string): Promise<StoredEvent | undefined> {
+    const e = this.events.get(`${tenantId}#${id}`);
+    await this.db.read("GetItem", this.table, `${tenantId}#${id}`, e ? this.size(e) : 1);
+    return e && copy(e);
+  }
+
+  async remove(tenantId: string, id: string, acceptedAt: number): Promise<void> {
+    const key = `${tenantId}#${id}`;
+    await this.db.write("DeleteItem", this.table, key, 1);
+    if (this.events.get(key)?.acceptedAt === acceptedAt) this.events.delete(key);
+  }
+
+  /** Batch markers, with the adapter's conditions (an item `#batch#<token>` in the events table). */
+  readonly markers = new Map<string, { state: BatchMarker["state"]; claimed: Set<string>; openUntil: number }>();
+
+  private marker(token: string) {
+    const m = this.markers.get(token);
+    if (!m) throw new AwsRuleError("ConditionalCheckFailedException", `no batch marker ${token}`);
+    return m;
+  }
+
+  async openBatch(token: string, openUntil: number): Promise<void> {
+    await this.db.write("PutItem", this.table, `#batch#${token}`, 1);
+    if (this.markers.has(token)) throw new AwsRuleError("ConditionalCheckFailedException", `batch marker ${token} exists`);
+    this.markers.set(token, { state: "open", claimed: new Set(), openUntil });
+  }
+
+  async batchMarker(token: string): Promise<BatchMarker | undefined> {
+    await this.db.read("GetItem", this.table, `#batch#${token}`, 1);
+    const m = this.markers.get(token);
+    return m && { state: m.state, claimed: [...m.claimed], openUntil: m.openUntil };
+  }
+
+  async claimEvent(token: string, eventKey: string, nowMs: number): Promise<boolean> {
+    await this.db.write("UpdateItem", this.table, `#batch#${token}`, 1);
+    const m = this.markers.get(token);
+    if (!m || m.state !== "open" || m.openUntil <= nowMs || m.claimed.has(eventKey)) return false;
+    m.claimed.add(eventKey);
+    return true;
+  }
+
+  async commitBatch(token: string): Promise<readonly string[]> {
+    await this.db.write("DeleteItem", this.table, `#batch#${token}`, 1);
+    const m = this.marker(token);
+    if (m.state !== "open") throw new AwsRuleError("ConditionalCheckFailedException", `batch ${token} is not open`);
+    this.markers.delete(token);
+    return [...m.claimed];
+  }
+
+  async startRollback(token: string): Promise<readonly string[]> {
+    await this.db.write("UpdateItem", this.table, `#batch#${token}`, 1);
+    const m = this.marker(token);
+    if (m.state !== "open") throw new AwsRuleError("ConditionalCheckFailedException", `batch ${token} is not open`);
+    m.state = "rollback";
+    return [...m.claimed];
+  }
+
+  async closeBatch(token: string): Promise<void> {
+    await this.db.write("DeleteItem", this.table, `#batch#${token}`, 1);
+    this.markers.delete(token);
+  }
+}
+
+interface StoredDelivery extends DeliveryRecord {
+  pk: string;
+  statusKey?: string;
+  lastAttempt?: Attempt;
+}
+
+/**
+ * The delivery log with the same item layout as the DynamoDB adapter (the first
+ * DELIVERY.inlineAttempts attempts inline, later ones as their own items in a per-delivery
+ * partition, `lastAttempt` on the delivery item, the sparse status index), charged as DynamoDB
+ * charges it: an update costs the larger of the item before and after.
+ */
+export class SimDeliveryLog implements DeliveryLog {
+  readonly partitions = new Map<string, Map<string, StoredDelivery>>();
+  readonly attemptItems = new Map<string, Attempt[]>();
+  constructor(private readonly db: SimDynamo, private readonly table = "deliveries") {}
+
+  private static pk(tenantId: string, webhookId: string): string {
+    return `${tenantId}#${webhookId}`;
+  }
+
+  private item(tenantId: string, webhookId: string, id: string): StoredDelivery | undefined {
+    return this.partitions.get(SimDeliveryLog.pk(tenantId, webhookId))?.get(id);
+  }
+
+  private toRecord(d: StoredDelivery): DeliveryRecord {
+    const { pk: _pk, statusKey: _sk, lastAttempt, ...rest } = copy(d);
+    const attempts = lastAttempt && !rest.attempts.some((a) => a.n === lastAttempt.n) ? [...rest.attempts, lastAttempt] : rest.attempts;
+    return { ...rest, attempts };
+  }
+
+  /** The stored status, outside DynamoDB's accounting (for the simulator's loss accounting). */
+  peekStatus(tenantId: string, webhookId: string, id: string): DeliveryStatus | undefined {
+    return this.item(tenantId, webhookId, id)?.status;
+  }
+
+  async getMany(keys: readonly { tenantId: string; webhookId: string; id: string }[]): Promise<DeliveryRecord[]> {
+    if (keys.length === 0) return [];
+    await this.db.batchGet(
+      this.table,
+      keys.map((k) => ({ pk: SimDeliveryLog.pk(k.tenantId, k.webhookId), sk: k.id, size: () => sized(this.item(k.tenantId, k.webhookId, k.id) ?? {}) })),
+    );
+    return keys.flatMap((k) => {
+      const d = this.item(k.tenantId, k.webhookId, k.id);
+      return d ? [this.toRecord(d)] : [];
+    });
+  }
+
+  async get(tenantId: string, webhookId: string, id: string): Promise<DeliveryRecord | undefined> {
+    const d = this.item(tenantId, webhookId, id);
+    await this.db.read("GetItem", this.table, SimDeliveryLog.pk(tenantId, webhookId), d ? itemSize(d) : 1);
+    if (!d) return undefined;
+    const record = this.toRecord(d);
+    if (record.attemptCount <= d.attempts.length) return record;
+    const more = this.attemptItems.get(`${SimDeliveryLog.pk(tenantId, webhookId)}#${id}`) ?? [];
+    await this.db.read("Query", this.table, `${SimDeliveryLog.pk(tenantId, webhookId)}#${id}`, itemSize(more));
+    const byN = new Map<number, Attempt>();
+    for (const a of [...record.attempts, ...more]) byN.set(a.n, a);
+    return { ...record, attempts: [...byN.values()].sort((a, b) => a.n - b.n) };
+  }
+
+  async list(tenantId: string, webhookId: string, query: DeliveryQuery): Promise<DeliveryPage> {
+    const pk = SimDeliveryLog.pk(tenantId, webhookId);
+    const bounds = deliveryIdBounds(query.sinceMs ?? 0, query.untilMs ?? 281474976710655);
+    const after = query.cursor ? (decodeCursor(query.cursor)?.id as string | undefined) : undefined;
+    const all = [...(this.partitions.get(pk)?.values() ?? [])]
+      .filter((d) => d.id >= bounds.lowest && d.id <= bounds.highest && (after === undefined || d.id < after))
+      .sort((a, b) => (a.id < b.id ? 1 : -1));
+    const indexed = query.status !== undefined && INDEXED_STATUSES.includes(query.status);
+    const matching = query.status ? all.filter((d) => d.status === query.status) : all;
+    const page = matching.slice(0, query.limit);
+    // Read cost: the index's keys then the items (indexed), or every item scanned up to the page's end.
+    const scanned = indexed || !query.status ? page : all.slice(0, all.indexOf(page[page.length - 1]) + 1 || all.length);
+    await this.db.read("Query", this.table, indexed ? `${pk}#${query.status}` : pk, scanned.reduce((n, d) => n + itemSize(d), 0));
+    const more = matching.length > query.limit;
+    return { items: page.map((d) => this.toRecord(d)), cursor: more ? Buffer.from(JSON.stringify({ pk, id: page[page.length - 1].id })).toString("base64url") : undefined };
+  }
+
+  async createMany(writes: readonly AttemptWrite[]): Promise<void> {
+    const items = writes.map((w) => ({ pk: SimDeliveryLog.pk(w.message.tenantId, w.message.webhookId), sk: w.message.deliveryId, item: this.build(undefined, w) as unknown as Record<string, unknown> }));
+    await this.db.batchWrite(this.table, items);
+    for (const it of items) this.put(it.item as unknown as StoredDelivery);
+  }
+
+  async write(w: AttemptWrite): Promise<void> {
+    const m = w.message;
+    const pk = SimDeliveryLog.pk(m.tenantId, m.webhookId);
+    const old = this.partitions.get(pk)?.get(m.deliveryId);
+    const overflow = w.attempt !== undefined && (w.previousAttempts ?? 0) >= DELIVERY.inlineAttempts;
+    if (overflow) {
+      const attemptItem = { pk: `${pk}#${m.deliveryId}`, id: `attempt#${w.attempt!.n}`, attempt: w.attempt };
+      this.db.checkSize(this.table, attemptItem);
+      await this.db.write("PutItem", this.table, attemptItem.pk, itemSize(attemptItem));
+      const list = this.attemptItems.get(attemptItem.pk) ?? [];
+      list.push(copy(w.attempt!));
+      this.attemptItems.set(attemptItem.pk, list);
+    }
+    const next = this.build(old, w, overflow);
+    this.db.checkSize(this.table, next as unknown as Record<string, unknown>);
+    const indexChanged = old?.statusKey !== next.statusKey ? (old?.statusKey && next.statusKey ? 2 : old?.statusKey || next.statusKey ? 1 : 0) : 0;
+    await this.db.write("UpdateItem", this.table, pk, Math.max(old ? sized(old) : 1, sized(next)), indexChanged);
+    this.put(next);
+  }
+
+  private put(d: StoredDelivery): void {
+    let p = this.partitions.get(d.pk);
+    if (!p) this.partitions.set(d.pk, (p = new Map()));
+    p.set(d.id, d);
+  }
+
+  private build(old: StoredDelivery | undefined, w: AttemptWrite, overflow = false): StoredDelivery {
+    const m = w.message;
+    const pk = SimDeliveryLog.pk(m.tenantId, m.webhookId);
+    const status: DeliveryStatus = w.status;
+    const attempts = old?.attempts ?? [];
+    return {
+      pk,
+      tenantId: m.tenantId,
+      webhookId: m.webhookId,
+      id: m.deliveryId,
+      eventId: m.eventId,
+      eventType: m.eventType,
+      status,
+      statusKey: INDEXED_STATUSES.includes(status) ? `${pk}#${status}` : undefined,
+      attemptCount: (old?.attemptCount ?? 0) + (w.attempt ? 1 : 0),
+      attempts: w.attempt && !overflow ? [...attempts, w.attempt] : attempts,
+      lastAttempt: overflow ? w.attempt : old?.lastAttempt,
+      roundStart: w.roundStart,
+      round: w.round,
+      deadLetteredAt: w.deadLetteredAt,
+      nextAttemptAt: w.nextAttemptAt,
+      reason: w.reason,
+      replayOf: m.replayOf ?? old?.replayOf,
+      createdAt: old?.createdAt ?? w.nowIso,
+      updatedAt: w.nowIso,
+    };
+  }
+}

@@ -1,0 +1,227 @@
+import { newWebhookId } from "#core/ids.ts";
+import type { DeliveryMessage, Subscription } from "#core/model.ts";
+import { LIMITS, QUEUE } from "#core/settings.ts";
+import { PRICES } from "../bench/prices.ts";
+import { dead, healthy, type Endpoint } from "./ports/http.ts";
+import { World } from "./world.ts";
+
+/** What a scenario asks for, at full scale; `scale` shrinks the extensive quantities (see docs/scale.md). */
+export interface ScenarioSpec {
+  key: string;
+  title: string;
+  /** Full-scale numbers of the issue. */
+  tenants: number;
+  webhooksPerTenant: number;
+  eventsPerSecond: number;
+  /** How long events are published, and how long the run lasts in all (the rest drains), virtual seconds. */
+  loadSeconds: number;
+  runSeconds: number;
+  /** Extensive quantities (tenants, events/s, SQS in-flight limit, λ concurrency) × scale. */
+  scale: number;
+  /** Overrides: tenants simulated (when scale × tenants is too few to hold the ratios), in-flight limit's scale. */
+  tenantCount?: number;
+  inFlightScale?: number;
+  /** The endpoint of webhook `w` (0-based, over all tenants); `healthy` marks those whose latency is reported. */
+  endpoint(w: number, total: number): { endpoint: Endpoint; healthy: boolean };
+  /** An extra tenant with one webhook receiving `eventsPerSecond` events (scenario c), not scaled. */
+  hotTenant?: { eventsPerSecond: number; endpoint: Endpoint };
+  /** Before the run: faults to arm (scenario e). */
+  arrange?(world: World): void;
+  /** Auto-disable after this many seconds of failures (default the product's 5 days). */
+  autoDisableAfterSeconds?: number;
+  /** Redrive the DLQ at these virtual seconds (scenario g). */
+  redriveAt?: readonly number[];
+}
+
+export interface ScenarioResult {
+  key: string;
+  title: string;
+  scale: number;
+  tenants: number;
+  rejectedEvents: number;
+  webhooks: number;
+  eventsPerSecond: number;
+  loadSeconds: number;
+  runSeconds: number;
+  inFlightScale: number;
+  accepted: { events: number; deliveries: number };
+  accounting: { delivered: number; failedInDlq: number; failedOther: number; skipped: number; retrying: number; missing: number };
+  deliveriesPerSecond: number;
+  healthyLatency: { p50: number; p99: number; count: number };
+  inFlightPeak: number;
+  inFlightLimit: number;
+  largestItemBytes: number;
+  hottestPartitionWcu: number;
+  concurrencyPeak: number;
+  concurrencyLimit: number;
+  requestsPerDelivery: { sqs: number; dynamodb: number; lambda: number };
+  costPerMillion: number;
+  violations: string[];
+  throttles: Record<string, number>;
+  metrics: Record<string, number>;
+  attempts: number;
+  wallSeconds: number;
+}
+
+const TYPES = ["record.created", "record.updated"] as const;
+
+/** Runs one scenario on a fresh World with the real core services; returns its figures. */
+export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
+  const started = performance.now();
+  const tenants = spec.tenantCount ?? Math.max(1, Math.round(spec.tenants * spec.scale));
+  const eventsPerSecond = spec.eventsPerSecond * spec.scale;
+  const inFlightLimit = Math.max(60, Math.round(QUEUE.maxInFlight * (spec.inFlightScale ?? spec.scale)));
+  const concurrency = Math.max(2, Math.round(QUEUE.deliverConcurrency * spec.scale));
+  const world = new World({ inFlightLimit, autoDisableAfterSeconds: spec.autoDisableAfterSeconds, eventSource: { maxConcurrency: concurrency, reservedConcurrency: concurrency } });
+  const t0 = world.time.now();
+
+  // Subscriptions: half of each tenant's webhooks take one type, half the other, so an event matches webhooksPerTenant / 2.
+  const urls = new Map<string, { url: string; healthy: boolean }>();
+  const total = tenants * spec.webhooksPerTenant;
+  let w = 0;
+  const tenantIds: string[] = [];
+  for (let t = 0; t < tenants; t++) {
+    const tenantId = `acct_${String(t).padStart(5, "0")}`;
+    tenantIds.push(tenantId);
+    for (let i = 0; i < spec.webhooksPerTenant; i++, w++) {
+      const { endpoint, healthy: isHealthy } = spec.endpoint(w, total);
+      await addWebhook(world, tenantId, TYPES[i % 2], `https://t${t}.example.com/hook/${i}`, endpoint, isHealthy, urls);
+    }
+  }
+  if (spec.hotTenant) await addWebhook(world, "acct_hot", "*", "https://hot.example.com/hook", spec.hotTenant.endpoint, false, urls);
+  spec.arrange?.(world);
+
+  // Publishing: every 100 ms, the tenth of a second's events, in calls of at most 100 events.
+  const accepted = new Map<string, number>();
+  let carry = 0;
+  let hotCarry = 0;
+  let seq = 0;
+  let rejected = 0; // calls refused (a producer would retry them); their events were never accepted
+  // Every 100 ms, or less often at low rates (fewer events for the virtual clock).
+  const tickMs = Math.min(1_000, Math.max(100, Math.round(1_000 / Math.max(1, eventsPerSecond) / 100) * 100));
+  const publishTick = async () => {
+    carry += (eventsPerSecond * tickMs) / 1000;
+    const n = Math.floor(carry);
+    carry -= n;
+    const events: unknown[] = [];
+    for (let i = 0; i < n; i++, seq++) events.push({ id: `e${seq}`, type: TYPES[seq % 2], tenantId: tenantIds[(seq >> 1) % tenants], data: { recordId: `rec_${seq}` } });
+    if (spec.hotTenant) {
+      hotCarry += (spec.hotTenant.eventsPerSecond * tickMs) / 1000;
+      const h = Math.floor(hotCarry);
+      hotCarry -= h;
+      for (let i = 0; i < h; i++, seq++) events.push({ id: `e${seq}`, type: TYPES[seq % 2], tenantId: "acct_hot", data: { recordId: `rec_${seq}` } });
+    }
+    for (let i = 0; i < events.length; i += 100) {
+      const part = events.slice(i, i + 100);
+      try {
+        await world.ingest.publish({ events: part });
+        for (const e of part) accepted.set((e as { id: string }).id, world.time.now());
+      } catch {
+        rejected += part.length; // a refused call accepted nothing: the producer would retry it
+      }
+    }
+  };
+  for (let at = 0; at < spec.loadSeconds * 1000; at += tickMs) world.time.at(t0 + at, () => void publishTick());
+  for (const s of spec.redriveAt ?? []) world.time.at(t0 + s * 1000, () => void world.queue.redrive());
+
+  const esm = world.startDelivering();
+  // Run in slices so the process stays responsive and memory is reclaimed between them.
+  const end = t0 + spec.runSeconds * 1000;
+  for (let t = t0; t < end; ) {
+    t = Math.min(end, t + 600_000);
+    await world.time.runUntil(t);
+  }
+  world.stopDelivering();
+
+  // The loss accounting: every delivery of every accepted event is delivered, failed, skipped, or still retrying on the queue.
+  const inQueue = new Set(world.mainQueue.heldBodies().map((b) => (JSON.parse(b) as DeliveryMessage).deliveryId));
+  const inDlq = new Set(world.dlqQueue.heldBodies().map((b) => (JSON.parse(b) as DeliveryMessage).deliveryId));
+  const accounting = { delivered: 0, failedInDlq: 0, failedOther: 0, skipped: 0, retrying: 0, missing: 0 };
+  const latencies: number[] = [];
+  let deliveredInLoad = 0;
+  let deliveries = 0;
+  for (const event of world.events.events.values()) {
+    const publishedAt = accepted.get(event.id);
+    if (publishedAt === undefined) continue;
+    for (const d of event.deliveries) {
+      deliveries++;
+      const target = urls.get(d.webhookId)!;
+      const receivedAt = world.sender.receipts.get(target.url)?.delivered.get(event.id);
+      if (receivedAt !== undefined) {
+        accounting.delivered++;
+        if (receivedAt - t0 <= spec.loadSeconds * 1000) deliveredInLoad++;
+        if (target.healthy) latencies.push(receivedAt - publishedAt);
+        continue;
+      }
+      const status = world.deliveries.peekStatus(event.tenantId, d.webhookId, d.deliveryId);
+      if (status === "skipped") accounting.skipped++;
+      else if (inDlq.has(d.deliveryId)) accounting.failedInDlq++;
+      else if (status === "failed") accounting.failedOther++;
+      else if (inQueue.has(d.deliveryId)) accounting.retrying++;
+      else accounting.missing++;
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] : NaN);
+
+  const L = world.ledger;
+  const delivered = Math.max(1, accounting.delivered);
+  const sqsRequests = L.total("SQS.");
+  const dynamoRequests = L.total("DynamoDB.") - (L.requests.get("DynamoDB.WCU") ?? 0) - (L.requests.get("DynamoDB.RCU") ?? 0);
+  const gbSeconds = (esm.durationMs / 1000) * (256 / 1024);
+  const cost =
+    sqsRequests * PRICES.sqs.perRequest +
+    (L.requests.get("DynamoDB.WCU") ?? 0) * PRICES.dynamodb.perWriteUnit +
+    (L.requests.get("DynamoDB.RCU") ?? 0) * PRICES.dynamodb.perReadUnit +
+    esm.invocations * PRICES.lambda.perRequest +
+    gbSeconds * PRICES.lambda.perGbSecond;
+
+  return {
+    key: spec.key,
+    title: spec.title,
+    scale: spec.scale,
+    tenants,
+    rejectedEvents: rejected,
+    webhooks: urls.size,
+    eventsPerSecond: eventsPerSecond + (spec.hotTenant?.eventsPerSecond ?? 0),
+    loadSeconds: spec.loadSeconds,
+    runSeconds: spec.runSeconds,
+    inFlightScale: spec.inFlightScale ?? spec.scale,
+    accepted: { events: accepted.size, deliveries },
+    accounting,
+    deliveriesPerSecond: deliveredInLoad / spec.loadSeconds,
+    healthyLatency: { p50: pct(50), p99: pct(99), count: latencies.length },
+    inFlightPeak: world.mainQueue.peakInFlight,
+    inFlightLimit,
+    largestItemBytes: world.dynamo.largestItem,
+    hottestPartitionWcu: world.dynamo.hottestWcuPerSecond,
+    concurrencyPeak: esm.peakConcurrency,
+    concurrencyLimit: concurrency,
+    requestsPerDelivery: { sqs: sqsRequests / delivered, dynamodb: dynamoRequests / delivered, lambda: esm.invocations / delivered },
+    costPerMillion: (cost / delivered) * 1e6,
+    violations: [...L.violations],
+    throttles: Object.fromEntries(L.throttles),
+    metrics: Object.fromEntries([...world.metrics.counts].filter(([k]) => /Bookkeeping|Backoffs|Visibility|Dlq|Skipped|Failed|AutoDisables/.test(k))),
+    attempts: world.metrics.get("Attempts"),
+    wallSeconds: (performance.now() - started) / 1000 + 0,
+  };
+}
+
+async function addWebhook(world: World, tenantId: string, type: string, url: string, endpoint: Endpoint, isHealthy: boolean, urls: Map<string, { url: string; healthy: boolean }>) {
+  const now = new Date(world.time.now()).toISOString();
+  const sub: Subscription = {
+    tenantId,
+    id: newWebhookId(world.time.now()),
+    url,
+    eventTypes: [type],
+    enabled: true,
+    secrets: [{ value: "whsec_" + Buffer.alloc(24, urls.size % 251).toString("base64"), createdAt: now }],
+    createdAt: now,
+    updatedAt: now,
+  };
+  await world.subscriptions.create(sub, LIMITS.webhooksPerTenant);
+  world.sender.endpoints.set(url, endpoint);
+  urls.set(sub.id, { url, healthy: isHealthy });
+}
+
+export { dead, healthy };

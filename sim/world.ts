@@ -1,0 +1,178 @@
+import type { CoreLogger, CoreMetrics } from "#core/ports.ts";
+import { DeliveryService, type AttemptReport, type ReceivedMessage } from "#core/delivery.ts";
+import { IngestService } from "#core/ingest.ts";
+import { RetrySchedule } from "#core/retry.ts";
+import { DELIVERY, QUEUE } from "#core/settings.ts";
+import { createDeliverHandler } from "../lambdas/deliver/app.ts";
+import { Ledger, VirtualTime } from "./engine.ts";
+import { SimDeliveryLog, SimDynamo, SimEventStore, SimSubscriptionStore } from "./ports/dynamo.ts";
+import { SimSender } from "./ports/http.ts";
+import { SimSecretSealer } from "./ports/kms.ts";
+import { SimEventSource, type EventSourceOptions } from "./ports/lambda.ts";
+import { SimDeliveryQueue, SimQueue, type SimMessage } from "./ports/sqs.ts";
+
+/** Metrics the core emitted, summed. */
+export class CountingMetrics implements CoreMetrics {
+  readonly counts = new Map<string, number>();
+  count(name: string, value = 1): void {
+    this.counts.set(name, (this.counts.get(name) ?? 0) + value);
+  }
+  milliseconds(): void {}
+  get(name: string): number {
+    return this.counts.get(name) ?? 0;
+  }
+}
+
+/** A logger that keeps the last lines of each level (tests read them; the simulator counts them). */
+export class MemoryLogger implements CoreLogger {
+  readonly lines: { level: string; message: string; extra: Record<string, unknown> }[] = [];
+  readonly counts = { debug: 0, info: 0, warn: 0, error: 0 };
+  constructor(private readonly keep = 200) {}
+  private add(level: "debug" | "info" | "warn" | "error", message: string, extra: Record<string, unknown>[]) {
+    this.counts[level]++;
+    if (level === "debug") return;
+    this.lines.push({ level, message, extra: Object.assign({}, ...extra) });
+    if (this.lines.length > this.keep) this.lines.shift();
+  }
+  debug(m: string, ...e: Record<string, unknown>[]) {
+    this.add("debug", m, e);
+  }
+  info(m: string, ...e: Record<string, unknown>[]) {
+    this.add("info", m, e);
+  }
+  warn(m: string, ...e: Record<string, unknown>[]) {
+    this.add("warn", m, e);
+  }
+  error(m: string, ...e: Record<string, unknown>[]) {
+    this.add("error", m, e);
+  }
+}
+
+export interface WorldOptions {
+  schedule?: RetrySchedule;
+  /** SQS's in-flight limit, scaled with the scenario (default the real 120,000). */
+  inFlightLimit?: number;
+  eventSource?: Partial<EventSourceOptions>;
+  autoDisableAfterSeconds?: number;
+  onAttempt?: (a: AttemptReport) => void;
+}
+
+/**
+ * Every port of the core on its in-memory, AWS-rule-faithful implementation, sharing one virtual
+ * clock: the real IngestService and DeliveryService run on it, and the real deliver λ handler is
+ * fed by the simulated event source mapping.
+ */
+export class World {
+  readonly time = new VirtualTime();
+  readonly ledger = new Ledger();
+  readonly dynamo = new SimDynamo(this.time, this.ledger);
+  readonly subscriptions = new SimSubscriptionStore(this.dynamo);
+  readonly events = new SimEventStore(this.dynamo);
+  readonly deliveries = new SimDeliveryLog(this.dynamo);
+  readonly secrets = new SimSecretSealer(this.ledger);
+  readonly dlqQueue: SimQueue;
+  readonly mainQueue: SimQueue;
+  readonly queue: SimDeliveryQueue;
+  readonly sender = new SimSender(this.time);
+  readonly metrics = new CountingMetrics();
+  readonly logger = new MemoryLogger();
+  readonly schedule: RetrySchedule;
+  readonly ingest: IngestService;
+  readonly delivery: DeliveryService;
+  readonly esmOptions: EventSourceOptions;
+  private esm?: SimEventSource;
+
+  constructor(o: WorldOptions = {}) {
+    this.schedule = o.schedule ?? new RetrySchedule();
+    const limit = o.inFlightLimit ?? QUEUE.maxInFlight;
+    this.dlqQueue = new SimQueue(this.time, this.ledger, { name: "dlq", visibilityTimeoutSeconds: 30, inFlightLimit: limit });
+    this.mainQueue = new SimQueue(this.time, this.ledger, {
+      name: "delivery",
+      visibilityTimeoutSeconds: QUEUE.visibilityTimeoutSeconds,
+      inFlightLimit: limit,
+      maxReceiveCount: QUEUE.maxReceiveCount,
+      dlq: this.dlqQueue,
+    });
+    this.queue = new SimDeliveryQueue(this.mainQueue, this.dlqQueue);
+    this.ingest = new IngestService({
+      subscriptions: this.subscriptions,
+      events: this.events,
+      queue: this.queue,
+      clock: this.time,
+      logger: this.logger,
+      metrics: this.metrics,
+      subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
+    });
+    this.delivery = new DeliveryService({
+      subscriptions: this.subscriptions,
+      secrets: this.secrets,
+      deliveries: this.deliveries,
+      queue: this.queue,
+      sender: this.sender,
+      clock: this.time,
+      schedule: this.schedule,
+      logger: this.logger,
+      metrics: this.metrics,
+      attemptTimeoutMs: DELIVERY.attemptTimeoutMs,
+      autoDisableAfterSeconds: o.autoDisableAfterSeconds ?? DELIVERY.autoDisableAfterSeconds,
+      subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
+      onAttempt: o.onAttempt,
+    });
+    this.esmOptions = {
+      batchSize: QUEUE.batchSize,
+      maxBatchingWindowSeconds: QUEUE.maxBatchingWindowSeconds,
+      maxConcurrency: QUEUE.maxConcurrency,
+      reservedConcurrency: QUEUE.reservedConcurrency,
+      invocationOverheadMs: 40,
+      timeoutSeconds: QUEUE.deliverTimeoutSeconds,
+      ...o.eventSource,
+    };
+  }
+
+  /** Starts the deliver λ's event source mapping on the delivery queue. */
+  startDelivering(): SimEventSource {
+    this.esm = new SimEventSource(this.time, this.mainQueue, () => createDeliverHandler(this.delivery), this.esmOptions);
+    this.esm.start();
+    return this.esm;
+  }
+
+  stopDelivering(): void {
+    this.esm?.stop();
+  }
+
+  /** Receives up to `max` messages as the deliver λ would be handed them (for step-by-step tests). */
+  receive(max = 10): ReceivedMessage[] {
+    return this.mainQueue.receive(max).map((m: SimMessage) => ({
+      messageId: m.id,
+      receiptHandle: m.handle!,
+      body: m.body,
+      sentAt: m.sentAt,
+      receiveCount: m.receiveCount,
+    }));
+  }
+
+  /** One invocation of the delivery core on `batch`: prepare, deliver each, finish; deletes the finished ones. */
+  async deliverBatch(batch: readonly ReceivedMessage[]): Promise<{ deleted: string[]; retried: string[]; errors: unknown[] }> {
+    const results = await this.time.drive(
+      (async () => {
+        const ctx = await this.delivery.prepare(batch);
+        const settled = await Promise.allSettled(batch.map((r) => this.delivery.deliver(ctx, r)));
+        await this.delivery.finish(ctx);
+        return settled;
+      })(),
+    );
+    const deleted: string[] = [];
+    const retried: string[] = [];
+    const errors: unknown[] = [];
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") deleted.push(batch[i].messageId);
+      else {
+        retried.push(batch[i].messageId);
+        if ((r.reason as Error).name !== "RetryLater") errors.push(r.reason);
+      }
+    });
+    const handles = batch.filter((r) => deleted.includes(r.messageId)).map((r) => r.receiptHandle);
+    for (let i = 0; i < handles.length; i += 10) this.mainQueue.deleteBatch(handles.slice(i, i + 10));
+    return { deleted, retried, errors };
+  }
+}

@@ -1,0 +1,227 @@
+import { LIMITS } from "#core/settings.ts";
+/**
+ * Every branch of the delivery decision (DeliveryService) on the in-memory ports of sim/, which
+ * enforce AWS's rules (SQS's 12 h visibility from the receive, DynamoDB's duplicate keys and
+ * throughput) and run on a virtual clock: exact expectations, no sleeps.
+ */
+import { newWebhookId } from "#core/ids.ts";
+import type { DeliveryMessage, Subscription } from "#core/model.ts";
+import { RetrySchedule } from "#core/retry.ts";
+import { World, type WorldOptions } from "../../sim/world.ts";
+import type { Endpoint } from "../../sim/ports/http.ts";
+
+const TENANT = "acct_sim";
+const URL = "https://hooks.example.com/in";
+
+async function setup(endpoint: Endpoint, o: WorldOptions = {}) {
+  const world = new World(o);
+  const now = new Date(world.time.now()).toISOString();
+  const sub: Subscription = {
+    tenantId: TENANT,
+    id: newWebhookId(world.time.now()),
+    url: URL,
+    eventTypes: ["*"],
+    enabled: true,
+    secrets: [{ value: "whsec_" + Buffer.alloc(24, 7).toString("base64"), createdAt: now }],
+    createdAt: now,
+    updatedAt: now,
+  };
+  await world.subscriptions.create(sub, LIMITS.webhooksPerTenant);
+  world.sender.endpoints.set(URL, endpoint);
+  return { world, sub };
+}
+
+async function publish(world: World, id = "evt_1") {
+  return world.ingest.publish({ id, type: "record.created", tenantId: TENANT, data: { recordId: "rec_1" } });
+}
+
+/** Advances virtual time, then receives and runs one batch. */
+async function step(world: World, afterSeconds: number) {
+  await world.time.runUntil(world.time.now() + afterSeconds * 1000);
+  const batch = world.receive(10);
+  return { batch, ...(await world.deliverBatch(batch)) };
+}
+
+const only = async (world: World, sub: Subscription) => (await world.deliveries.list(TENANT, sub.id, { limit: 10 })).items[0];
+const fail500: Endpoint = () => ({ latencyMs: 50, status: 500, body: "boom" });
+const ok: Endpoint = () => ({ latencyMs: 50, status: 200, body: "ok" });
+
+describe("the delivery decision on AWS-faithful in-memory ports", () => {
+  test("fresh: a first receive soon after ingest is attempted without reading its record, and logged with one batch write", async () => {
+    const { world, sub } = await setup(ok);
+    await publish(world);
+    const before = world.ledger.requests.get("DynamoDB.BatchGetItem") ?? 0;
+    const r = await step(world, 0);
+    expect(r).toMatchObject({ deleted: [r.batch[0].messageId], retried: [], errors: [] });
+    // One BatchGetItem: the subscription only. One BatchWriteItem: the record.
+    expect((world.ledger.requests.get("DynamoDB.BatchGetItem") ?? 0) - before).toBe(1);
+    expect(world.ledger.requests.get("DynamoDB.BatchWriteItem")).toBe(1);
+    expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 1, attempts: [{ n: 1, statusCode: 200, responseExcerpt: "ok" }] });
+    expect(world.mainQueue.depth).toBe(0);
+    expect(world.ledger.violations).toEqual([]);
+  });
+
+  test("retry: a failed attempt is logged pending with nextAttemptAt, hidden exactly that long, then attempted again", async () => {
+    const { world, sub } = await setup(fail500);
+    await publish(world);
+    const first = await step(world, 0);
+    expect(first).toMatchObject({ deleted: [], retried: [first.batch[0].messageId], errors: [] });
+    const record = await only(world, sub);
+    expect(record).toMatchObject({ status: "pending", attemptCount: 1 });
+    const dueIn = Date.parse(record.nextAttemptAt!) - world.time.now();
+    expect(dueIn).toBeGreaterThanOrEqual(4_000); // 5 s ± 20 %
+    expect(dueIn).toBeLessThanOrEqual(6_000);
+    await world.time.runUntil(world.time.now() + dueIn - 100);
+    expect(world.receive(10)).toEqual([]);
+    const second = await step(world, 0.2);
+    expect(second.batch).toHaveLength(1);
+    expect(await only(world, sub)).toMatchObject({ status: "pending", attemptCount: 2 });
+    expect(world.sender.posts).toBe(2);
+  });
+
+  test("exhausted: after the last attempt the message goes to the DLQ with the record's deadLetteredAt mark", async () => {
+    const { world, sub } = await setup(fail500, { schedule: RetrySchedule.parse("1s") });
+    await publish(world);
+    await step(world, 0);
+    const last = await step(world, 2);
+    expect(last.deleted).toHaveLength(1);
+    const record = await only(world, sub);
+    expect(record).toMatchObject({ status: "failed", attemptCount: 2, reason: "retry schedule exhausted" });
+    const [dlqBody] = world.dlqQueue.heldBodies();
+    expect(JSON.parse(dlqBody)).toMatchObject({ deliveryId: record.id, deadLetteredAt: record.deadLetteredAt });
+    expect(world.metrics.get("DlqMoves")).toBe(1);
+  });
+
+  test("redriven: a DLQ message starts a fresh round on the same record; a stale copy of the first round is dropped", async () => {
+    let up = false;
+    const { world, sub } = await setup(() => (up ? { latencyMs: 20, status: 200 } : { latencyMs: 20, status: 500 }), { schedule: RetrySchedule.parse("5m") });
+    await publish(world);
+    const original = (await step(world, 0)).batch[0].body;
+    await step(world, 400);
+    expect(await world.queue.redrive()).toEqual({ moved: 1 });
+    // The redriven round fails once more (attempt 3, pending in round 2), then a stale first-round copy arrives.
+    const third = await step(world, 0);
+    expect(third.retried).toHaveLength(1);
+    expect(await only(world, sub)).toMatchObject({ status: "pending", attemptCount: 3, roundStart: 2 });
+    await world.queue.send([JSON.parse(original) as DeliveryMessage]);
+    const stale = await step(world, 60);
+    expect(stale.batch).toHaveLength(1);
+    expect(stale.deleted).toEqual([stale.batch[0].messageId]);
+    expect(world.sender.posts).toBe(3);
+    up = true;
+    await step(world, 400);
+    expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 4, roundStart: 2 });
+  });
+
+  test("recovery copy: an ingest retry's copy of a delivery that exists is dropped; an event first seen by the retry is delivered", async () => {
+    const { world, sub } = await setup(ok);
+    await publish(world);
+    await step(world, 0);
+    await publish(world); // the same id again: a recovery copy, delayed 60 s
+    expect(world.receive(10)).toEqual([]);
+    const copy = await step(world, 61);
+    expect(copy.deleted).toHaveLength(1);
+    expect(world.sender.posts).toBe(1);
+    expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 1 });
+  });
+
+  test("skipped: a disabled subscription's delivery is not sent and is logged skipped", async () => {
+    const { world, sub } = await setup(ok);
+    await publish(world);
+    await world.subscriptions.update(TENANT, sub.id, { enabled: false });
+    await step(world, 2);
+    expect(world.sender.posts).toBe(0);
+    expect(await only(world, sub)).toMatchObject({ status: "skipped", attemptCount: 0, reason: "subscription is disabled" });
+  });
+
+  test("410 Gone: the delivery fails at once and the webhook is disabled with the reason; nothing goes to the DLQ", async () => {
+    const { world, sub } = await setup(() => ({ latencyMs: 20, status: 410 }));
+    await publish(world);
+    const r = await step(world, 0);
+    expect(r.deleted).toHaveLength(1);
+    expect(await only(world, sub)).toMatchObject({ status: "failed", attemptCount: 1, reason: "endpoint answered 410 Gone" });
+    expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({ enabled: false, disabledReason: "the endpoint answered 410 Gone" });
+    expect(world.dlqQueue.depth).toBe(0);
+  });
+
+  test("auto-disable: failing for longer than the setting disables the webhook and fails the delivery", async () => {
+    const { world, sub } = await setup(fail500, { autoDisableAfterSeconds: 30 });
+    await publish(world);
+    await step(world, 0); // failingSince set
+    await step(world, 6); // 6 s in: still retrying
+    expect(await only(world, sub)).toMatchObject({ status: "pending", attemptCount: 2 });
+    const r = await step(world, 40);
+    expect(r.deleted).toHaveLength(1);
+    expect(await only(world, sub)).toMatchObject({ status: "failed", attemptCount: 3, reason: "subscription auto-disabled" });
+    expect((await world.subscriptions.get(TENANT, sub.id))?.enabled).toBe(false);
+  });
+
+  test("defect 1: Retry-After at the 12 h edge never asks SQS for visibility past 12 h from the receive; the message is held, then attempted when due", async () => {
+    let calls = 0;
+    const { world, sub } = await setup(() => (++calls === 1 ? { latencyMs: 100, status: 429, retryAfter: "43200" } : { latencyMs: 100, status: 200 }), {
+      schedule: new RetrySchedule([43_200]),
+    });
+    await publish(world);
+    const first = await step(world, 0);
+    expect(first.retried).toHaveLength(1);
+    const due = Date.parse((await only(world, sub)).nextAttemptAt!);
+    expect(due - world.time.now()).toBe(43_200_000);
+    // No refused ChangeMessageVisibility: the schedule did not collapse to the queue's 180 s.
+    expect(world.ledger.violations).toEqual([]);
+    await world.time.runUntil(world.time.now() + 3_600_000);
+    expect(world.receive(10)).toEqual([]);
+    // Back before it is due (the receive had less than 12 h left): hidden again, not attempted.
+    await world.time.runUntil(due - 120_000);
+    const held = await step(world, 0);
+    expect(held.batch).toHaveLength(1);
+    expect(held.retried).toHaveLength(1);
+    expect(world.sender.posts).toBe(1);
+    expect(world.metrics.get("BackoffsExtended")).toBe(1);
+    await world.time.runUntil(due - 1_000);
+    expect(world.receive(10)).toEqual([]);
+    const done = await step(world, 1);
+    expect(done.deleted).toHaveLength(1);
+    expect(world.sender.posts).toBe(2);
+    expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 2 });
+    expect(world.ledger.violations).toEqual([]);
+  });
+
+  test("defect 2: a failed record write keeps the attempt's backoff (not the queue's 180 s) and counts BookkeepingWriteFailures", async () => {
+    const { world } = await setup(fail500, { schedule: new RetrySchedule([3_600]) });
+    await publish(world);
+    world.dynamo.writeOutage = { tables: ["deliveries"], untilMs: world.time.now() + 2 * 3_600_000 };
+    const r = await step(world, 0);
+    expect(r).toMatchObject({ retried: [r.batch[0].messageId], errors: [] });
+    expect(world.metrics.get("BookkeepingWriteFailures")).toBe(1);
+    await world.time.runUntil(world.time.now() + 2_800_000); // 3600 s − 20 %: not back yet
+    expect(world.receive(10)).toEqual([]);
+    expect(world.sender.posts).toBe(1);
+  });
+
+  test("defect 2: a success whose first-attempt record cannot be written is done (not POSTed again), and counted", async () => {
+    const { world } = await setup(ok);
+    await publish(world);
+    world.dynamo.writeOutage = { tables: ["deliveries"], untilMs: world.time.now() + 3_600_000 };
+    const r = await step(world, 0);
+    expect(r).toMatchObject({ deleted: [r.batch[0].messageId], errors: [] });
+    expect(world.metrics.get("BookkeepingWriteFailures")).toBe(1);
+    await world.time.runUntil(world.time.now() + 600_000);
+    expect(world.receive(10)).toEqual([]);
+    expect(world.sender.posts).toBe(1);
+  });
+
+  test("defect 5: two copies of one delivery in a batch: one BatchGetItem key, one attempt, both messages done", async () => {
+    const { world, sub } = await setup(ok);
+    await publish(world);
+    const [message] = world.mainQueue.heldBodies().map((b) => JSON.parse(b) as DeliveryMessage);
+    await world.queue.send([message]); // SQS at-least-once: a second copy
+    // Past the fresh window, so the batch reads the delivery's record (twice named without the fold).
+    const r = await step(world, 120);
+    expect(r.batch).toHaveLength(2);
+    expect(r).toMatchObject({ retried: [], errors: [] });
+    expect(r.deleted).toHaveLength(2);
+    expect(world.sender.posts).toBe(1);
+    expect(world.ledger.violations).toEqual([]);
+    expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 1 });
+  });
+});
