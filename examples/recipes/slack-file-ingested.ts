@@ -39,24 +39,24 @@ export function slackFileIngested({ webhookUrl }: SlackOptions): EventHandler {
 /** The message: a one-line fallback text, and blocks with the file as a link, its size and the context. */
 export function slackMessage(event: WebhookEvent<FileIngested>): { text: string; blocks: unknown[] } {
   const { fileId, name, sizeBytes, url } = event.data;
-  const title = escape(name ?? fileId);
+  const title = escapeMrkdwn(name ?? fileId);
   const link = url && /^https?:\/\//.test(url) ? url : undefined;
   const linked = link ? `<${link}|${title}>` : title;
-  const details = [sizeBytes === undefined ? undefined : formatBytes(sizeBytes), `file \`${escape(fileId)}\``].filter(Boolean).join(" · ");
+  const details = [sizeBytes === undefined ? undefined : formatBytes(sizeBytes), `file \`${escapeMrkdwn(fileId)}\``].filter(Boolean).join(" · ");
   return {
     text: `File ingested: ${title}${link ? ` ${link}` : ""}`,
     blocks: [
       { type: "section", text: { type: "mrkdwn", text: `:page_facing_up: *File ingested:* ${linked}\n${details}` } },
       {
         type: "context",
-        elements: [{ type: "mrkdwn", text: `RecordsKeeper.AI · account ${escape(event.tenantId)} · ${event.timestamp} · event ${escape(event.id)}` }],
+        elements: [{ type: "mrkdwn", text: `RecordsKeeper.AI · account ${escapeMrkdwn(event.tenantId)} · ${event.timestamp} · event ${escapeMrkdwn(event.id)}` }],
       },
     ],
   };
 }
 
 /** Slack mrkdwn treats &, < and > as control characters. */
-function escape(text: string): string {
+function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 

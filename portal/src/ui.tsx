@@ -54,6 +54,9 @@ export function formatTime(iso: string | null | undefined): string {
 
 export function Json({ value, label }: { value: unknown; label: string }) {
   return (
+    // A scrollable block must take keyboard focus (axe: scrollable-region-focusable), and the label names it.
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: focusable so a keyboard can scroll it
+    // biome-ignore lint/a11y/useAriaPropsSupportedByRole: the label names the focused block for screen readers
     <pre class="json" aria-label={label} tabIndex={0}>
       {JSON.stringify(value, null, 2)}
     </pre>

@@ -34,7 +34,7 @@ export class SimSender implements HttpSender {
 
   constructor(private readonly time: VirtualTime) {}
 
-  async post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<HttpResult> {
+  async post(url: string, headers: Record<string, string>, _body: string, timeoutMs: number): Promise<HttpResult> {
     const started = this.time.now();
     const endpoint = this.endpoints.get(url) ?? dead;
     const b = endpoint(started);
