@@ -148,8 +148,12 @@ export class DeliveryService {
       this.deps.logger.error("batch reads failed; every message waits a backoff", { error: err as Error, messages: batch.length });
       return { messages, subscriptions, records: new Map(), backoffs: [], created: [], preparedAt: now, unavailable: true, seen: new Set() };
     }
+    // Secrets first, then the cache, with no await in between: a batch prepared meanwhile (the local
+    // stack's pollers share this service) must never find "deleted" cached for a subscription that
+    // is only still being opened.
+    const opened = await Promise.all(fresh.map((s) => this.openSecrets(s, now)));
     for (const key of missing.keys()) this.cache.set(key, { sub: undefined, at: now });
-    for (const sub of await Promise.all(fresh.map((s) => this.openSecrets(s, now)))) {
+    for (const sub of opened) {
       const key = subKey(sub.tenantId, sub.id);
       subscriptions.set(key, sub);
       this.cache.set(key, { sub, at: now });

@@ -1,4 +1,3 @@
-import { LIMITS } from "#core/settings.ts";
 /**
  * Every branch of the delivery decision (DeliveryService) on the in-memory ports of sim/, which
  * enforce AWS's rules (SQS's 12 h visibility from the receive, DynamoDB's duplicate keys and
@@ -9,6 +8,7 @@ import type { DeliveryMessage, Subscription } from "#core/model.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { World, type WorldOptions } from "../../sim/world.ts";
 import type { Endpoint } from "../../sim/ports/http.ts";
+import { LIMITS } from "#core/settings.ts";
 
 const TENANT = "acct_sim";
 const URL = "https://hooks.example.com/in";

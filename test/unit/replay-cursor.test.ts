@@ -1,4 +1,3 @@
-import { LIMITS } from "#core/settings.ts";
 /**
  * Replay is bounded per call and carries on with the answer's cursor (issue 9, defect 4), on the
  * in-memory ports: 1,005 failed deliveries are replayed in two calls, each exactly once.
@@ -7,6 +6,7 @@ import { ManageService } from "#core/manage.ts";
 import { deterministicDeliveryId, newWebhookId } from "#core/ids.ts";
 import type { Subscription } from "#core/model.ts";
 import { World } from "../../sim/world.ts";
+import { LIMITS } from "#core/settings.ts";
 
 test("1,005 failed deliveries: 1,000 replayed with a cursor, then the other 5, none twice", async () => {
   const world = new World();
