@@ -31,4 +31,7 @@ export default {
   ],
   // Integration and e2e tests wait for real deliveries with retries of a second or two.
   testTimeout: 60_000,
+  // A test that fails half-way can leave what it started (a worker child, a listener) behind; the
+  // run must still end, so that CI reports the failure instead of hanging until its time limit.
+  forceExit: true,
 };
