@@ -9,9 +9,13 @@ import { createDeliveryService, createIngestService, createManageService, type R
 import { consoleLogger } from "../../local/console-logger.ts";
 import { startLocalStack, type LocalStack } from "../../local/stack.ts";
 
-/** A clock the test moves: the services read it, nothing else does. */
+/**
+ * A clock the test moves: the services read it, nothing else does. It starts at the real time and
+ * only moves forward: ids are monotonic ULIDs (ids.ts), and an id made at a time before an earlier
+ * id's (e.g. one made with the real clock) takes that earlier id's time.
+ */
 export class TestClock implements Clock {
-  constructor(public ms = Date.parse("2026-06-01T12:00:00.000Z")) {}
+  constructor(public ms = Date.now()) {}
   now(): number {
     return this.ms;
   }
