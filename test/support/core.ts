@@ -68,10 +68,10 @@ export class CoreUnderTest {
     return res as ApiResponse & { body: any };
   }
 
-  /** Receives up to `max` messages from a queue (default: the delivery queue), with their system attributes. */
-  async receive(max: number, queueUrl = this.config.queue.queueUrl): Promise<Message[]> {
+  /** Receives up to `max` messages from a queue (default: the delivery queue), with their system attributes; waits up to `waitSeconds` for one. */
+  async receive(max: number, queueUrl = this.config.queue.queueUrl, waitSeconds = 1): Promise<Message[]> {
     const res = await this.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: max, WaitTimeSeconds: 1, MessageSystemAttributeNames: ["All", "MessageGroupId"] }),
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: max, WaitTimeSeconds: waitSeconds, MessageSystemAttributeNames: ["All", "MessageGroupId"] }),
     );
     return res.Messages ?? [];
   }

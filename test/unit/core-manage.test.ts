@@ -29,7 +29,7 @@ async function deliverAll(): Promise<number> {
   const handler = createDeliverHandler(core.delivery());
   let n = 0;
   for (let round = 0; round < 20; round++) {
-    const messages = await core.receive(10);
+    const messages = await core.receive(10, core.config.queue.queueUrl, 0);
     if (messages.length === 0) return n;
     const res = await handler(sqsEvent(messages, core.config.queue.queueArn), {} as never);
     expect(res.batchItemFailures).toEqual([]);
