@@ -19,6 +19,8 @@ const project = (level, extra = {}) => ({
   testEnvironment: "node",
   extensionsToTreatAsEsm: [".ts"],
   transform: { "^.+\\.ts$": ["@swc/jest", swc] },
+  // Stryker's sandboxes (npm run mutate) are copies of the project: not part of it.
+  modulePathIgnorePatterns: ["<rootDir>/.stryker-tmp/"],
   ...extra,
 });
 

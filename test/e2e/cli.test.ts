@@ -297,7 +297,7 @@ test("inspect verifies signatures with standardwebhooks and prints headers and b
   expect(bad.status).toBe(401);
   expect(await bad.json()).toEqual({ error: "signature invalid: No matching signature found" });
 
-  while (lines.length < 3) await new Promise((r) => setTimeout(r, 20));
+  await until("three output lines", () => lines.length >= 3);
   expect(lines[0]).toEqual({ listening, verifying: true });
   expect(lines[1]).toMatchObject({ method: "POST", path: "/hooks", signature: "verified", body: JSON.parse(body) });
   expect(lines[1].headers).toMatchObject(headers);
@@ -315,7 +315,7 @@ test("inspect without a secret prints requests as unverified", async () => {
   child.stdout!.on("data", (d) => (out += d));
   const url = await lineOf(child.stdout!, (l) => /^inspecting webhooks at (\S+) — signatures unverified/.exec(l)?.[1]);
   expect((await fetch(`${url}x`, { method: "POST", headers: { "webhook-id": "evt_2" }, body: '{"a":1}' })).status).toBe(200);
-  while (!out.includes('"a": 1')) await new Promise((r) => setTimeout(r, 20));
+  await until("the request in the output", () => out.includes('"a": 1'));
   const block = out.split("── ")[1];
   expect(block).toMatch(/^POST \/x {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}· signature unverified \(no --secret\)\n/);
   expect(block).toContain("\nwebhook-id: evt_2\n");
@@ -471,3 +471,11 @@ test("--help shows duration defaults with their unit", async () => {
   expect(await help("tail")).toContain("--interval <duration> poll this often (a duration: 500ms, 30s, 10m, 2h, 7d) (default: 1s)");
   expect(await help("webhooks", "rotate-secret")).toMatch(/--grace <duration> [^(]+\(a duration: [^)]+\) \(default: 24h\)/);
 });
+
+/** Waits until `predicate` holds, at most `timeoutMs`. */
+async function until(what: string, predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !predicate(); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -35,6 +35,9 @@ function start(port: number): Promise<{ child: ChildProcess; output: () => strin
   });
 }
 
+/** The API's URL, as the running stack wrote it to its state file. */
+const apiUrlOfState = (): string => JSON.parse(readFileSync(join(stateDir, "local-stack.json"), "utf8")).apiUrl;
+
 function stop(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     child.once("exit", (code) => resolve(code));
@@ -62,14 +65,13 @@ afterAll(async () => {
 });
 
 test("npm start: create a webhook, publish, receive a delivery that standardwebhooks verifies, restart keeps state", async () => {
-  const port = 30_000 + Math.floor(Math.random() * 20_000);
-  const base = `http://127.0.0.1:${port}`;
-  const first = await start(port);
+  // PORT=0: the OS picks a free port; the state file says which (as it does for the CLI).
+  const first = await start(0);
+  const base = apiUrlOfState();
+  expect(base).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
 
   expect((await fetch(`${base}/health`)).status).toBe(200);
   expect((await fetch(`${base}/tenants/acct_e2e/webhooks`)).status).toBe(401);
-  const state = JSON.parse(readFileSync(join(stateDir, "local-stack.json"), "utf8"));
-  expect(state.apiUrl).toBe(base);
 
   // It prints a portal URL with a fresh session (the token in the fragment), which works.
   const portal = /Portal\s+(\S+)/.exec(first.output())?.[1] ?? "";
@@ -118,8 +120,8 @@ test("npm start: create a webhook, publish, receive a delivery that standardwebh
   expect(await stop(first.child)).toBe(0);
 
   // State survives a restart.
-  const second = await start(port);
-  const listed = await api(base, "GET", "/tenants/acct_e2e/webhooks");
+  const second = await start(0);
+  const listed = await api(apiUrlOfState(), "GET", "/tenants/acct_e2e/webhooks");
   expect(listed.body.items.map((w: { id: string }) => w.id)).toEqual([created.body.id]);
   expect(await stop(second.child)).toBe(0);
 });

@@ -140,7 +140,8 @@ describe("ingest dying between storing an event and enqueueing it", () => {
     expect(d).toMatchObject({ eventId: "evt_crash_1", attemptCount: 1 });
     // A second retry after completion creates nothing new either.
     expect((await stack.api("POST", "/events", event)).body).toEqual({ id: "evt_crash_1", deliveries: 1 });
-    await new Promise((res) => setTimeout(res, 2_500)); // the recovery copies' delay (1 s here) and their attempt
+    // The recovery copies (held back 1 s here) have been received and judged: dropped, not sent.
+    await stack.waitForQueueDrained();
     expect(r.requests).toHaveLength(1);
     expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}/deliveries`)).body.items).toHaveLength(1);
   });
@@ -153,12 +154,14 @@ describe("ingest dying between storing an event and enqueueing it", () => {
     const event = { id: "evt_crash_2", type: "sync.completed", tenantId: tenant, data: { syncId: "syn_1" } };
 
     await expect(crashingIngest(1).publish(event)).rejects.toThrow("died");
-    await Promise.race([Promise.all(rs.map((r) => r.waitFor(1, 3_000).catch(() => undefined))), new Promise((res) => setTimeout(res, 3_000))]);
+    // The 10 messages enqueued before the "crash" are delivered, and nothing else is in the queue.
+    await stack.waitForQueueDrained();
     expect(rs.filter((r) => r.requests.length === 1)).toHaveLength(10);
+    expect(rs.filter((r) => r.requests.length === 0)).toHaveLength(2);
 
     expect((await stack.api("POST", "/events", event)).body).toEqual({ id: "evt_crash_2", deliveries: 12 });
     await Promise.all(rs.map((r) => r.waitFor(1)));
-    await new Promise((res) => setTimeout(res, 2_500)); // every recovery copy has been received and judged
+    await stack.waitForQueueDrained(); // every recovery copy has been received and judged
     expect(rs.map((r) => r.requests.length)).toEqual(Array(12).fill(1));
   });
 

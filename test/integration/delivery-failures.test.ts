@@ -2,6 +2,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { generate } from "selfsigned";
 import { Webhook } from "standardwebhooks";
+import { documentClient, DynamoDeliveryLog } from "#core/adapters/dynamodb.ts";
 import { TestReceiver, type Received } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
@@ -168,6 +169,14 @@ test("410 Gone disables the subscription at once, with the reason, and later eve
   await other.waitFor(1);
   expect((await stack.api("GET", `/tenants/acct_gone_other/webhooks/${otherHook.id}`)).body.enabled).toBe(true);
 
+  // A later event for the same tenant and type is not sent to it: once every message in the queue has
+  // been judged, the endpoint still saw one request and the webhook's log holds the first delivery only.
+  await publish("record.created", { recordId: "rec_after_410" });
+  await stack.waitForQueueDrained(30_000);
+  expect(r.requests).toHaveLength(1);
+  const log = await stack.api("GET", `/tenants/${TENANT}/webhooks/${hook.id}/deliveries`);
+  expect(log.body.items.map((x: any) => x.id)).toEqual([d.id]);
+
   // Re-enabling is one PATCH.
   const patched = await stack.api("PATCH", `/tenants/${TENANT}/webhooks/${hook.id}`, { enabled: true });
   expect(patched.body).toMatchObject({ enabled: true, disabledReason: null, disabledAt: null });
@@ -187,29 +196,57 @@ test("429 with Retry-After: the next attempt waits the asked time, clamped to tw
 });
 
 test("a slow endpoint does not hold back the fast ones of its batch", async () => {
-  let slowAnsweredAt = 0;
-  const slow = await receiver(() => ({ kind: "delay", ms: 800 }));
-  const fast = await Promise.all(Array.from({ length: 5 }, () => receiver()));
-  await stack.createWebhook("acct_batch", slow.url, ["record.created"]);
-  for (const f of fast) await stack.createWebhook("acct_batch", f.url, ["record.created"]);
+  // The slow endpoint answers only after every fast one has received its request, and each fast one
+  // only after the slow one has received its: attempts made one after another would wait on each
+  // other until the 1 s attempt timeout and fail; made concurrently, all six succeed at once.
+  const fastReached: Promise<void>[] = [];
+  let slowReached!: () => void;
+  const slowArrived = new Promise<void>((r) => (slowReached = r));
+  const fast = await Promise.all(Array.from({ length: 5 }, () => receiver(() => ({ kind: "await", until: slowArrived }))));
+  const slow = await receiver(() => {
+    slowReached();
+    return { kind: "await", until: Promise.all(fastReached) };
+  });
+  for (const f of fast) fastReached.push(f.waitFor(1));
+  const hooks = [await stack.createWebhook("acct_batch", slow.url, ["record.created"])];
+  for (const f of fast) hooks.push(await stack.createWebhook("acct_batch", f.url, ["record.created"]));
   await stack.api("POST", "/events", { type: "record.created", tenantId: "acct_batch", data: { recordId: "r" } });
-  await slow.waitFor(1);
-  await Promise.all(fast.map((f) => f.waitFor(1)));
-  slowAnsweredAt = slow.requests[0].at + 800;
-  // Every fast endpoint got its request before the slow one answered: attempts ran concurrently.
-  for (const f of fast) expect(f.requests[0].at).toBeLessThan(slowAnsweredAt);
-  expect(fast.map((f) => f.requests.length)).toEqual([1, 1, 1, 1, 1]);
+  for (const hook of hooks) {
+    const [d] = await stack.waitForDeliveries("acct_batch", hook.id, settled);
+    expect(d).toMatchObject({ status: "succeeded", attemptCount: 1 });
+  }
+  expect([slow, ...fast].map((f) => f.requests.length)).toEqual([1, 1, 1, 1, 1, 1]);
 });
 
-test("a deleted or disabled subscription's pending delivery is skipped, not sent", async () => {
+test("a disabled subscription's pending delivery is skipped, not sent", async () => {
   const r = await receiver((i) => ({ kind: "status", status: i === 0 ? 500 : 200 }));
   const hook = await stack.createWebhook(TENANT, r.url, ["record.created"]);
-  await stack.api("PATCH", `/tenants/${TENANT}/webhooks/${hook.id}`, { eventTypes: ["record.created"] });
   await publish();
   await stack.waitForDeliveries(TENANT, hook.id, (items) => items[0]?.attemptCount === 1);
   await stack.api("PATCH", `/tenants/${TENANT}/webhooks/${hook.id}`, { enabled: false });
   const [d] = await stack.waitForDeliveries(TENANT, hook.id, settled);
   expect(d).toMatchObject({ status: "skipped", attemptCount: 1, reason: "subscription is disabled" });
+  expect(r.requests).toHaveLength(1);
+});
+
+test("a deleted subscription's pending delivery is skipped, not sent", async () => {
+  const r = await receiver((i) => ({ kind: "status", status: i === 0 ? 500 : 200 }));
+  const hook = await stack.createWebhook(TENANT, r.url, ["record.created"]);
+  await publish();
+  await stack.waitForDeliveries(TENANT, hook.id, (items) => items[0]?.attemptCount === 1);
+  expect((await stack.api("DELETE", `/tenants/${TENANT}/webhooks/${hook.id}`)).status).toBe(204);
+  // The API no longer shows the webhook's log: read the record from the table.
+  const { config } = stack.stack;
+  const log = new DynamoDeliveryLog(documentClient(config.dynamodb), config.tables.deliveries);
+  const deadline = Date.now() + 20_000;
+  let items = (await log.list(TENANT, hook.id, { limit: 10 })).items;
+  while (items[0]?.status === "pending") {
+    if (Date.now() > deadline) throw new Error(`the delivery was never judged: ${JSON.stringify(items)}`);
+    await new Promise((res) => setTimeout(res, 100));
+    items = (await log.list(TENANT, hook.id, { limit: 10 })).items;
+  }
+  expect(items).toHaveLength(1);
+  expect(items[0]).toMatchObject({ status: "skipped", attemptCount: 1, reason: "subscription was deleted" });
   expect(r.requests).toHaveLength(1);
 });
 
@@ -230,9 +267,16 @@ describe("auto-disable", () => {
     const sub = (await short.api("GET", `/tenants/acct_auto/webhooks/${hook.id}`)).body;
     expect(sub.enabled).toBe(false);
     expect(sub.disabledReason).toMatch(/^every attempt failed for \d+(\.\d+)? days \(since 20\d\d-/);
-    // It stopped at the first attempt past the 2 s line: attempt 3 (~2 s ± jitter) or 4 (~3 s).
+    // The failing run began at the first attempt, and it stopped at the first attempt 2 s or more
+    // after that one (each attempt's time is the time its outcome was judged at).
+    const full = (await short.api("GET", `/tenants/acct_auto/webhooks/${hook.id}/deliveries/${d.id}`)).body;
+    const since = Date.parse(full.attempts[0].at);
+    expect(sub.disabledReason).toContain(`(since ${full.attempts[0].at})`);
+    const elapsed = full.attempts.map((a: any) => Date.parse(a.at) - since);
+    expect(elapsed.at(-1)).toBeGreaterThanOrEqual(2_000);
+    for (const e of elapsed.slice(0, -1)) expect(e).toBeLessThan(2_000);
     expect(r.requests.length).toBe(d.attemptCount);
-    expect([3, 4]).toContain(d.attemptCount);
+    expect(full.attempts).toHaveLength(d.attemptCount);
 
     r.respondWith(() => ({ kind: "status", status: 200 }));
     expect((await short.api("PATCH", `/tenants/acct_auto/webhooks/${hook.id}`, { enabled: true })).body).toMatchObject({ enabled: true, disabledReason: null });

@@ -14,6 +14,8 @@ export interface Received {
 export type Behaviour =
   | { kind: "status"; status: number; headers?: Record<string, string>; body?: string }
   | { kind: "delay"; ms: number; status?: number }
+  /** Answers once `until` settles: a request held open until something else has happened. */
+  | { kind: "await"; until: Promise<unknown>; status?: number }
   | { kind: "reset" }
   | { kind: "hang" }
   | { kind: "slow-body"; chunkEveryMs: number; status?: number };
@@ -72,6 +74,11 @@ export class TestReceiver {
         setTimeout(() => {
           if (!res.destroyed) res.writeHead(b.status ?? 200).end("ok");
         }, b.ms);
+        return;
+      case "await":
+        void b.until.finally(() => {
+          if (!res.destroyed) res.writeHead(b.status ?? 200).end("ok");
+        });
         return;
       case "reset":
         res.socket?.resetAndDestroy();

@@ -1,3 +1,4 @@
+import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { RetrySchedule } from "#core/retry.ts";
 import { startLocalStack, type LocalStack, type LocalStackOptions } from "../../local/stack.ts";
 
@@ -55,6 +56,23 @@ export class TestStack {
       if (predicate(res.body.items)) return res.body.items;
       if (Date.now() > deadline) throw new Error(`deliveries never matched: ${JSON.stringify(res.body.items)}`);
       await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * Waits until the delivery queue holds no message at all (none visible, in flight or delayed):
+   * every message sent so far has been received and judged (delivered, dropped or dead-lettered).
+   */
+  async waitForQueueDrained(timeoutMs = 20_000): Promise<void> {
+    const sqs = new SQSClient(this.stack.config.sqs ?? {});
+    const names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"] as const;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.stack.config.queue.queueUrl, AttributeNames: [...names] }));
+      const counts = names.map((n) => Number(res.Attributes?.[n] ?? "NaN"));
+      if (counts.every((c) => c === 0)) return;
+      if (Date.now() > deadline) throw new Error(`the delivery queue never drained: ${names.map((n, i) => `${n}=${counts[i]}`).join(", ")}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 

@@ -17,8 +17,12 @@ describe("the default schedule", () => {
     expect(schedule.toString()).toBe("5s,30s,120s,600s,1800s,3600s,7200s,14400s,28800s,43200s,43200s,43200s");
   });
 
-  test("spans 186155 s (2.15 days) before jitter, at most 1.2× that after", () => {
-    expect(schedule.delaysSeconds.reduce((a, b) => a + b, 0)).toBe(186_155);
+  test("spans 186155 s (2.15 days) before jitter: 0.8× to 1.2× that after, and no SQS delay is over 12 h", () => {
+    const span = (random: () => number) => Array.from({ length: 12 }, (_, i) => schedule.delayAfter(i + 1, undefined, random)!).reduce((a, b) => a + b, 0);
+    expect(span(MID)).toBe(186_155);
+    // The 12 h delays cannot grow past SQS's visibility ceiling: the high end is 1.2× the rest only.
+    expect(span(HIGH)).toBe(Math.round(1.2 * (186_155 - 3 * 43_200)) + 3 * 43_200);
+    expect(span(LOW)).toBe(Math.round(0.8 * 186_155));
   });
 
   test("scheduledDelay is the delay after attempt n; none after the last", () => {

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { generateSecret, SECRET_PREFIX, signature, signatureHeader } from "#core/signing.ts";
 
@@ -67,7 +68,6 @@ describe("signature", () => {
   test("is a known HMAC-SHA256 value (pins the exact signed string `id.timestamp.body`)", () => {
     // Computed outside this code base (Python hmac): base64(HMAC-SHA256(key=0x00..0x1f, "msg_1.1700000000.{}")).
     const expected = "v1,fhksJF5ElKjlPoT/jtefCO5XjQPvhf7Dhf/8R1ad9yU=";
-    expect(FIXED_SECRET).toBe("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
     expect(signature(FIXED_SECRET, "msg_1", 1_700_000_000, "{}")).toBe(expected);
     expect(new Webhook(FIXED_SECRET).sign("msg_1", new Date(1_700_000_000_000), "{}")).toBe(expected);
     expect(signature(FIXED_SECRET, "msg_1", 1_700_000_001, "{}")).not.toBe(expected);
@@ -101,10 +101,25 @@ describe("our signature, their verifier (and the reverse)", () => {
   });
 });
 
-describe("refusals: standardwebhooks says no to anything but our exact signature", () => {
+/**
+ * base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")) computed here with node:crypto alone, from the
+ * secret's definition (design §4), independently of signing.ts and of standardwebhooks.
+ */
+function independentMac(secret: string, id: string, ts: number, body: string): string {
+  return `v1,${createHmac("sha256", Buffer.from(secret.slice("whsec_".length), "base64")).update(`${id}.${ts}.${body}`).digest("base64")}`;
+}
+
+describe("refusals: a request our signer signed verifies, and the same request changed in any part does not", () => {
   const secret = generateSecret();
   const ts = nowSeconds();
-  const good = headers(MSG_ID, ts, signatureHeader([secret], MSG_ID, ts, BODY));
+  // Signed by OUR code (the header the deliver λ sends), then checked against the independent MAC.
+  const ours = signatureHeader([secret], MSG_ID, ts, BODY);
+  const good = headers(MSG_ID, ts, ours);
+
+  test("the untampered request: our header is the independent MAC, and standardwebhooks accepts it", () => {
+    expect(ours).toBe(independentMac(secret, MSG_ID, ts, BODY));
+    expect(theirsAccept(secret, BODY, good)).toBe(true);
+  });
 
   test.each([
     ["a tampered body", secret, good, BODY.replace("rec_1", "rec_2")],
@@ -116,6 +131,10 @@ describe("refusals: standardwebhooks says no to anything but our exact signature
     ["a v2 prefix on a correct MAC", secret, { ...good, "webhook-signature": good["webhook-signature"].replace("v1,", "v2,") }, BODY],
     ["an empty signature header", secret, { ...good, "webhook-signature": "" }, BODY],
   ])("%s", (_what, key, h, body) => {
+    // The unchanged request verifies (so the refusal below is due to the change alone)…
+    expect(theirsAccept(secret, BODY, good)).toBe(true);
+    // …and our signer, asked to sign the changed request, would not have produced this header.
+    expect(signatureHeader([key], h["webhook-id"], Number(h["webhook-timestamp"]), body)).not.toBe(h["webhook-signature"]);
     expect(theirsAccept(key, body, h)).toBe(false);
   });
 
@@ -124,7 +143,27 @@ describe("refusals: standardwebhooks says no to anything but our exact signature
     ["10 minutes in the future", 600],
   ])("a correctly signed but stale timestamp (%s)", (_what, offset) => {
     const stale = nowSeconds() + offset;
-    const h = headers(MSG_ID, stale, signatureHeader([secret], MSG_ID, stale, BODY));
-    expect(theirsAccept(secret, BODY, h)).toBe(false);
+    const sig = signatureHeader([secret], MSG_ID, stale, BODY);
+    // Correctly signed: the independent MAC of the stale timestamp; refused for its age alone.
+    expect(sig).toBe(independentMac(secret, MSG_ID, stale, BODY));
+    expect(theirsAccept(secret, BODY, headers(MSG_ID, stale, sig))).toBe(false);
+  });
+});
+
+describe("our signer against the independent MAC", () => {
+  test("one signature per secret, in order, space-separated; none for no secret", () => {
+    const [a, b] = [generateSecret(), generateSecret()];
+    expect(signatureHeader([a, b], MSG_ID, 1_700_000_000, BODY)).toBe(`${independentMac(a, MSG_ID, 1_700_000_000, BODY)} ${independentMac(b, MSG_ID, 1_700_000_000, BODY)}`);
+    expect(signatureHeader([], MSG_ID, 1_700_000_000, BODY)).toBe("");
+  });
+
+  test("a secret without the whsec_ prefix is the same key (its base64 bytes)", () => {
+    const bare = FIXED_SECRET.slice("whsec_".length);
+    expect(signature(bare, "msg_1", 1_700_000_000, "{}")).toBe("v1,fhksJF5ElKjlPoT/jtefCO5XjQPvhf7Dhf/8R1ad9yU=");
+  });
+
+  test("more than 1 000 secrets in turn (the key cache's bound) still sign each with its own key", () => {
+    const secrets = Array.from({ length: 1_050 }, generateSecret);
+    for (const s of [...secrets, ...secrets.slice(0, 60)]) expect(signature(s, MSG_ID, 1_700_000_000, "{}")).toBe(independentMac(s, MSG_ID, 1_700_000_000, "{}"));
   });
 });
