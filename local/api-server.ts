@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { ROUTES, type FunctionName } from "#core/routes.ts";
 import { INGEST } from "#core/settings.ts";
+import { readBody } from "./read-body.ts";
 
 export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -114,18 +115,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<{ serve
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(options.port, "127.0.0.1", () => resolve()));
   const { port } = server.address() as AddressInfo;
   return { server, url: `http://127.0.0.1:${port}` };
-}
-
-/** Reads the body; undefined when it exceeds `limit` (the rest is not read). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Like API Gateway: a UTF-8 body as text, any other bytes base64-encoded for the handler to judge. */

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { readBody } from "./read-body.ts";
 
 /**
  * The one door to the embedded emulators (issue 12 item 6). fauxqs and dynalite accept any request
@@ -168,18 +169,6 @@ function answer(res: ServerResponse, status: number, type: string, message: stri
   const body = JSON.stringify({ __type: `com.amazon.coral.service#${type}`, message });
   res.writeHead(status, { "content-type": "application/x-amz-json-1.0", "x-amzn-errortype": type, "content-length": Buffer.byteLength(body) });
   res.end(body);
-}
-
-/** The body, or undefined when it exceeds `limit` (the rest is not read). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /**
