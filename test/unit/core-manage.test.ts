@@ -189,11 +189,11 @@ describe("test sends, the delivery log, retry and replay", () => {
     core.clock.advance(1_000);
     const since = iso(core.clock.ms - 60_000);
     const replay = await core.call(`POST ${W}/{webhookId}/replay`, p("acct_t2", hook.id), { since, status: "succeeded" });
-    expect(replay).toEqual({ statusCode: 202, body: { replayed: 2, matched: 2, truncated: false, status: "succeeded" } });
+    expect(replay).toEqual({ statusCode: 202, body: { replayed: 2, matched: 2, truncated: false, status: "succeeded", cursor: null } });
     expect(await deliverAll()).toBe(2);
     // The default status is failed: none here.
     const none = await core.call(`POST ${W}/{webhookId}/replay`, p("acct_t2", hook.id), { since });
-    expect(none.body).toEqual({ replayed: 0, matched: 0, truncated: false, status: "failed" });
+    expect(none.body).toEqual({ replayed: 0, matched: 0, truncated: false, status: "failed", cursor: null });
     const future = await core.call(`POST ${W}/{webhookId}/replay`, p("acct_t2", hook.id), { since: iso(core.clock.ms + 60_000) });
     expect([future.statusCode, future.body.error.details]).toEqual([400, [{ field: "since", message: "must not be in the future" }]]);
   });
