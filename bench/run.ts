@@ -258,6 +258,7 @@ function lambdaEnv(fn: string): NodeJS.ProcessEnv {
     SUBSCRIPTIONS_TABLE: stack.config.tables.subscriptions,
     EVENTS_TABLE: stack.config.tables.events,
     DELIVERIES_TABLE: stack.config.tables.deliveries,
+    PORTAL_SESSIONS_TABLE: stack.config.tables.portalSessions,
     DELIVERY_QUEUE_URL: onEndpoint(stack.config.queue.queueUrl),
     DELIVERY_QUEUE_ARN: stack.config.queue.queueArn,
     DLQ_URL: onEndpoint(stack.config.queue.dlqUrl),
