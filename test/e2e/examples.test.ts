@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
@@ -17,6 +16,7 @@ import { eltSyncCompleted } from "../../examples/recipes/elt-sync-completed.ts";
 import { jiraAiInsight } from "../../examples/recipes/jira-ai-insight.ts";
 import { slackFileIngested } from "../../examples/recipes/slack-file-ingested.ts";
 import type { DeliveryContext, WebhookEvent } from "../../examples/shared/webhooks.ts";
+import { runTs } from "../support/child.ts";
 import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
@@ -480,16 +480,10 @@ describe("core-app publisher", () => {
   });
 
   test("run as a script against a running local stack (its state dir), it exits 0", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "examples/core-app-publisher/publisher.ts", PUBLISHER_TENANT], {
+    const { code, stdout, stderr } = await runTs(["examples/core-app-publisher/publisher.ts", PUBLISHER_TENANT], {
       cwd: join(import.meta.dirname, "..", ".."),
-      env: { ...process.env, NODE_OPTIONS: "", WEBHOOKS_STATE_DIR: stateDir },
-      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, WEBHOOKS_STATE_DIR: stateDir },
     });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const code = await new Promise((resolve) => child.on("close", resolve));
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
     const lines = stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^published file\.ingested evt_\S+ → 1 delivery$/);

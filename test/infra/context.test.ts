@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RetrySchedule } from "#core/retry.ts";
 import { propsFromContext } from "../../lib/context.ts";
+import { runTs } from "../support/child.ts";
 
 /**
  * `npx cdk deploy -c retrySchedule=…` takes the local stack's syntax (one parser, in lambdas/core),
@@ -35,18 +35,9 @@ test.each([
 test("the CDK app refuses a bad schedule with one line on stderr and exit code 1", async () => {
   const out = mkdtempSync(join(tmpdir(), "rk-cdk-out-"));
   try {
-    const child = spawn(process.execPath, ["--import", "tsx", "bin/app.ts"], {
-      cwd: ROOT,
-      // What `cdk synth -c retrySchedule=2s,x` hands the app.
-      env: { ...process.env, NODE_OPTIONS: "", CDK_CONTEXT_JSON: JSON.stringify({ retrySchedule: "2s,x" }), CDK_OUTDIR: out },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const code = await new Promise((resolve) => child.on("close", resolve));
-    expect({ code, stdout, stderr }).toEqual({
+    // What `cdk synth -c retrySchedule=2s,x` hands the app.
+    const env = { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ retrySchedule: "2s,x" }), CDK_OUTDIR: out };
+    expect(await runTs(["bin/app.ts"], { cwd: ROOT, env })).toEqual({
       code: 1,
       stdout: "",
       stderr: 'error: -c retrySchedule=2s,x: "x" is not a duration like 30s, 2m or 1h (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)\n',
