@@ -27,6 +27,45 @@ export interface Subscription {
   readonly disabledAt?: string;
   /** When the current run of failed attempts began; cleared by any success. Drives auto-disable. */
   readonly failingSince?: string;
+  /** Paused by hand (design §5a): its deliveries are parked, not attempted, until resumed. */
+  readonly paused?: boolean;
+  /** Deliveries per second at most (1–1,000); absent: no limit. */
+  readonly rateLimit?: number;
+  // Endpoint health (design §5a), written by the deliver and release λs with conditional updates.
+  /** Failed attempts since the last success; opens the circuit at the threshold. */
+  readonly consecutiveFailures?: number;
+  /** Absent: closed. `half-open`: a probe is on its way. */
+  readonly circuit?: "open" | "half-open";
+  readonly openedAt?: string;
+  readonly nextProbeAt?: string;
+  readonly probeIntervalSeconds?: number;
+  /** Deliveries parked (approximate: counted as they are parked and released). */
+  readonly parkedCount?: number;
+  /** `due` while the release λ must look at this webhook (sparse index `byWake`), at `wakeAt`. */
+  readonly wake?: string;
+  readonly wakeAt?: string;
+  /** Bumped by every park; the release λ clears `wake` only if no park happened meanwhile. */
+  readonly parkSeq?: number;
+  readonly lastParkAt?: string;
+  /** Marked slow until then (an attempt took longer than HEALTH.slowAttemptMs): its requests in progress are bounded. */
+  readonly slowUntil?: string;
+  /** The slow attempt's duration, for pacing its parked deliveries. */
+  readonly slowMs?: number;
+  /** Leases of in-progress slots of a slow webhook: each number is its lease's end (epoch ms, made unique). */
+  readonly slots?: ReadonlySet<number>;
+}
+
+export type CircuitState = "closed" | "open" | "half-open";
+
+/** What `GET …/webhooks/{id}` answers as `health` (design §5a). */
+export function webhookHealth(s: Subscription) {
+  return {
+    state: (s.circuit ?? "closed") as CircuitState,
+    consecutiveFailures: s.consecutiveFailures ?? 0,
+    ...(s.openedAt && s.circuit ? { openedAt: s.openedAt } : {}),
+    ...(s.nextProbeAt && s.circuit ? { nextProbeAt: s.nextProbeAt } : {}),
+    parked: Math.max(0, s.parkedCount ?? 0),
+  };
 }
 
 /** The view of a subscription that leaves this service: never a secret. */
@@ -38,10 +77,13 @@ export function publicSubscription(s: Subscription) {
     eventTypes: s.eventTypes,
     description: s.description ?? null,
     enabled: s.enabled,
+    paused: s.paused ?? false,
+    rateLimit: s.rateLimit ?? null,
     disabledReason: s.disabledReason ?? null,
     disabledAt: s.disabledAt ?? null,
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
+    health: webhookHealth(s),
   };
 }
 
@@ -83,7 +125,17 @@ export interface DeliveryRecord {
   readonly replayOf?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Kept in DynamoDB, not on the queue (design §5a): open circuit, paused, rate limit, busy, long backoff. */
+  readonly parked?: boolean;
+  /** Why it is parked. */
+  readonly parkedFor?: ParkReason;
+  /** When a parked delivery may be sent again (ISO). */
+  readonly dueAt?: string;
+  /** When its retry window ends: a parked delivery still parked then is failed and dead-lettered. */
+  readonly windowEndsAt?: string;
 }
+
+export type ParkReason = "circuit" | "paused" | "rate" | "busy" | "backoff";
 
 /** What travels on the delivery queue: everything needed to attempt without reading the event. */
 export interface DeliveryMessage {
@@ -100,6 +152,10 @@ export interface DeliveryMessage {
   /** Present on messages the deliver λ sent to the DLQ; a redriven message starts a new round with it. */
   readonly deadLetteredAt?: string;
   readonly replayOf?: string;
+  /** Sent by the release λ for a parked delivery: attempted even though its record says parked. */
+  readonly released?: true;
+  /** The probe of an open circuit: attempted although the circuit is open. */
+  readonly probe?: true;
 }
 
 export interface StoredEvent {

@@ -36,7 +36,50 @@ export interface SubscriptionChanges {
   disabledAt?: string | null;
   failingSince?: string | null;
   secrets?: Subscription["secrets"];
+  paused?: boolean;
+  rateLimit?: number | null;
   updatedAt?: string;
+}
+
+/**
+ * A webhook's health (design §5a), kept on its subscription item and changed only by conditional or
+ * additive updates, so that concurrent λs never lose one another's counts.
+ */
+export interface HealthStore {
+  /** Counts a failed attempt (and starts the failing streak); the subscription as it is now. */
+  recordFailure(tenantId: string, id: string, nowIso: string): Promise<Subscription | undefined>;
+  /** A successful attempt: the streak ends; an open or half-open circuit closes and its parked work is due now. */
+  recordSuccess(tenantId: string, id: string, nowIso: string): Promise<void>;
+  /** Opens the circuit if it is closed and the streak is at `threshold` or more; false when another call did, or it is not. */
+  openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean>;
+  /**
+   * Takes the probe of an open circuit whose probe is due (`nextProbeAt` still `expectNextProbeAt`):
+   * half-open until the probe's outcome, next probe at `nextProbeAt`. False when another sweep took it.
+   */
+  claimProbe(tenantId: string, id: string, o: { expectNextProbeAt: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean>;
+  /** A failed probe: open again (the next probe time was set when it was claimed). */
+  probeFailed(tenantId: string, id: string): Promise<void>;
+  /** Deliveries were parked: counted, and the webhook is due for a sweep no later than `dueAt`. */
+  noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string }): Promise<void>;
+  /** Deliveries left the parked set (released, expired): counted. */
+  noteUnparked(tenantId: string, id: string, count: number): Promise<void>;
+  /**
+   * When the release λ must look again (`undefined`: never, unless something is parked again). A
+   * clear happens only if no park happened since the sweep read `parkSeq`; false if one did.
+   */
+  setWake(tenantId: string, id: string, wakeAt: string | undefined, expectParkSeq: number): Promise<boolean>;
+  /** Webhooks due for a sweep at `nowIso`, soonest first. */
+  due(nowIso: string, limit: number): Promise<Subscription[]>;
+  /** Marks the webhook slow (its in-progress requests bounded) until `slowUntil`. */
+  markSlow(tenantId: string, id: string, o: { slowUntil: string; slowMs: number }): Promise<void>;
+  /**
+   * Takes one of a slow webhook's `limit` in-progress slots, as a lease ending at `lease` (unique).
+   * `expired` are leases known to have ended; they are dropped in the same write. False: all taken.
+   */
+  takeSlot(tenantId: string, id: string, o: { lease: number; limit: number; expired: readonly number[] }): Promise<boolean>;
+  freeSlot(tenantId: string, id: string, lease: number): Promise<void>;
+  /** One of the `limit` deliveries the webhook may make in the second `second` (epoch s); false: that second is full. */
+  takeRate(tenantId: string, id: string, o: { second: number; limit: number }): Promise<boolean>;
 }
 
 export interface EventStore {
@@ -88,6 +131,23 @@ export interface AttemptWrite {
   nowIso: string;
 }
 
+/** A delivery to park: its record (created or updated, like `write`) with the message to send it again. */
+export interface ParkWrite extends AttemptWrite {
+  reason: import("./model.ts").ParkReason;
+  dueAt: string;
+  windowEndsAt: string;
+}
+
+/** A parked delivery as the release λ reads it: enough to send it again. */
+export interface ParkedDelivery {
+  readonly message: DeliveryMessage;
+  readonly dueAt: string;
+  readonly windowEndsAt: string;
+  readonly attemptCount: number;
+  readonly roundStart: number;
+  readonly round?: string;
+}
+
 export interface DeliveryLog {
   getMany(keys: readonly { tenantId: string; webhookId: string; id: string }[]): Promise<DeliveryRecord[]>;
   get(tenantId: string, webhookId: string, id: string): Promise<DeliveryRecord | undefined>;
@@ -96,17 +156,34 @@ export interface DeliveryLog {
   write(w: AttemptWrite): Promise<void>;
   /** Creates the records of deliveries that have none yet, many per request. */
   createMany(writes: readonly AttemptWrite[]): Promise<void>;
+  /** Parks the delivery: its record says pending and parked, with the message kept to send it again. */
+  park(w: ParkWrite): Promise<void>;
+  /** A webhook's parked deliveries due by `dueBy` (ISO), soonest due first. */
+  parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number }): Promise<ParkedDelivery[]>;
+  /** The soonest due time among the webhook's parked deliveries, if any. */
+  nextDue(tenantId: string, webhookId: string): Promise<string | undefined>;
+  /** Takes released deliveries out of the parked set (their messages are on the queue); false if it was not parked any more. */
+  unpark(tenantId: string, webhookId: string, id: string, nowIso: string): Promise<boolean>;
 }
 
 export interface DeliveryQueue {
   /** Enqueues in batches of 10; `MessageGroupId` = webhook id (fair queue). */
   send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void>;
+  /** Sends each message with its own delay (≤ 900 s): paced releases of parked deliveries. */
+  sendDelayed(items: readonly { message: DeliveryMessage; delaySeconds: number }[]): Promise<void>;
+  /** SQS's approximate counts of both queues (`GET /admin/queues`). */
+  depths(): Promise<QueueDepths>;
   /** Backoff: hide each message for its delay. */
   changeVisibility(items: readonly { receiptHandle: string; seconds: number }[]): Promise<void>;
   deadLetter(message: DeliveryMessage): Promise<void>;
   dlqDepth(): Promise<{ visible: number; inFlight: number }>;
   /** Moves every DLQ message back to the delivery queue; throws RedriveInProgress while one is running. */
   redrive(): Promise<{ moved?: number; taskId?: string }>;
+}
+
+export interface QueueDepths {
+  delivery: { visible: number; inFlight: number; delayed: number };
+  dlq: { visible: number; inFlight: number };
 }
 
 /** A DLQ redrive under way: an SQS message move task on AWS, the copy loop on the local stack. */

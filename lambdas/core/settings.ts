@@ -87,6 +87,43 @@ export const QUEUE = {
   visibilityMarginSeconds: 60,
 } as const;
 
+/**
+ * Endpoint health (design §5a): the circuit per webhook, parking, release pacing, and the bound on
+ * what one slow webhook may hold at once. The stack and the local stack read the same defaults; the
+ * first three can be set by environment (ENV.breaker*) and by the stack's context.
+ */
+export const HEALTH = {
+  /** Consecutive failed attempts that open a webhook's circuit (WEBHOOKS_BREAKER_THRESHOLD). */
+  breakerThreshold: 5,
+  /** Seconds between probes of an open circuit at first (WEBHOOKS_BREAKER_PROBE_INTERVAL); doubles after each failed probe. */
+  probeIntervalSeconds: 60,
+  /** The probe interval grows no further than this. */
+  maxProbeIntervalSeconds: 900,
+  /** Parked deliveries released per second per webhook once it may be sent to again (WEBHOOKS_RELEASE_RATE). */
+  releaseRate: 50,
+  /**
+   * How often the release λ runs (an EventBridge rule: a minute is its finest rate). Each run releases
+   * what the next `sweepSeconds` may send, paced with per-message DelaySeconds. The local stack ticks
+   * every second (`localSweepSeconds`).
+   */
+  sweepSeconds: 60,
+  localSweepSeconds: 1,
+  /** Webhooks one sweep looks at (the rest are due again at the next sweep). */
+  sweepWebhooks: 200,
+  /** A backoff longer than this is not held in flight: the delivery is parked with a due time. */
+  maxQueuedBackoffSeconds: 900,
+  /** An attempt slower than this marks its webhook slow for `slowForSeconds`. */
+  slowAttemptMs: 2_000,
+  slowForSeconds: 600,
+  /** Requests a slow webhook may have in progress at once, across all workers; the rest wait parked. */
+  slowInProgress: 4,
+  /** A lease on an in-progress slot ends after this, even if its worker died. */
+  slotLeaseSeconds: 60,
+  /** rateLimit (deliveries per second) accepted on create and PATCH. */
+  rateLimitMin: 1,
+  rateLimitMax: 1_000,
+} as const;
+
 export const INGEST = {
   idempotencyWindowSeconds: 24 * 3_600,
   maxEventsPerRequest: 100,
@@ -138,11 +175,27 @@ export const METRICS = {
   deliverService: "webhooks-deliver",
   /** A delivery record or subscription write of the deliver λ failed (the attempt itself may have succeeded). */
   bookkeepingWriteFailures: "BookkeepingWriteFailures",
+  /** Circuits opened / closed (deliver λ) and open circuits and parked deliveries seen by a sweep (release λ). */
+  circuitsOpened: "CircuitsOpened",
+  circuitsClosed: "CircuitsClosed",
+  openCircuits: "OpenCircuits",
+  parkedDeliveries: "ParkedDeliveries",
+  deliveriesParked: "DeliveriesParked",
+  deliveriesReleased: "DeliveriesReleased",
+  releaseService: "webhooks-release",
 } as const;
 
 /** Table key schemas: the stack creates them with these names and the local stack from the same. */
 export const TABLES = {
-  subscriptions: { partitionKey: "tenantId", sortKey: "id" },
+  subscriptions: {
+    partitionKey: "tenantId",
+    sortKey: "id",
+    /**
+     * Sparse index of the webhooks the release λ must look at (parked work, an open circuit): `wake` is
+     * set on those items only, `wakeAt` (ISO) is when. One query finds the due ones, never a scan.
+     */
+    wakeIndex: { name: "byWake", partitionKey: "wake", sortKey: "wakeAt" },
+  },
   events: { partitionKey: "pk" },
   deliveries: {
     partitionKey: "pk",
@@ -153,6 +206,11 @@ export const TABLES = {
      * items only, so a first-attempt success costs no index write.
      */
     statusIndex: { name: "byStatus", partitionKey: "statusKey", sortKey: "id", nonKeyAttributes: ["eventId"] },
+    /**
+     * Sparse index of parked deliveries: `parkKey` = tenantId#webhookId, `parkSort` = dueAt#deliveryId,
+     * set while parked only; released in that order (all attributes projected: the release re-sends them).
+     */
+    parkedIndex: { name: "parked", partitionKey: "parkKey", sortKey: "parkSort" },
   },
   /** Portal sessions by token hash (`session#<sha256>`) and each tenant's revocation generation (`tenant#<id>`). */
   portalSessions: { partitionKey: "pk" },
@@ -180,6 +238,9 @@ export const ENV = {
   portalUrl: "WEBHOOKS_PORTAL_URL",
   /** Origins allowed to frame the portal (CSP frame-ancestors), space-separated; default none. */
   portalFrameAncestors: "WEBHOOKS_PORTAL_FRAME_ANCESTORS",
+  breakerThreshold: "WEBHOOKS_BREAKER_THRESHOLD",
+  breakerProbeInterval: "WEBHOOKS_BREAKER_PROBE_INTERVAL",
+  releaseRate: "WEBHOOKS_RELEASE_RATE",
 } as const;
 
 /** The tenant portal (design §6a). */

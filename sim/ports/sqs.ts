@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { sendBatches } from "#core/adapters/sqs.ts";
 import type { DeliveryMessage } from "#core/model.ts";
-import type { DeliveryQueue } from "#core/ports.ts";
+import type { DeliveryQueue, QueueDepths } from "#core/ports.ts";
 import { MAX_VISIBILITY_TIMEOUT_SECONDS, QUEUE } from "#core/settings.ts";
 import type { Ledger, VirtualTime } from "../engine.ts";
 
@@ -244,7 +244,11 @@ export class SimDeliveryQueue implements DeliveryQueue {
   constructor(readonly queue: SimQueue, readonly dlq: SimQueue) {}
 
   async send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void> {
-    const entries = messages.map((m) => ({ Id: "", MessageBody: JSON.stringify(m), MessageGroupId: m.webhookId, DelaySeconds: delaySeconds }));
+    await this.sendDelayed(messages.map((message) => ({ message, delaySeconds })));
+  }
+
+  async sendDelayed(items: readonly { message: DeliveryMessage; delaySeconds?: number }[]): Promise<void> {
+    const entries = items.map(({ message: m, delaySeconds }) => ({ Id: "", MessageBody: JSON.stringify(m), MessageGroupId: m.webhookId, DelaySeconds: delaySeconds }));
     for (const batch of sendBatches(entries)) {
       this.queue.sendBatch(batch.map((e) => ({ id: e.Id!, body: e.MessageBody!, groupId: e.MessageGroupId, delaySeconds: e.DelaySeconds })));
     }
@@ -268,6 +272,13 @@ export class SimDeliveryQueue implements DeliveryQueue {
 
   async dlqDepth(): Promise<{ visible: number; inFlight: number }> {
     return { visible: this.dlq.visibleCount, inFlight: this.dlq.inFlight };
+  }
+
+  async depths(): Promise<QueueDepths> {
+    return {
+      delivery: { visible: this.queue.visibleCount, inFlight: this.queue.inFlight, delayed: this.queue.delayed },
+      dlq: { visible: this.dlq.visibleCount, inFlight: this.dlq.inFlight },
+    };
   }
 
   async redrive(): Promise<{ moved?: number; taskId?: string }> {

@@ -108,6 +108,8 @@ describe("ingest dying between storing an event and enqueueing it", () => {
         if (survive > 0) await real.send(messages.slice(0, survive));
         if (messages.length > survive) throw new Error("ingest process died before enqueueing the fan-out");
       },
+      sendDelayed: real.sendDelayed.bind(real),
+      depths: real.depths.bind(real),
       changeVisibility: real.changeVisibility.bind(real),
       deadLetter: real.deadLetter.bind(real),
       dlqDepth: real.dlqDepth.bind(real),

@@ -11,7 +11,7 @@ import {
   type SendMessageBatchRequestEntry,
 } from "@aws-sdk/client-sqs";
 import type { DeliveryMessage } from "../model.ts";
-import { RedriveInProgress, type DeliveryQueue, type RedriveTask } from "../ports.ts";
+import { RedriveInProgress, type DeliveryQueue, type QueueDepths, type RedriveTask } from "../ports.ts";
 
 export interface SqsQueueConfig {
   queueUrl: string;
@@ -78,11 +78,15 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   constructor(private readonly sqs: SQSClient, private readonly config: SqsQueueConfig) {}
 
   async send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void> {
-    const entries = messages.map((m) => ({
+    await this.sendDelayed(messages.map((message) => ({ message, delaySeconds })));
+  }
+
+  async sendDelayed(items: readonly { message: DeliveryMessage; delaySeconds?: number }[]): Promise<void> {
+    const entries = items.map(({ message, delaySeconds }) => ({
       Id: "",
-      MessageBody: sqsMessageBody(m),
+      MessageBody: sqsMessageBody(message),
       // Fair queue (SQS, 2025): one webhook's backlog waits behind the others, not in front of them.
-      MessageGroupId: m.webhookId,
+      MessageGroupId: message.webhookId,
       DelaySeconds: delaySeconds,
     }));
     await Promise.all(sendBatches(entries).map((batch) => this.sendBatch(this.config.queueUrl, batch)));
@@ -124,15 +128,26 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   }
 
   async dlqDepth(): Promise<{ visible: number; inFlight: number }> {
+    const { visible, inFlight } = await this.depth(this.config.dlqUrl);
+    return { visible, inFlight };
+  }
+
+  async depths(): Promise<QueueDepths> {
+    const [delivery, dlq] = await Promise.all([this.depth(this.config.queueUrl), this.depth(this.config.dlqUrl)]);
+    return { delivery, dlq: { visible: dlq.visible, inFlight: dlq.inFlight } };
+  }
+
+  private async depth(queueUrl: string): Promise<QueueDepths["delivery"]> {
     const res = await this.sqs.send(
       new GetQueueAttributesCommand({
-        QueueUrl: this.config.dlqUrl,
-        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        QueueUrl: queueUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
       }),
     );
     return {
       visible: Number(res.Attributes?.ApproximateNumberOfMessages ?? 0),
       inFlight: Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+      delayed: Number(res.Attributes?.ApproximateNumberOfMessagesDelayed ?? 0),
     };
   }
 
