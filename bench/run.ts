@@ -105,6 +105,7 @@ const state: StateFile = {
     queue: stack.config.queue,
     allowPrivateEndpoints: true,
     autoDisableAfterSeconds: stack.config.autoDisableAfterSeconds,
+    health: stack.config.health,
     schedule: RETRY_SCHEDULE,
   },
 };

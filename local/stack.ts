@@ -8,7 +8,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AttemptReport } from "#core/delivery.ts";
 import type { CoreMetrics, HttpSender } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
-import { DELIVERY, QUEUE } from "#core/settings.ts";
+import { DELIVERY, HEALTH, QUEUE } from "#core/settings.ts";
 import { createDeliveryService, createIngestService, createManageService, createPortalService, type RuntimeConfig } from "#core/wiring.ts";
 import { createDeliverHandler } from "../lambdas/deliver/app.ts";
 import { createIngestHandler } from "../lambdas/ingest/app.ts";
@@ -75,7 +75,7 @@ export interface LocalStack {
 export function localConfig(
   endpoints: EmulatorEndpoints,
   resources: Pick<RuntimeConfig, "tables" | "queue">,
-  o: { schedule: RetrySchedule; allowPrivateEndpoints: boolean; autoDisableAfterSeconds: number },
+  o: { schedule: RetrySchedule; allowPrivateEndpoints: boolean; autoDisableAfterSeconds: number; health?: Partial<RuntimeConfig["health"]> },
 ): RuntimeConfig {
   const client = { region: LOCAL_REGION, credentials: endpoints.credentials };
   // Secrets are sealed exactly as on AWS, by the same KMS adapter, with the local KMS's key.
@@ -85,6 +85,11 @@ export function localConfig(
     schedule: o.schedule,
     allowPrivateEndpoints: o.allowPrivateEndpoints,
     autoDisableAfterSeconds: o.autoDisableAfterSeconds,
+    health: {
+      breakerThreshold: o.health?.breakerThreshold ?? HEALTH.breakerThreshold,
+      probeIntervalSeconds: o.health?.probeIntervalSeconds ?? HEALTH.probeIntervalSeconds,
+      releaseRate: o.health?.releaseRate ?? HEALTH.releaseRate,
+    },
     secretsKeyId: kms ? LOCAL_KMS_KEY_ARN : undefined,
     sqs: { ...client, endpoint: endpoints.sqs },
     dynamodb: { ...client, endpoint: endpoints.dynamodb },

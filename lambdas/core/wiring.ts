@@ -11,11 +11,15 @@ import { ManageService } from "./manage.ts";
 import { DynamoPortalSessionStore } from "./adapters/portal-sessions.ts";
 import { PortalService } from "./portal.ts";
 import { noMetrics, systemClock, type Clock, type CoreLogger, type CoreMetrics, type HttpSender } from "./ports.ts";
-import { RetrySchedule } from "./retry.ts";
-import { DELIVERY, ENV } from "./settings.ts";
+import { parseDuration, RetrySchedule } from "./retry.ts";
+import { DELIVERY, ENV, HEALTH } from "./settings.ts";
+import { ParkingService, type HealthPolicy } from "./parking.ts";
+import { DynamoHealthStore } from "./adapters/health.ts";
 
 /** Everything a λ needs to know about its surroundings; read from the environment the stack sets. */
 export interface RuntimeConfig {
+  /** Endpoint health (design §5a): breaker threshold, probe interval, release rate. */
+  health: Pick<HealthPolicy, "breakerThreshold" | "probeIntervalSeconds" | "releaseRate">;
   tables: { subscriptions: string; events: string; deliveries: string; portalSessions: string };
   queue: SqsQueueConfig;
   schedule: RetrySchedule;
@@ -39,6 +43,14 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
+function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`environment variable ${name} must be a positive number, not "${raw}"`);
+  return value;
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const schedule = env[ENV.retrySchedule];
   return {
@@ -56,6 +68,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
       redrive: env.WEBHOOKS_REDRIVE_MODE === "copy" ? "copy" : "move-task",
     },
     schedule: schedule === undefined ? new RetrySchedule() : RetrySchedule.parse(schedule),
+    health: {
+      breakerThreshold: positiveNumber(env, ENV.breakerThreshold, HEALTH.breakerThreshold),
+      probeIntervalSeconds: env[ENV.breakerProbeInterval] ? parseDuration(env[ENV.breakerProbeInterval]!) : HEALTH.probeIntervalSeconds,
+      releaseRate: positiveNumber(env, ENV.releaseRate, HEALTH.releaseRate),
+    },
     allowPrivateEndpoints: env[ENV.allowPrivateEndpoints] === "true",
     autoDisableAfterSeconds: Number(env[ENV.autoDisableAfter] ?? DELIVERY.autoDisableAfterSeconds),
     secretsKeyId: env[ENV.secretsKeyArn] || undefined,
@@ -140,6 +157,26 @@ export function createDeliveryService(
     subscriptionCacheMs,
     onAttempt: o.onAttempt,
     recoveryDelaySeconds: o.recoveryDelaySeconds,
+  });
+}
+
+/** The full health policy: the configured parts, the rest from HEALTH. */
+export function healthPolicy(config: RuntimeConfig, sweepSeconds: number = HEALTH.sweepSeconds): HealthPolicy {
+  return { ...config.health, maxProbeIntervalSeconds: HEALTH.maxProbeIntervalSeconds, sweepSeconds };
+}
+
+/** The release λ's service (and the local stack's timer): parked deliveries, probes, expiry. */
+export function createParkingService(config: RuntimeConfig, o: Observability & { sweepSeconds?: number }): ParkingService {
+  const { queue, deliveries } = stores(config);
+  return new ParkingService({
+    health: new DynamoHealthStore(documentClient(config.dynamodb), config.tables.subscriptions),
+    deliveries,
+    queue,
+    clock: o.clock ?? systemClock,
+    schedule: config.schedule,
+    policy: healthPolicy(config, o.sweepSeconds),
+    logger: o.logger,
+    metrics: o.metrics ?? noMetrics,
   });
 }
 

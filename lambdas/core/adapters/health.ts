@@ -1,0 +1,180 @@
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { Subscription } from "../model.ts";
+import type { HealthStore } from "../ports.ts";
+import { TABLES } from "../settings.ts";
+
+const WAKE = TABLES.subscriptions.wakeIndex;
+/** The one value of the sparse `byWake` index's partition key: set while the webhook needs a sweep. */
+export const WAKE_DUE = "due";
+/**
+ * Rate windows: one small item per webhook and second in the subscriptions table, in a partition of
+ * their own (tenant ids start with a letter or digit, so `#rate#…` is no tenant's), expiring soon.
+ */
+const ratePk = (tenantId: string, id: string) => `#rate#${tenantId}#${id}`;
+
+async function conditional(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
+}
+
+/**
+ * A webhook's health on its subscription item (design §5a). Every change is one UpdateItem that
+ * either adds (counters) or is conditioned on the state it changes, so concurrent λs cannot undo one
+ * another: two λs seeing the threshold reached open the circuit once; two sweeps claim a probe once.
+ */
+export class DynamoHealthStore implements HealthStore {
+  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+
+  private update(tenantId: string, id: string, input: { UpdateExpression: string; ConditionExpression?: string; Values?: Record<string, unknown>; Names?: Record<string, string>; ReturnValues?: "ALL_NEW" }) {
+    return this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId, id },
+        UpdateExpression: input.UpdateExpression,
+        // Never recreate a deleted webhook: every health write needs the item.
+        ConditionExpression: input.ConditionExpression ? `attribute_exists(id) AND (${input.ConditionExpression})` : "attribute_exists(id)",
+        ExpressionAttributeValues: input.Values && Object.keys(input.Values).length ? input.Values : undefined,
+        ExpressionAttributeNames: input.Names,
+        ReturnValues: input.ReturnValues,
+      }),
+    );
+  }
+
+  async recordFailure(tenantId: string, id: string, nowIso: string): Promise<Subscription | undefined> {
+    try {
+      const res = await this.update(tenantId, id, {
+        UpdateExpression: "ADD consecutiveFailures :one SET failingSince = if_not_exists(failingSince, :now)",
+        Values: { ":one": 1, ":now": nowIso },
+        ReturnValues: "ALL_NEW",
+      });
+      return res.Attributes as Subscription;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return undefined;
+      throw err;
+    }
+  }
+
+  async recordSuccess(tenantId: string, id: string, nowIso: string): Promise<void> {
+    // Closing makes the parked work due now; a closed circuit with nothing parked is cleared by the next sweep.
+    await conditional(
+      this.update(tenantId, id, {
+        UpdateExpression: "SET consecutiveFailures = :zero REMOVE failingSince, circuit, openedAt, nextProbeAt, probeIntervalSeconds",
+        Values: { ":zero": 0 },
+      }),
+    );
+  }
+
+  async openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {
+    return conditional(
+      this.update(tenantId, id, {
+        UpdateExpression: "SET circuit = :open, openedAt = :now, nextProbeAt = :probe, probeIntervalSeconds = :interval, #wake = :due, wakeAt = :probe",
+        ConditionExpression: "attribute_not_exists(circuit) AND consecutiveFailures >= :threshold",
+        Names: { "#wake": "wake" },
+        Values: { ":open": "open", ":now": o.nowIso, ":probe": o.nextProbeAt, ":interval": o.probeIntervalSeconds, ":due": WAKE_DUE, ":threshold": o.threshold },
+      }),
+    );
+  }
+
+  async claimProbe(tenantId: string, id: string, o: { expectNextProbeAt: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {
+    return conditional(
+      this.update(tenantId, id, {
+        UpdateExpression: "SET circuit = :half, nextProbeAt = :next, probeIntervalSeconds = :interval",
+        ConditionExpression: "circuit IN (:open, :half) AND nextProbeAt = :expect",
+        Values: { ":half": "half-open", ":open": "open", ":next": o.nextProbeAt, ":interval": o.probeIntervalSeconds, ":expect": o.expectNextProbeAt },
+      }),
+    );
+  }
+
+  async probeFailed(tenantId: string, id: string): Promise<void> {
+    await conditional(
+      this.update(tenantId, id, { UpdateExpression: "SET circuit = :open", ConditionExpression: "circuit = :half", Values: { ":open": "open", ":half": "half-open" } }),
+    );
+  }
+
+  async noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string }): Promise<void> {
+    const counted = { ":n": o.count, ":one": 1, ":now": o.nowIso };
+    // Due no later than `dueAt`: set when it is sooner than the wake already there (or none is).
+    const sooner = await conditional(
+      this.update(tenantId, id, {
+        UpdateExpression: "ADD parkedCount :n, parkSeq :one SET lastParkAt = :now, #wake = :due, wakeAt = :at",
+        ConditionExpression: "attribute_not_exists(wakeAt) OR wakeAt > :at",
+        Names: { "#wake": "wake" },
+        Values: { ...counted, ":due": WAKE_DUE, ":at": o.dueAt },
+      }),
+    );
+    if (!sooner) await conditional(this.update(tenantId, id, { UpdateExpression: "ADD parkedCount :n, parkSeq :one SET lastParkAt = :now", Values: counted }));
+  }
+
+  async noteUnparked(tenantId: string, id: string, count: number): Promise<void> {
+    if (count > 0) await conditional(this.update(tenantId, id, { UpdateExpression: "ADD parkedCount :n", Values: { ":n": -count } }));
+  }
+
+  async setWake(tenantId: string, id: string, wakeAt: string | undefined, expectParkSeq: number): Promise<boolean> {
+    if (wakeAt !== undefined) {
+      return conditional(this.update(tenantId, id, { UpdateExpression: "SET #wake = :due, wakeAt = :at", Names: { "#wake": "wake" }, Values: { ":due": WAKE_DUE, ":at": wakeAt } }));
+    }
+    return conditional(
+      this.update(tenantId, id, {
+        UpdateExpression: "REMOVE #wake, wakeAt SET parkedCount = :zero",
+        ConditionExpression: expectParkSeq === 0 ? "attribute_not_exists(parkSeq) OR parkSeq = :seq" : "parkSeq = :seq",
+        Names: { "#wake": "wake" },
+        Values: { ":seq": expectParkSeq, ":zero": 0 },
+      }),
+    );
+  }
+
+  async due(nowIso: string, limit: number): Promise<Subscription[]> {
+    const res = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: WAKE.name,
+        KeyConditionExpression: "#wake = :due AND wakeAt <= :now",
+        ExpressionAttributeNames: { "#wake": WAKE.partitionKey },
+        ExpressionAttributeValues: { ":due": WAKE_DUE, ":now": nowIso },
+        Limit: limit,
+      }),
+    );
+    return (res.Items ?? []) as Subscription[];
+  }
+
+  async markSlow(tenantId: string, id: string, o: { slowUntil: string; slowMs: number }): Promise<void> {
+    await conditional(this.update(tenantId, id, { UpdateExpression: "SET slowUntil = :until, slowMs = :ms", Values: { ":until": o.slowUntil, ":ms": o.slowMs } }));
+  }
+
+  async takeSlot(tenantId: string, id: string, o: { lease: number; limit: number; expired: readonly number[] }): Promise<boolean> {
+    // Leases of workers that died (past their end) are dropped first; one expression cannot both add to and delete from a set.
+    if (o.expired.length) await conditional(this.update(tenantId, id, { UpdateExpression: "DELETE slots :expired", Values: { ":expired": new Set(o.expired) } }));
+    return conditional(
+      this.update(tenantId, id, {
+        UpdateExpression: "ADD slots :lease",
+        ConditionExpression: "attribute_not_exists(slots) OR size(slots) < :max",
+        Values: { ":lease": new Set([o.lease]), ":max": o.limit },
+      }),
+    );
+  }
+
+  async freeSlot(tenantId: string, id: string, lease: number): Promise<void> {
+    await conditional(this.update(tenantId, id, { UpdateExpression: "DELETE slots :lease", Values: { ":lease": new Set([lease]) } }));
+  }
+
+  async takeRate(tenantId: string, id: string, o: { second: number; limit: number }): Promise<boolean> {
+    // Not on the subscription item: a busy webhook would rewrite its (larger) item on every delivery.
+    return conditional(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { tenantId: ratePk(tenantId, id), id: String(o.second) },
+          UpdateExpression: "ADD n :one SET expiresAt = :expires",
+          ConditionExpression: "attribute_not_exists(n) OR n < :limit",
+          ExpressionAttributeValues: { ":one": 1, ":limit": o.limit, ":expires": o.second + 120 },
+        }),
+      ),
+    );
+  }
+}
