@@ -26,6 +26,8 @@ export class LocalEventSource {
   private running = false;
   private loops: Promise<void>[] = [];
   private readonly abort = new AbortController();
+  /** Stopped together with the pollers (the release sweeper runs beside the deliver worker). */
+  private readonly companions: { stop(): Promise<void> }[] = [];
 
   constructor(private readonly sqs: SQSClient, private readonly handler: SqsHandler, private readonly options: EventSourceOptions) {}
 
@@ -34,10 +36,16 @@ export class LocalEventSource {
     for (let i = 0; i < this.options.concurrency; i++) this.loops.push(this.loop());
   }
 
+  /** Something to stop with this event source. */
+  alongside(companion: { stop(): Promise<void> }): this {
+    this.companions.push(companion);
+    return this;
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     this.abort.abort();
-    await Promise.all(this.loops);
+    await Promise.all([...this.loops, ...this.companions.map((c) => c.stop())]);
     this.loops = [];
   }
 

@@ -9,7 +9,7 @@ import type { AttemptReport } from "#core/delivery.ts";
 import type { CoreMetrics, HttpSender } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, HEALTH, QUEUE } from "#core/settings.ts";
-import { createDeliveryService, createIngestService, createManageService, createPortalService, type RuntimeConfig } from "#core/wiring.ts";
+import { createDeliveryService, createIngestService, createManageService, createParkingService, createPortalService, type RuntimeConfig } from "#core/wiring.ts";
 import { createDeliverHandler } from "../lambdas/deliver/app.ts";
 import { createIngestHandler } from "../lambdas/ingest/app.ts";
 import { createManageHandler } from "../lambdas/manage/app.ts";
@@ -19,6 +19,7 @@ import { startApiServer } from "./api-server.ts";
 import { consoleLogger, type Level } from "./console-logger.ts";
 import { createResources, LOCAL_REGION, startEmulators, type Emulators } from "./emulators.ts";
 import { LocalEventSource } from "./event-source.ts";
+import { LocalSweeper } from "./sweeper.ts";
 import { LOCAL_KMS_KEY_ARN, startLocalKms, type LocalKms } from "./kms.ts";
 import { STATE_FILE, type EmulatorEndpoints, type StateFile } from "./state-file.ts";
 
@@ -56,6 +57,10 @@ export interface LocalStackOptions {
   visibilityTimeoutSeconds?: number;
   /** CSP frame-ancestors of the portal page (WEBHOOKS_PORTAL_FRAME_ANCESTORS); default none. */
   portalFrameAncestors?: string;
+  /** Breaker threshold, probe interval, release rate (WEBHOOKS_BREAKER_THRESHOLD, …); default: settings. */
+  health?: Partial<RuntimeConfig["health"]>;
+  /** How often the release sweep runs beside the worker (default HEALTH.localSweepSeconds). */
+  sweepIntervalMs?: number;
   /**
    * Use emulators that are already running (behind their guard, with its credentials) instead of
    * starting them; without `kms`, a KMS stand-in is started with the same credentials.
@@ -100,7 +105,10 @@ export function localConfig(
 /** Starts the deliver worker: the local event source feeding the deliver λ's app. */
 export function startWorker(
   config: RuntimeConfig,
-  o: Pick<LocalStackOptions, "logLevel" | "logSink" | "onAttempt" | "metrics" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs" | "recoveryDelaySeconds">,
+  o: Pick<
+    LocalStackOptions,
+    "logLevel" | "logSink" | "onAttempt" | "metrics" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs" | "recoveryDelaySeconds" | "sweepIntervalMs"
+  >,
 ): LocalEventSource {
   const logger = consoleLogger(o.logLevel, o.logSink);
   const service = createDeliveryService(config, {
@@ -123,7 +131,10 @@ export function startWorker(
     onError: (err) => logger.error("deliver worker error", { error: err as Error }),
   });
   source.start();
-  return source;
+  // The release λ's schedule, locally: the same sweep on a timer, stopped with the worker.
+  const sweepMs = o.sweepIntervalMs ?? HEALTH.localSweepSeconds * 1000;
+  const parking = createParkingService(config, { logger, metrics: o.metrics, sweepSeconds: sweepMs / 1000 });
+  return source.alongside(new LocalSweeper(parking, sweepMs, logger).start());
 }
 
 export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalStack> {
@@ -157,6 +168,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       schedule: o.retrySchedule ?? new RetrySchedule(),
       allowPrivateEndpoints: o.allowPrivateEndpoints ?? true,
       autoDisableAfterSeconds: o.autoDisableAfterSeconds ?? DELIVERY.autoDisableAfterSeconds,
+      health: o.health,
     },
   );
 

@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { RetrySchedule } from "#core/retry.ts";
 import { ENV } from "#core/settings.ts";
+import { healthFromEnv } from "#core/wiring.ts";
 import { printAttempt } from "./attempt-line.ts";
 import type { Level } from "./console-logger.ts";
 import { startLocalStack } from "./stack.ts";
@@ -9,6 +10,7 @@ import { AlreadyRunning, apiToken, lockStateDir, makePrivate, preparePrivateDir,
 /**
  * `npm start`: the whole pipeline on this machine (design §7). Reads PORT, WEBHOOKS_API_TOKEN,
  * WEBHOOKS_STATE_DIR, WEBHOOKS_RETRY_SCHEDULE, WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS, WEBHOOKS_LOG_LEVEL,
+ * WEBHOOKS_BREAKER_THRESHOLD, WEBHOOKS_BREAKER_PROBE_INTERVAL, WEBHOOKS_RELEASE_RATE (design §5a),
  * WEBHOOKS_PORTAL_TENANT (the tenant of the portal session it prints, default acct_demo) and
  * WEBHOOKS_PORTAL_FRAME_ANCESTORS (README's table). `local/preflight.cjs` has checked the Node
  * version before.
@@ -39,6 +41,12 @@ async function main(): Promise<void> {
     throw new StartError(`${ENV.allowPrivateEndpoints} must be true or false, got "${env[ENV.allowPrivateEndpoints]}"`);
   }
   const allowPrivate = allowPrivateText === "true";
+  let health: ReturnType<typeof healthFromEnv>;
+  try {
+    health = healthFromEnv(env);
+  } catch (err) {
+    throw new StartError((err as Error).message);
+  }
   const logLevel = (env.WEBHOOKS_LOG_LEVEL || "warn") as Level;
   if (!LEVELS.includes(logLevel)) throw new StartError(`WEBHOOKS_LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${env.WEBHOOKS_LOG_LEVEL}"`);
 
@@ -63,6 +71,7 @@ async function main(): Promise<void> {
     logLevel,
     onAttempt: printAttempt,
     portalFrameAncestors: env[ENV.portalFrameAncestors],
+    health,
   }).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "EADDRINUSE") {
       throw new StartError(`port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what listens there, or choose another port, e.g. PORT=${port + 1} npm start`);

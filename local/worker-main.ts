@@ -25,6 +25,7 @@ const config = localConfig(state.endpoints, state.config, {
   schedule: RetrySchedule.parse(state.config.schedule),
   allowPrivateEndpoints: state.config.allowPrivateEndpoints,
   autoDisableAfterSeconds: state.config.autoDisableAfterSeconds,
+  health: state.config.health,
 });
 const worker = startWorker(config, {
   logLevel: (env.WEBHOOKS_LOG_LEVEL as Level | undefined) ?? "warn",

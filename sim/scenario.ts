@@ -125,6 +125,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   for (const s of spec.redriveAt ?? []) world.time.at(t0 + s * 1000, () => void world.queue.redrive());
 
   const esm = world.startDelivering();
+  world.startSweeping();
   // Run in slices so the process stays responsive and memory is reclaimed between them.
   const end = t0 + spec.runSeconds * 1000;
   for (let t = t0; t < end; ) {
@@ -157,7 +158,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       if (status === "skipped") accounting.skipped++;
       else if (inDlq.has(d.deliveryId)) accounting.failedInDlq++;
       else if (status === "failed") accounting.failedOther++;
-      else if (inQueue.has(d.deliveryId)) accounting.retrying++;
+      else if (inQueue.has(d.deliveryId) || world.deliveries.peekParked(event.tenantId, d.webhookId, d.deliveryId)) accounting.retrying++;
       else accounting.missing++;
     }
   }

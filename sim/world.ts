@@ -2,10 +2,11 @@ import type { CoreLogger, CoreMetrics } from "#core/ports.ts";
 import { DeliveryService, type AttemptReport, type ReceivedMessage } from "#core/delivery.ts";
 import { IngestService } from "#core/ingest.ts";
 import { RetrySchedule } from "#core/retry.ts";
-import { DELIVERY, QUEUE } from "#core/settings.ts";
+import { DELIVERY, HEALTH, QUEUE } from "#core/settings.ts";
+import { ParkingService, type HealthPolicy } from "#core/parking.ts";
 import { createDeliverHandler } from "../lambdas/deliver/app.ts";
 import { Ledger, VirtualTime } from "./engine.ts";
-import { SimDeliveryLog, SimDynamo, SimEventStore, SimSubscriptionStore } from "./ports/dynamo.ts";
+import { SimDeliveryLog, SimDynamo, SimEventStore, SimHealthStore, SimSubscriptionStore } from "./ports/dynamo.ts";
 import { SimSender } from "./ports/http.ts";
 import { SimSecretSealer } from "./ports/kms.ts";
 import { SimEventSource, type EventSourceOptions } from "./ports/lambda.ts";
@@ -54,6 +55,7 @@ export interface WorldOptions {
   inFlightLimit?: number;
   eventSource?: Partial<EventSourceOptions>;
   autoDisableAfterSeconds?: number;
+  policy?: Partial<HealthPolicy>;
   onAttempt?: (a: AttemptReport) => void;
 }
 
@@ -67,6 +69,7 @@ export class World {
   readonly ledger = new Ledger();
   readonly dynamo = new SimDynamo(this.time, this.ledger);
   readonly subscriptions = new SimSubscriptionStore(this.dynamo);
+  readonly health = new SimHealthStore(this.dynamo, this.subscriptions);
   readonly events = new SimEventStore(this.dynamo);
   readonly deliveries = new SimDeliveryLog(this.dynamo);
   readonly secrets = new SimSecretSealer(this.ledger);
@@ -77,13 +80,23 @@ export class World {
   readonly metrics = new CountingMetrics();
   readonly logger = new MemoryLogger();
   readonly schedule: RetrySchedule;
+  readonly policy: HealthPolicy;
   readonly ingest: IngestService;
+  readonly parking: ParkingService;
   readonly delivery: DeliveryService;
   readonly esmOptions: EventSourceOptions;
   private esm?: SimEventSource;
 
   constructor(o: WorldOptions = {}) {
     this.schedule = o.schedule ?? new RetrySchedule();
+    this.policy = {
+      breakerThreshold: HEALTH.breakerThreshold,
+      probeIntervalSeconds: HEALTH.probeIntervalSeconds,
+      maxProbeIntervalSeconds: HEALTH.maxProbeIntervalSeconds,
+      releaseRate: HEALTH.releaseRate,
+      sweepSeconds: HEALTH.sweepSeconds,
+      ...o.policy,
+    };
     const limit = o.inFlightLimit ?? QUEUE.maxInFlight;
     this.dlqQueue = new SimQueue(this.time, this.ledger, { name: "dlq", visibilityTimeoutSeconds: 30, inFlightLimit: limit });
     this.mainQueue = new SimQueue(this.time, this.ledger, {
@@ -105,6 +118,8 @@ export class World {
     });
     this.delivery = new DeliveryService({
       subscriptions: this.subscriptions,
+      health: this.health,
+      policy: this.policy,
       secrets: this.secrets,
       deliveries: this.deliveries,
       queue: this.queue,
@@ -117,6 +132,16 @@ export class World {
       autoDisableAfterSeconds: o.autoDisableAfterSeconds ?? DELIVERY.autoDisableAfterSeconds,
       subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
       onAttempt: o.onAttempt,
+    });
+    this.parking = new ParkingService({
+      health: this.health,
+      deliveries: this.deliveries,
+      queue: this.queue,
+      clock: this.time,
+      schedule: this.schedule,
+      policy: this.policy,
+      logger: this.logger,
+      metrics: this.metrics,
     });
     this.esmOptions = {
       batchSize: QUEUE.batchSize,
@@ -138,6 +163,22 @@ export class World {
 
   stopDelivering(): void {
     this.esm?.stop();
+    this.sweeping = false;
+  }
+
+  private sweeping = false;
+
+  /** The release λ's EventBridge rule: a sweep every `policy.sweepSeconds` of virtual time (never two at once). */
+  startSweeping(): void {
+    this.sweeping = true;
+    const tick = () => {
+      if (!this.sweeping) return;
+      void this.parking
+        .sweep()
+        .catch((err: unknown) => this.logger.error("sweep failed", { error: err as Error }))
+        .finally(() => this.time.at(this.time.now() + this.policy.sweepSeconds * 1000, tick));
+    };
+    this.time.at(this.time.now() + this.policy.sweepSeconds * 1000, tick);
   }
 
   /** Receives up to `max` messages as the deliver λ would be handed them (for step-by-step tests). */

@@ -1,9 +1,11 @@
 import { z } from "zod";
 import { activeSecrets, type Attempt, type DeliveryMessage, type DeliveryRecord, type Subscription } from "./model.ts";
-import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HttpResult, HttpSender, SecretSealer, SubscriptionStore } from "./ports.ts";
+import type { ParkReason } from "./model.ts";
+import type { HealthPolicy } from "./parking.ts";
+import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HealthStore, HttpResult, HttpSender, SecretSealer, SubscriptionStore } from "./ports.ts";
 import { parseRetryAfter, type RetrySchedule } from "./retry.ts";
 import { signatureHeader } from "./signing.ts";
-import { MAX_VISIBILITY_TIMEOUT_SECONDS, METRICS, QUEUE, RECOVERY_DELAY_SECONDS } from "./settings.ts";
+import { HEALTH, MAX_VISIBILITY_TIMEOUT_SECONDS, METRICS, QUEUE, RECOVERY_DELAY_SECONDS } from "./settings.ts";
 import { USER_AGENT } from "./version.ts";
 import { decodeTime } from "ulid";
 
@@ -26,6 +28,13 @@ export interface ReceivedMessage {
 
 export interface DeliveryDeps {
   subscriptions: SubscriptionStore;
+  /** The webhook's circuit, slots and rate windows (design §5a). */
+  health: HealthStore;
+  /**
+   * Breaker threshold and probe interval (the release rate is the release λ's); backoffs longer than
+   * `maxQueuedBackoffSeconds` (default HEALTH's) are parked instead of held in flight.
+   */
+  policy: Pick<HealthPolicy, "breakerThreshold" | "probeIntervalSeconds" | "maxQueuedBackoffSeconds">;
   deliveries: DeliveryLog;
   queue: DeliveryQueue;
   /** Opens the subscriptions' sealed signing secrets (kept, opened, only as long as the subscription cache). */
@@ -70,6 +79,8 @@ const messageSchema = z.object({
   recovery: z.literal(true).optional(),
   deadLetteredAt: z.string().optional(),
   replayOf: z.string().optional(),
+  released: z.literal(true).optional(),
+  probe: z.literal(true).optional(),
 });
 
 /** What one batch needs from the tables, read with one BatchGetItem each. */
@@ -121,7 +132,7 @@ export class DeliveryService {
     for (const r of batch) {
       const m = messages.get(r.messageId);
       if (!m) continue;
-      const fresh = r.receiveCount === 1 && !m.recovery && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
+      const fresh = r.receiveCount === 1 && !m.recovery && !m.released && !m.probe && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
       if (!fresh) needRecords.set(m.deliveryId, m);
     }
 
@@ -192,7 +203,10 @@ export class DeliveryService {
         return logger.info("stale copy of a delivery dropped", log);
       } else if (record.status !== "pending") {
         return logger.info(`delivery already ${record.status}; copy dropped`, log);
-      } else if (record.nextAttemptAt) {
+      } else if (record.parked && !message.released && !message.probe) {
+        // Parked: only the release λ sends it again. This is a copy from before it was parked.
+        return logger.info("delivery is parked; copy dropped", log);
+      } else if (record.nextAttemptAt && !message.released && !message.probe) {
         // Back before its next attempt is due: a backoff longer than the visibility its receive had
         // left (SQS's 12 h from the receive), or one the queue did not apply. Hidden again, not attempted.
         const waitSeconds = Math.ceil((Date.parse(record.nextAttemptAt) - clock.now()) / 1000);
@@ -224,7 +238,28 @@ export class DeliveryService {
       return this.deadLetter(ctx, received, message, { roundStart, round, nowIso, previousAttempts, reason: "retry schedule exhausted" });
     }
 
-    const result = await this.attempt(sub, message);
+    // The webhook's gate (design §5a): paused or circuit open → parked; over its rate or its slots → parked, due soon.
+    const now = clock.now();
+    const park = (reason: ParkReason, dueAtMs: number, extra?: Partial<AttemptWrite>, fallbackSeconds?: number) =>
+      this.park(ctx, received, { message, status: "pending", roundStart, round, nowIso, previousAttempts, ...extra }, record, reason, dueAtMs, fallbackSeconds);
+    if (sub.paused) return park("paused", now);
+    if (sub.circuit && !message.probe) return park("circuit", now);
+    if (sub.rateLimit && !message.probe && !(await this.deps.health.takeRate(sub.tenantId, sub.id, { second: Math.floor(now / 1000), limit: sub.rateLimit }).catch(() => false))) {
+      return park("rate", now + 1_000);
+    }
+    let lease: number | undefined;
+    if (isSlow(sub, now) && !message.probe) {
+      lease = await this.takeSlot(sub, now);
+      if (lease === undefined) return park("busy", now + Math.max(1_000, sub.slowMs ?? 1_000));
+    }
+
+    let result: HttpResult;
+    try {
+      result = await this.attempt(sub, message);
+    } finally {
+      if (lease !== undefined) await this.deps.health.freeSlot(sub.tenantId, sub.id, lease).catch((err) => this.noteBookkeepingFailure(err, "slot release", log));
+    }
+    if (result.durationMs > HEALTH.slowAttemptMs) await this.noteSlow(sub, result.durationMs, log);
     const attempt: Attempt = {
       n: attemptNumber,
       at: nowIso,
@@ -247,11 +282,18 @@ export class DeliveryService {
           this.noteBookkeepingFailure(err, "record of a successful attempt", log);
         }
       }
-      if (sub.failingSince) {
+      if (sub.failingSince || sub.consecutiveFailures || sub.circuit || message.probe) {
+        // The streak ends; a probe's success (or any success while open) closes the circuit.
+        const close = Boolean(sub.circuit || message.probe);
         try {
-          await this.deps.subscriptions.update(sub.tenantId, sub.id, { failingSince: null });
+          await this.deps.health.recordSuccess(sub.tenantId, sub.id, { nowIso, close });
+          this.cache.delete(subKey(sub.tenantId, sub.id));
+          if (close) {
+            this.deps.metrics.count(METRICS.circuitsClosed);
+            logger.info("circuit closed: the endpoint answered", log);
+          }
         } catch (err) {
-          this.noteBookkeepingFailure(err, "failing-since reset", log);
+          this.noteBookkeepingFailure(err, "failing streak reset", log);
         }
       }
       this.deps.metrics.count("DeliveriesSucceeded");
@@ -261,6 +303,7 @@ export class DeliveryService {
     }
 
     logger.warn("attempt failed", { ...log, attempt: attemptNumber, statusCode: result.statusCode, error: result.error, durationMs: result.durationMs });
+    let circuitOpen = false;
     try {
       if (result.statusCode === 410) {
         await this.disable(sub, "the endpoint answered 410 Gone", nowIso);
@@ -269,12 +312,14 @@ export class DeliveryService {
         this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
         return;
       }
-      if (await this.noteFailure(sub, nowIso)) {
+      const health = await this.noteFailure(sub, nowIso, message, log);
+      if (health.disabled) {
         await this.deps.deliveries.write({ message, attempt, status: "failed", roundStart, round, nowIso, previousAttempts, reason: "subscription auto-disabled" });
         this.deps.metrics.count("DeliveriesFailed");
         this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
         return;
       }
+      circuitOpen = health.open;
     } catch (err) {
       return this.bookkeepingFailed(ctx, received, err, "disable");
     }
@@ -284,6 +329,12 @@ export class DeliveryService {
     if (delay === undefined) {
       this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
       return this.deadLetter(ctx, received, message, { roundStart, round, nowIso, attempt, previousAttempts, reason: "retry schedule exhausted" });
+    }
+    if (circuitOpen || delay > (this.deps.policy.maxQueuedBackoffSeconds ?? HEALTH.maxQueuedBackoffSeconds)) {
+      // Not held in flight: an open circuit's retries, and backoffs longer than the queue should hold, wait parked.
+      // If parking fails, the message is held for the attempt's backoff as before (never sooner).
+      this.deps.onAttempt?.({ message, attempt, outcome: "retrying", nextDelaySeconds: delay });
+      return park(circuitOpen ? "circuit" : "backoff", clock.now() + delay * 1000, { attempt }, delay);
     }
     const nextAttemptAt = new Date(clock.now() + delay * 1000).toISOString();
     try {
@@ -404,18 +455,98 @@ export class DeliveryService {
     this.deps.logger.warn("delivery failed and was sent to the DLQ", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId, reason: w.reason });
   }
 
-  /** Starts or extends the subscription's failing streak; true when it has just been auto-disabled. */
-  private async noteFailure(sub: Subscription, nowIso: string): Promise<boolean> {
-    if (!sub.failingSince) {
-      await this.deps.subscriptions.update(sub.tenantId, sub.id, { failingSince: nowIso });
-      this.cache.delete(subKey(sub.tenantId, sub.id));
-      return false;
+  /**
+   * Counts the failed attempt on the webhook (one additive write): opens its circuit at the threshold
+   * (one conditional write, so concurrent λs open it once) and auto-disables it after its failing
+   * streak's length. A failed probe leaves the circuit open.
+   */
+  private async noteFailure(sub: Subscription, nowIso: string, message: DeliveryMessage, log: Record<string, unknown>): Promise<{ disabled: boolean; open: boolean }> {
+    const { health, policy } = this.deps;
+    const now = await health.recordFailure(sub.tenantId, sub.id, nowIso);
+    this.cache.delete(subKey(sub.tenantId, sub.id));
+    if (!now) return { disabled: false, open: false };
+    const failingSince = now.failingSince ?? nowIso;
+    const failingForSeconds = (Date.parse(nowIso) - Date.parse(failingSince)) / 1000;
+    if (failingForSeconds >= this.deps.autoDisableAfterSeconds) {
+      const days = Math.round((failingForSeconds / 86_400) * 10) / 10;
+      await this.disable(now, `every attempt failed for ${days} days (since ${failingSince})`, nowIso);
+      return { disabled: true, open: false };
     }
-    const failingForSeconds = (Date.parse(nowIso) - Date.parse(sub.failingSince)) / 1000;
-    if (failingForSeconds < this.deps.autoDisableAfterSeconds) return false;
-    const days = Math.round((failingForSeconds / 86_400) * 10) / 10;
-    await this.disable(sub, `every attempt failed for ${days} days (since ${sub.failingSince})`, nowIso);
-    return true;
+    if (message.probe) {
+      await health.probeFailed(sub.tenantId, sub.id);
+      return { disabled: false, open: true };
+    }
+    if (now.circuit) return { disabled: false, open: true };
+    if ((now.consecutiveFailures ?? 0) < policy.breakerThreshold) return { disabled: false, open: false };
+    const nextProbeAt = new Date(Date.parse(nowIso) + policy.probeIntervalSeconds * 1000).toISOString();
+    if (await health.openCircuit(sub.tenantId, sub.id, { threshold: policy.breakerThreshold, nowIso, nextProbeAt, probeIntervalSeconds: policy.probeIntervalSeconds })) {
+      this.deps.metrics.count(METRICS.circuitsOpened);
+      this.deps.logger.warn("circuit opened: deliveries to this webhook are parked until a probe succeeds", { ...log, consecutiveFailures: now.consecutiveFailures, nextProbeAt });
+    }
+    return { disabled: false, open: true };
+  }
+
+  /**
+   * Parks the delivery (its record written with the attempt it just made, if any), tells the webhook's
+   * health when to look at it, and finishes with the message: it is deleted from the queue. A failed
+   * write keeps the message instead (a bookkeeping backoff), so nothing is parked without a wake.
+   */
+  private async park(
+    ctx: BatchContext,
+    received: ReceivedMessage,
+    w: AttemptWrite,
+    record: DeliveryRecord | undefined,
+    reason: ParkReason,
+    dueAtMs: number,
+    fallbackSeconds?: number,
+  ): Promise<void> {
+    const { message } = w;
+    const dueAt = new Date(dueAtMs).toISOString();
+    const windowEndsAt = record?.windowEndsAt ?? new Date(this.windowStart(record, w) + this.deps.schedule.totalSeconds * 1000).toISOString();
+    try {
+      await this.deps.deliveries.park({ ...w, reason, dueAt, windowEndsAt });
+      await this.deps.health.noteParked(message.tenantId, message.webhookId, { count: record?.parked ? 0 : 1, dueAt, nowIso: w.nowIso });
+    } catch (err) {
+      if (fallbackSeconds === undefined) return this.bookkeepingFailed(ctx, received, err, "park");
+      this.noteBookkeepingFailure(err, "park", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId });
+      return this.later(ctx, received, fallbackSeconds);
+    }
+    this.deps.metrics.count(METRICS.deliveriesParked);
+    this.deps.logger.info(`delivery parked (${reason})`, { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId, dueAt });
+  }
+
+  /** When the delivery's retry window began: its round's first attempt (this one, if it is that), or now if it had none. */
+  private windowStart(record: DeliveryRecord | undefined, w: AttemptWrite): number {
+    const now = Date.parse(w.nowIso);
+    if (!record || record.attemptCount <= w.roundStart) return now;
+    const first = record.attempts.find((a) => a.n === w.roundStart + 1);
+    return first ? Date.parse(first.at) : now;
+  }
+
+  /** A lease on one of a slow webhook's in-progress slots, or undefined when all are taken (or the write failed). */
+  private async takeSlot(sub: Subscription, now: number): Promise<number | undefined> {
+    // Unique per lease: its end (ms) × 1000 plus a random part; ended leases (dead workers) are dropped.
+    const lease = (now + HEALTH.slotLeaseSeconds * 1000) * 1000 + Math.floor(Math.random() * 1000);
+    const expired = [...(sub.slots ?? [])].filter((l) => l / 1000 < now);
+    try {
+      return (await this.deps.health.takeSlot(sub.tenantId, sub.id, { lease, limit: HEALTH.slowInProgress, expired })) ? lease : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      this.cache.delete(subKey(sub.tenantId, sub.id));
+    }
+  }
+
+  /** An attempt took long: the webhook is (still) slow, and its requests in progress are bounded from now on. */
+  private async noteSlow(sub: Subscription, durationMs: number, log: Record<string, unknown>): Promise<void> {
+    const now = this.deps.clock.now();
+    if (sub.slowUntil && Date.parse(sub.slowUntil) > now + (HEALTH.slowForSeconds * 1000) / 2) return;
+    try {
+      await this.deps.health.markSlow(sub.tenantId, sub.id, { slowUntil: new Date(now + HEALTH.slowForSeconds * 1000).toISOString(), slowMs: durationMs });
+      this.cache.delete(subKey(sub.tenantId, sub.id));
+    } catch (err) {
+      this.noteBookkeepingFailure(err, "slow mark", log);
+    }
   }
 
   private async disable(sub: Subscription, reason: string, nowIso: string): Promise<void> {
@@ -424,6 +555,11 @@ export class DeliveryService {
     this.deps.metrics.count("AutoDisables");
     this.deps.logger.warn("subscription disabled", { tenantId: sub.tenantId, webhookId: sub.id, reason });
   }
+}
+
+/** Marked slow and the mark has not run out: its requests in progress are bounded. */
+function isSlow(sub: Subscription, now: number): boolean {
+  return sub.slowUntil !== undefined && Date.parse(sub.slowUntil) > now;
 }
 
 /**

@@ -1,4 +1,6 @@
-import type { Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HealthStore } from "./ports.ts";
+import type { Subscription } from "./model.ts";
+import type { Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HealthStore, ParkedDelivery } from "./ports.ts";
+import { HEALTH, METRICS, QUEUE } from "./settings.ts";
 import type { RetrySchedule } from "./retry.ts";
 
 export interface HealthPolicy {
@@ -11,6 +13,8 @@ export interface HealthPolicy {
   releaseRate: number;
   /** Seconds one sweep releases for (the time until the next sweep). */
   sweepSeconds: number;
+  /** Backoffs longer than this are parked, not held in flight (default HEALTH.maxQueuedBackoffSeconds). */
+  maxQueuedBackoffSeconds?: number;
 }
 
 export interface ParkingDeps {
@@ -36,14 +40,158 @@ export interface SweepReport {
 
 /**
  * The release λ's core (design §5a): wakes the webhooks whose parked work is due, found with one
- * query of the `byWake` index. Releases parked deliveries oldest first at the release rate, sends the
- * probes of open circuits, and fails and dead-letters parked deliveries whose retry window ended.
+ * query of the `byWake` index. Releases parked deliveries oldest due first at the release rate,
+ * sends the probes of open circuits, and fails and dead-letters parked deliveries whose retry window
+ * ended. Every step is safe to repeat: a sweep that dies half-way is finished by the next one.
  */
 export class ParkingService {
   constructor(private readonly deps: ParkingDeps) {}
 
+  /** One sweep: every due webhook (up to HEALTH.sweepWebhooks, a few at a time), then the health metrics. */
   async sweep(): Promise<SweepReport> {
-    void this.deps;
-    throw new Error("not implemented yet");
+    const { health, clock, metrics } = this.deps;
+    const report: SweepReport = { webhooks: 0, released: 0, probes: 0, expired: 0, openCircuits: 0, parked: 0 };
+    const due = await health.due(new Date(clock.now()).toISOString(), HEALTH.sweepWebhooks);
+    const queue = [...due];
+    const worker = async () => {
+      for (let sub = queue.shift(); sub; sub = queue.shift()) {
+        try {
+          await this.wake(sub, report);
+        } catch (err) {
+          // The webhook stays due: the next sweep tries again.
+          this.deps.logger.error("sweep of a webhook failed", { tenantId: sub.tenantId, webhookId: sub.id, error: err as Error });
+        }
+        report.webhooks++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SWEEP_CONCURRENCY, queue.length) }, worker));
+    const summary = await health.summary();
+    report.openCircuits = summary.openCircuits;
+    report.parked = summary.parked;
+    metrics.count(METRICS.openCircuits, summary.openCircuits);
+    metrics.count(METRICS.parkedDeliveries, summary.parked);
+    if (report.released) metrics.count(METRICS.deliveriesReleased, report.released);
+    return report;
   }
+
+  /** One webhook: expired deliveries out, then a probe (open circuit) or a paced release (closed), then its next wake. */
+  private async wake(sub: Subscription, report: SweepReport): Promise<void> {
+    const { deliveries, health, clock, policy } = this.deps;
+    const now = clock.now();
+    const nowIso = new Date(now).toISOString();
+    const seq = sub.parkSeq ?? 0;
+    const open = sub.circuit !== undefined && sub.enabled;
+    const held = open || (sub.paused === true && sub.enabled);
+    const pace = releasePace(sub, policy, now);
+    const budget = held ? EXPIRY_PAGE : Math.max(1, Math.floor(pace * policy.sweepSeconds));
+    const front = await deliveries.parked(sub.tenantId, sub.id, { dueBy: held ? FAR_FUTURE : nowIso, limit: budget + 1 });
+
+    const live: ParkedDelivery[] = [];
+    let gone = 0;
+    for (const p of front) {
+      if (Date.parse(p.windowEndsAt) <= now) {
+        if (await this.expire(p, nowIso)) gone++;
+        report.expired++;
+      } else live.push(p);
+    }
+
+    let wakeAt: string | undefined;
+    if (open) {
+      const probeAt = sub.nextProbeAt ?? nowIso;
+      if (Date.parse(probeAt) <= now && live.length > 0) {
+        const interval = sub.probeIntervalSeconds ?? policy.probeIntervalSeconds;
+        const nextProbeAt = new Date(now + interval * 1000).toISOString();
+        const claimed = await health.claimProbe(sub.tenantId, sub.id, {
+          expectNextProbeAt: probeAt,
+          nextProbeAt,
+          probeIntervalSeconds: Math.min(interval * 2, policy.maxProbeIntervalSeconds),
+        });
+        // The oldest parked delivery, attempted for real; its outcome closes the circuit or keeps it open.
+        const probe = live.find((p) => Date.parse(p.dueAt) <= now) ?? live[0];
+        if (claimed && (await this.release([probe], 1, nowIso, { probe: true })) > 0) {
+          gone++;
+          report.probes++;
+          this.deps.logger.info("probe sent", { tenantId: sub.tenantId, webhookId: sub.id, deliveryId: probe.message.deliveryId });
+        }
+        wakeAt = nextProbeAt;
+      } else wakeAt = probeAt;
+      wakeAt = earliest(wakeAt, ...live.map((p) => p.windowEndsAt));
+    } else if (held) {
+      // Paused: nothing is sent; the sweep comes back when the first window ends.
+      wakeAt = earliest(...live.map((p) => p.windowEndsAt)) ?? (live.length ? new Date(now + policy.sweepSeconds * 1000).toISOString() : undefined);
+    } else {
+      const batch = live.filter((p) => Date.parse(p.dueAt) <= now).slice(0, budget);
+      const released = await this.release(batch, pace, nowIso);
+      gone += released;
+      report.released += released;
+      const more = front.length > budget;
+      wakeAt = more ? new Date(now + policy.sweepSeconds * 1000).toISOString() : await deliveries.nextDue(sub.tenantId, sub.id);
+      if (wakeAt && Date.parse(wakeAt) < now + policy.sweepSeconds * 1000 && !more) wakeAt = new Date(Math.max(Date.parse(wakeAt), now + 1_000)).toISOString();
+    }
+    if (gone > 0) await health.noteUnparked(sub.tenantId, sub.id, gone);
+    if (!(await health.setWake(sub.tenantId, sub.id, wakeAt, seq))) {
+      // Something was parked meanwhile (or the circuit is open): look again soon.
+      await health.setWake(sub.tenantId, sub.id, new Date(now + policy.sweepSeconds * 1000).toISOString(), seq);
+    }
+  }
+
+  /**
+   * Sends parked deliveries back to the queue, paced at `pace` per second with each message's own
+   * DelaySeconds, and only then takes them out of the parked set (conditionally: one parked again
+   * meanwhile stays). A crash in between sends some twice; the delivery log drops the second copy.
+   */
+  private async release(batch: readonly ParkedDelivery[], pace: number, nowIso: string, mark: { released: true } | { probe: true } = { released: true }): Promise<number> {
+    if (batch.length === 0) return 0;
+    const now = Date.parse(nowIso);
+    await this.deps.queue.sendDelayed(
+      batch.map((p, i) => ({
+        message: { ...p.message, ...mark },
+        delaySeconds: Math.min(QUEUE.maxDelaySeconds, Math.max(Math.floor(i / pace), Math.ceil((Date.parse(p.dueAt) - now) / 1000), 0)),
+      })),
+    );
+    // Each is out of the parked set either way: unparked here, or already attempted (any write unparks).
+    for (const p of batch) await this.deps.deliveries.unpark(p.message.tenantId, p.message.webhookId, p.message.deliveryId, p.dueAt, nowIso);
+    return batch.length;
+  }
+
+  /** A parked delivery whose retry window ended: to the DLQ first, then its record says failed (as an exhausted delivery). */
+  private async expire(p: ParkedDelivery, nowIso: string): Promise<boolean> {
+    const deadLetteredAt = nowIso;
+    const { released: _r, probe: _p, ...message } = p.message;
+    await this.deps.queue.deadLetter({ ...message, deadLetteredAt });
+    await this.deps.deliveries.write({
+      message: p.message,
+      status: "failed",
+      roundStart: p.roundStart,
+      round: p.round,
+      nowIso,
+      deadLetteredAt,
+      previousAttempts: p.attemptCount,
+      reason: "retry window ended while parked",
+    });
+    this.deps.metrics.count("DeliveriesFailed");
+    this.deps.metrics.count("DlqMoves");
+    this.deps.logger.warn("parked delivery failed: its retry window ended", { deliveryId: p.message.deliveryId, tenantId: p.message.tenantId, webhookId: p.message.webhookId });
+    return true;
+  }
+}
+
+/** Webhooks swept at once by one sweep. */
+const SWEEP_CONCURRENCY = 8;
+/** Parked deliveries of a held (open, paused) webhook read per sweep to find those whose window ended. */
+const EXPIRY_PAGE = 100;
+const FAR_FUTURE = "9999-12-31T23:59:59.999Z";
+
+/** Deliveries per second a webhook's parked work is released at: the release rate, its rateLimit, and what a slow webhook's slots can carry. */
+export function releasePace(sub: Subscription, policy: Pick<HealthPolicy, "releaseRate">, now: number): number {
+  let pace = policy.releaseRate;
+  if (sub.rateLimit) pace = Math.min(pace, sub.rateLimit);
+  if (sub.slowUntil && Date.parse(sub.slowUntil) > now && sub.slowMs) pace = Math.min(pace, (HEALTH.slowInProgress * 1000) / sub.slowMs);
+  return Math.max(pace, 1 / 60);
+}
+
+function earliest(...times: (string | undefined)[]): string | undefined {
+  const set = times.filter((t): t is string => t !== undefined);
+  // ISO times sort as strings.
+  return set.sort()[0];
 }

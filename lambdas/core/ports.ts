@@ -48,8 +48,8 @@ export interface SubscriptionChanges {
 export interface HealthStore {
   /** Counts a failed attempt (and starts the failing streak); the subscription as it is now. */
   recordFailure(tenantId: string, id: string, nowIso: string): Promise<Subscription | undefined>;
-  /** A successful attempt: the streak ends; an open or half-open circuit closes and its parked work is due now. */
-  recordSuccess(tenantId: string, id: string, nowIso: string): Promise<void>;
+  /** A successful attempt: the streak ends; with `close`, an open or half-open circuit closes and its parked work is due now. */
+  recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<void>;
   /** Opens the circuit if it is closed and the streak is at `threshold` or more; false when another call did, or it is not. */
   openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean>;
   /**
@@ -70,6 +70,8 @@ export interface HealthStore {
   setWake(tenantId: string, id: string, wakeAt: string | undefined, expectParkSeq: number): Promise<boolean>;
   /** Webhooks due for a sweep at `nowIso`, soonest first. */
   due(nowIso: string, limit: number): Promise<Subscription[]>;
+  /** Over every webhook with a wake (open circuits keep theirs): open circuits and parked deliveries (approximate), for the metrics. */
+  summary(): Promise<{ openCircuits: number; parked: number }>;
   /** Marks the webhook slow (its in-progress requests bounded) until `slowUntil`. */
   markSlow(tenantId: string, id: string, o: { slowUntil: string; slowMs: number }): Promise<void>;
   /**
@@ -163,7 +165,7 @@ export interface DeliveryLog {
   /** The soonest due time among the webhook's parked deliveries, if any. */
   nextDue(tenantId: string, webhookId: string): Promise<string | undefined>;
   /** Takes released deliveries out of the parked set (their messages are on the queue); false if it was not parked any more. */
-  unpark(tenantId: string, webhookId: string, id: string, nowIso: string): Promise<boolean>;
+  unpark(tenantId: string, webhookId: string, id: string, dueAt: string, nowIso: string): Promise<boolean>;
 }
 
 export interface DeliveryQueue {

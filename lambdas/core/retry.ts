@@ -18,6 +18,11 @@ export class RetrySchedule {
     return this.delaysSeconds.length + 1;
   }
 
+  /** The retry window: every delay of the schedule, before jitter. */
+  get totalSeconds(): number {
+    return this.delaysSeconds.reduce((a, b) => a + b, 0);
+  }
+
   /** The delay after attempt `attempt` (1-based), or undefined when that was the last one. */
   scheduledDelay(attempt: number): number | undefined {
     return this.delaysSeconds[attempt - 1];

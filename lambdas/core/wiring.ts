@@ -51,6 +51,16 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
   return value;
 }
 
+/** WEBHOOKS_BREAKER_THRESHOLD, WEBHOOKS_BREAKER_PROBE_INTERVAL (a duration: `60s`, `2m`), WEBHOOKS_RELEASE_RATE; defaults from HEALTH. */
+export function healthFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig["health"] {
+  const interval = env[ENV.breakerProbeInterval];
+  return {
+    breakerThreshold: positiveNumber(env, ENV.breakerThreshold, HEALTH.breakerThreshold),
+    probeIntervalSeconds: interval ? parseDuration(interval) : HEALTH.probeIntervalSeconds,
+    releaseRate: positiveNumber(env, ENV.releaseRate, HEALTH.releaseRate),
+  };
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const schedule = env[ENV.retrySchedule];
   return {
@@ -68,11 +78,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
       redrive: env.WEBHOOKS_REDRIVE_MODE === "copy" ? "copy" : "move-task",
     },
     schedule: schedule === undefined ? new RetrySchedule() : RetrySchedule.parse(schedule),
-    health: {
-      breakerThreshold: positiveNumber(env, ENV.breakerThreshold, HEALTH.breakerThreshold),
-      probeIntervalSeconds: env[ENV.breakerProbeInterval] ? parseDuration(env[ENV.breakerProbeInterval]!) : HEALTH.probeIntervalSeconds,
-      releaseRate: positiveNumber(env, ENV.releaseRate, HEALTH.releaseRate),
-    },
+    health: healthFromEnv(env),
     allowPrivateEndpoints: env[ENV.allowPrivateEndpoints] === "true",
     autoDisableAfterSeconds: Number(env[ENV.autoDisableAfter] ?? DELIVERY.autoDisableAfterSeconds),
     secretsKeyId: env[ENV.secretsKeyArn] || undefined,
@@ -143,6 +149,8 @@ export function createDeliveryService(
   const subscriptionCacheMs = o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs;
   return new DeliveryService({
     subscriptions,
+    health: new DynamoHealthStore(documentClient(config.dynamodb), config.tables.subscriptions),
+    policy: config.health,
     deliveries,
     queue,
     // Data keys are reused no longer than the subscriptions they open.

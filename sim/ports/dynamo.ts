@@ -1,6 +1,6 @@
 import { deliveryIdBounds } from "#core/ids.ts";
 import type { Attempt, BatchMarker, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "#core/model.ts";
-import { StaleWrite, type AttemptWrite, type DeliveryLog, type DeliveryPage, type DeliveryQuery, type EventStore, type ParkedDelivery, type ParkWrite, type SubscriptionChanges, type SubscriptionStore } from "#core/ports.ts";
+import { StaleWrite, type AttemptWrite, type DeliveryLog, type DeliveryPage, type DeliveryQuery, type EventStore, type HealthStore, type ParkedDelivery, type ParkWrite, type SubscriptionChanges, type SubscriptionStore } from "#core/ports.ts";
 import { DELIVERY } from "#core/settings.ts";
 import { INDEXED_STATUSES, decodeCursor } from "#core/adapters/dynamodb.ts";
 import { AwsRuleError, type Ledger, type VirtualTime } from "../engine.ts";
@@ -169,6 +169,9 @@ export class SimDynamo {
 
 const copy = <T>(x: T): T => structuredClone(x);
 
+/** A parked item's size as the adapter stores it (payload gzipped: counted at a third). */
+const parkedSize = (p: ParkedDelivery) => 300 + Math.ceil(Buffer.byteLength(p.message.payload) / 3);
+
 /** Sizes of stored items, computed once per write (the core never mutates what a port returns). */
 const sizes = new WeakMap<object, number>();
 const sized = (x: object): number => {
@@ -247,6 +250,124 @@ export class SimSubscriptionStore implements SubscriptionStore {
     const old = this.byTenant.get(tenantId)?.get(id);
     await this.db.write("DeleteItem", this.table, tenantId, old ? itemSize(old) : 1);
     return this.byTenant.get(tenantId)?.delete(id) ?? false;
+  }
+}
+
+/**
+ * The health store on the simulated subscriptions table: the same conditions as the DynamoDB adapter
+ * (adapters/health.ts), each write charged to the tenant's partition (rate windows to their own).
+ */
+export class SimHealthStore implements HealthStore {
+  private readonly rates = new Map<string, number>();
+  constructor(private readonly db: SimDynamo, private readonly subs: SimSubscriptionStore, private readonly table = "subscriptions") {}
+
+  /** One UpdateItem: `change` returns the new item, or undefined when the condition fails. */
+  private async change(tenantId: string, id: string, change: (s: Subscription) => Subscription | undefined, returnNew = false): Promise<Subscription | undefined> {
+    const old = this.subs.byTenant.get(tenantId)?.get(id);
+    const next = old && change(copy(old));
+    await this.db.write("UpdateItem", this.table, tenantId, Math.max(old ? sized(old) : 1, next ? itemSize(next) : 1), next && (old?.wakeAt !== next.wakeAt || old?.wake !== next.wake) ? 1 : 0);
+    if (!next) return undefined;
+    this.db.checkSize(this.table, next as never);
+    this.subs.byTenant.get(tenantId)!.set(id, next);
+    return returnNew ? copy(next) : next;
+  }
+
+  async recordFailure(tenantId: string, id: string, nowIso: string): Promise<Subscription | undefined> {
+    return this.change(tenantId, id, (s) => ({ ...s, consecutiveFailures: (s.consecutiveFailures ?? 0) + 1, failingSince: s.failingSince ?? nowIso }), true);
+  }
+
+  async recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<void> {
+    await this.change(tenantId, id, (s) => {
+      const { failingSince: _f, circuit: _c, openedAt: _o, nextProbeAt: _n, probeIntervalSeconds: _p, ...rest } = s;
+      if (!o.close) return { ...s, consecutiveFailures: 0, failingSince: undefined };
+      return { ...rest, consecutiveFailures: 0, wake: "due", wakeAt: o.nowIso };
+    });
+  }
+
+  async openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {
+    const done = await this.change(tenantId, id, (s) =>
+      s.circuit === undefined && (s.consecutiveFailures ?? 0) >= o.threshold
+        ? { ...s, circuit: "open", openedAt: o.nowIso, nextProbeAt: o.nextProbeAt, probeIntervalSeconds: o.probeIntervalSeconds, wake: "due", wakeAt: o.nextProbeAt }
+        : undefined,
+    );
+    return done !== undefined;
+  }
+
+  async claimProbe(tenantId: string, id: string, o: { expectNextProbeAt: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {
+    const done = await this.change(tenantId, id, (s) =>
+      s.circuit !== undefined && s.nextProbeAt === o.expectNextProbeAt ? { ...s, circuit: "half-open", nextProbeAt: o.nextProbeAt, probeIntervalSeconds: o.probeIntervalSeconds } : undefined,
+    );
+    return done !== undefined;
+  }
+
+  async probeFailed(tenantId: string, id: string): Promise<void> {
+    await this.change(tenantId, id, (s) => (s.circuit === "half-open" ? { ...s, circuit: "open" } : undefined));
+  }
+
+  async noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string }): Promise<void> {
+    const counted = (s: Subscription): Subscription => ({ ...s, parkedCount: (s.parkedCount ?? 0) + o.count, parkSeq: (s.parkSeq ?? 0) + 1, lastParkAt: o.nowIso });
+    const sooner = await this.change(tenantId, id, (s) => (s.wakeAt === undefined || s.wakeAt > o.dueAt ? { ...counted(s), wake: "due", wakeAt: o.dueAt } : undefined));
+    if (!sooner) await this.change(tenantId, id, counted);
+  }
+
+  async noteUnparked(tenantId: string, id: string, count: number): Promise<void> {
+    if (count > 0) await this.change(tenantId, id, (s) => ({ ...s, parkedCount: (s.parkedCount ?? 0) - count }));
+  }
+
+  async setWake(tenantId: string, id: string, wakeAt: string | undefined, expectParkSeq: number): Promise<boolean> {
+    if (wakeAt !== undefined) return (await this.change(tenantId, id, (s) => ({ ...s, wake: "due", wakeAt }))) !== undefined;
+    const done = await this.change(tenantId, id, (s) => {
+      if (s.circuit !== undefined || (s.parkSeq ?? 0) !== expectParkSeq) return undefined;
+      const { wake: _w, wakeAt: _a, ...rest } = s;
+      return { ...rest, parkedCount: 0 };
+    });
+    return done !== undefined;
+  }
+
+  /** The sparse `byWake` index: every subscription with a wake, read as one Query would. */
+  private woken(): Subscription[] {
+    const out: Subscription[] = [];
+    for (const p of this.subs.byTenant.values()) for (const s of p.values()) if (s.wake) out.push(s);
+    return out;
+  }
+
+  async due(nowIso: string, limit: number): Promise<Subscription[]> {
+    const found = this.woken()
+      .filter((s) => s.wakeAt! <= nowIso)
+      .sort((a, b) => (a.wakeAt! < b.wakeAt! ? -1 : 1))
+      .slice(0, limit);
+    await this.db.read("Query", this.table, "byWake|due", found.reduce((n, s) => n + sized(s), 0) || 1);
+    return found.map(copy);
+  }
+
+  async summary(): Promise<{ openCircuits: number; parked: number }> {
+    const all = this.woken();
+    await this.db.read("Query", this.table, "byWake|due", all.length * 20 || 1);
+    return { openCircuits: all.filter((s) => s.circuit).length, parked: all.reduce((n, s) => n + Math.max(0, s.parkedCount ?? 0), 0) };
+  }
+
+  async markSlow(tenantId: string, id: string, o: { slowUntil: string; slowMs: number }): Promise<void> {
+    await this.change(tenantId, id, (s) => ({ ...s, slowUntil: o.slowUntil, slowMs: o.slowMs }));
+  }
+
+  async takeSlot(tenantId: string, id: string, o: { lease: number; limit: number; expired: readonly number[] }): Promise<boolean> {
+    if (o.expired.length) await this.change(tenantId, id, (s) => ({ ...s, slots: new Set([...(s.slots ?? [])].filter((l) => !o.expired.includes(l))) }));
+    const done = await this.change(tenantId, id, (s) => ((s.slots?.size ?? 0) < o.limit ? { ...s, slots: new Set([...(s.slots ?? []), o.lease]) } : undefined));
+    return done !== undefined;
+  }
+
+  async freeSlot(tenantId: string, id: string, lease: number): Promise<void> {
+    await this.change(tenantId, id, (s) => ({ ...s, slots: new Set([...(s.slots ?? [])].filter((l) => l !== lease)) }));
+  }
+
+  async takeRate(tenantId: string, id: string, o: { second: number; limit: number }): Promise<boolean> {
+    const key = `#rate#${tenantId}#${id}|${o.second}`;
+    await this.db.write("UpdateItem", this.table, `#rate#${tenantId}#${id}`, 1);
+    const n = this.rates.get(key) ?? 0;
+    if (n >= o.limit) return false;
+    this.rates.set(key, n + 1);
+    if (this.rates.size > 100_000) this.rates.clear();
+    return true;
   }
 }
 
@@ -339,7 +460,13 @@ interface StoredDelivery extends DeliveryRecord {
   pk: string;
   statusKey?: string;
   lastAttempt?: Attempt;
+  parkKey?: string;
+  parkSort?: string;
+  /** The adapter stores it gzipped: counted at a third of its size (as the events' payloads). */
+  parkedPayload?: string;
 }
+
+const PARK_FIELDS = ["parked", "parkedFor", "parkKey", "parkSort", "dueAt", "windowEndsAt", "parkedPayload"] as const;
 
 /**
  * The delivery log with the same item layout as the DynamoDB adapter (the first
@@ -349,19 +476,6 @@ interface StoredDelivery extends DeliveryRecord {
  */
 export class SimDeliveryLog implements DeliveryLog {
 
-  // Parking (design §5a): implemented with the delivery core's health work.
-  park(_w: ParkWrite): Promise<void> {
-    throw new Error("not implemented yet");
-  }
-  parked(_t: string, _w: string, _o: { dueBy: string; limit: number }): Promise<ParkedDelivery[]> {
-    throw new Error("not implemented yet");
-  }
-  nextDue(_t: string, _w: string): Promise<string | undefined> {
-    throw new Error("not implemented yet");
-  }
-  unpark(_t: string, _w: string, _id: string, _now: string): Promise<boolean> {
-    throw new Error("not implemented yet");
-  }
   readonly partitions = new Map<string, Map<string, StoredDelivery>>();
   readonly attemptItems = new Map<string, Attempt[]>();
   constructor(private readonly db: SimDynamo, private readonly table = "deliveries") {}
@@ -375,7 +489,7 @@ export class SimDeliveryLog implements DeliveryLog {
   }
 
   private toRecord(d: StoredDelivery): DeliveryRecord {
-    const { pk: _pk, statusKey: _sk, lastAttempt, ...rest } = copy(d);
+    const { pk: _pk, statusKey: _sk, lastAttempt, parkKey: _pkk, parkSort: _ps, parkedPayload: _pp, ...rest } = copy(d);
     const attempts = lastAttempt && !rest.attempts.some((a) => a.n === lastAttempt.n) ? [...rest.attempts, lastAttempt] : rest.attempts;
     return { ...rest, attempts };
   }
@@ -434,6 +548,10 @@ export class SimDeliveryLog implements DeliveryLog {
   }
 
   async write(w: AttemptWrite): Promise<void> {
+    await this.update(w);
+  }
+
+  private async update(w: AttemptWrite, parked?: Partial<StoredDelivery>): Promise<void> {
     const m = w.message;
     const pk = SimDeliveryLog.pk(m.tenantId, m.webhookId);
     const old = this.partitions.get(pk)?.get(m.deliveryId);
@@ -446,9 +564,10 @@ export class SimDeliveryLog implements DeliveryLog {
       list.push(copy(w.attempt!));
       this.attemptItems.set(attemptItem.pk, list);
     }
-    const next = this.build(old, w, overflow);
+    const next: StoredDelivery = { ...this.build(old, w, overflow), ...parked };
     this.db.checkSize(this.table, next as unknown as Record<string, unknown>);
-    const indexChanged = old?.statusKey !== next.statusKey ? (old?.statusKey && next.statusKey ? 2 : old?.statusKey || next.statusKey ? 1 : 0) : 0;
+    const changes = (a?: string, b?: string) => (a !== b ? (a && b ? 2 : a || b ? 1 : 0) : 0);
+    const indexChanged = changes(old?.statusKey, next.statusKey) + changes(old?.parkSort, next.parkSort);
     await this.db.write("UpdateItem", this.table, pk, Math.max(old ? sized(old) : 1, sized(next)), indexChanged);
     this.put(next);
   }
@@ -456,7 +575,99 @@ export class SimDeliveryLog implements DeliveryLog {
   private put(d: StoredDelivery): void {
     let p = this.partitions.get(d.pk);
     if (!p) this.partitions.set(d.pk, (p = new Map()));
+    const old = p.get(d.id);
     p.set(d.id, d);
+    // The sparse `parked` index, kept as the adapter's GSI would hold it.
+    if (old?.parkSort !== d.parkSort) {
+      const index = this.parkedIndex.get(d.pk) ?? { byId: new Map<string, string>(), sorted: undefined as string[] | undefined };
+      this.parkedIndex.set(d.pk, index);
+      if (d.parkSort) index.byId.set(d.id, d.parkSort);
+      else index.byId.delete(d.id);
+      index.sorted = undefined;
+    }
+  }
+
+  /** The parked index of each webhook partition: id → parkSort, sorted lazily. */
+  private readonly parkedIndex = new Map<string, { byId: Map<string, string>; sorted?: string[] }>();
+
+  private parkedSorted(pk: string): string[] {
+    const index = this.parkedIndex.get(pk);
+    if (!index) return [];
+    index.sorted ??= [...index.byId.values()].sort();
+    return index.sorted;
+  }
+
+  /** Parked deliveries in all, outside DynamoDB's accounting (for the simulator's report). */
+  get parkedTotal(): number {
+    let n = 0;
+    for (const index of this.parkedIndex.values()) n += index.byId.size;
+    return n;
+  }
+
+  /** Whether the delivery is parked, outside DynamoDB's accounting (loss accounting). */
+  peekParked(tenantId: string, webhookId: string, id: string): boolean {
+    return this.item(tenantId, webhookId, id)?.parked === true;
+  }
+
+  async park(w: ParkWrite): Promise<void> {
+    const m = w.message;
+    const parked = {
+      parked: true,
+      parkedFor: w.reason,
+      parkKey: SimDeliveryLog.pk(m.tenantId, m.webhookId),
+      parkSort: `${w.dueAt}#${m.deliveryId}`,
+      dueAt: w.dueAt,
+      windowEndsAt: w.windowEndsAt,
+      parkedPayload: m.payload,
+    };
+    await this.update({ ...w, status: "pending", nextAttemptAt: undefined }, parked);
+  }
+
+  async parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number }): Promise<ParkedDelivery[]> {
+    const pk = SimDeliveryLog.pk(tenantId, webhookId);
+    const bound = `${o.dueBy}#~`;
+    const out: ParkedDelivery[] = [];
+    for (const sort of this.parkedSorted(pk)) {
+      if (sort > bound || out.length >= o.limit) break;
+      const d = this.partitions.get(pk)!.get(sort.slice(sort.lastIndexOf("#") + 1))!;
+      out.push({
+        message: {
+          v: 1,
+          deliveryId: d.id,
+          tenantId: d.tenantId,
+          webhookId: d.webhookId,
+          eventId: d.eventId,
+          eventType: d.eventType,
+          payload: d.parkedPayload!,
+          ...(d.round ? { deadLetteredAt: d.round } : {}),
+          ...(d.replayOf ? { replayOf: d.replayOf } : {}),
+        },
+        dueAt: d.dueAt!,
+        windowEndsAt: d.windowEndsAt!,
+        attemptCount: d.attemptCount,
+        roundStart: d.roundStart,
+        round: d.round,
+      });
+    }
+    await this.db.read("Query", this.table, `parked|${pk}`, out.reduce((n, p) => n + parkedSize(p), 0) || 1);
+    return out;
+  }
+
+  async nextDue(tenantId: string, webhookId: string): Promise<string | undefined> {
+    const pk = SimDeliveryLog.pk(tenantId, webhookId);
+    await this.db.read("Query", this.table, `parked|${pk}`, 1);
+    const first = this.parkedSorted(pk)[0];
+    return first?.slice(0, first.lastIndexOf("#"));
+  }
+
+  async unpark(tenantId: string, webhookId: string, id: string, dueAt: string, nowIso: string): Promise<boolean> {
+    const d = this.item(tenantId, webhookId, id);
+    await this.db.write("UpdateItem", this.table, SimDeliveryLog.pk(tenantId, webhookId), d ? sized(d) : 1, 1);
+    if (!d || d.parkSort !== `${dueAt}#${id}`) return false;
+    const next: StoredDelivery = { ...d, updatedAt: nowIso };
+    for (const f of PARK_FIELDS) delete (next as Partial<StoredDelivery>)[f];
+    this.put(next);
+    return true;
   }
 
   private build(old: StoredDelivery | undefined, w: AttemptWrite, overflow = false): StoredDelivery {

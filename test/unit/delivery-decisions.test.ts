@@ -160,6 +160,8 @@ describe("the delivery decision on AWS-faithful in-memory ports", () => {
     let calls = 0;
     const { world, sub } = await setup(() => (++calls === 1 ? { latencyMs: 100, status: 429, retryAfter: "43200" } : { latencyMs: 100, status: 200 }), {
       schedule: new RetrySchedule([43_200]),
+      // As if the queue held every backoff (the default parks those past 15 min; see "long backoffs" below).
+      policy: { maxQueuedBackoffSeconds: 43_200 },
     });
     await publish(world);
     const first = await step(world, 0);
@@ -189,6 +191,7 @@ describe("the delivery decision on AWS-faithful in-memory ports", () => {
   test("defect 2: a failed record write keeps the attempt's backoff (not the queue's 180 s) and counts BookkeepingWriteFailures", async () => {
     const { world } = await setup(fail500, { schedule: new RetrySchedule([3_600]) });
     await publish(world);
+    // The backoff would be parked; parking is a write too, and fails: the message is held for the backoff instead.
     world.dynamo.writeOutage = { tables: ["deliveries"], untilMs: world.time.now() + 2 * 3_600_000 };
     const r = await step(world, 0);
     expect(r).toMatchObject({ retried: [r.batch[0].messageId], errors: [] });

@@ -411,6 +411,33 @@ interface DeliveryItem extends DeliveryRecord {
 }
 
 const deliveryPk = (tenantId: string, webhookId: string) => `${tenantId}#${webhookId}`;
+const PARKED_INDEX = TABLES.deliveries.parkedIndex;
+const parkSort = (dueAt: string, id: string) => `${dueAt}#${id}`;
+/** The attributes of a parked delivery: every write but `park` removes them. */
+const PARK_FIELDS = ["parked", "parkedFor", PARKED_INDEX.partitionKey, PARKED_INDEX.sortKey, "dueAt", "windowEndsAt", "parkedPayloadGz"] as const;
+
+/** A parked item, as the release λ needs it to send the delivery again. */
+function parkedDelivery(item: Record<string, unknown>): ParkedDelivery {
+  const r = item as unknown as DeliveryItem & { parkedPayloadGz: Uint8Array; dueAt: string; windowEndsAt: string };
+  return {
+    message: {
+      v: 1,
+      deliveryId: r.id,
+      tenantId: r.tenantId,
+      webhookId: r.webhookId,
+      eventId: r.eventId,
+      eventType: r.eventType,
+      payload: gunzipSync(r.parkedPayloadGz).toString("utf8"),
+      ...(r.round ? { deadLetteredAt: r.round } : {}),
+      ...(r.replayOf ? { replayOf: r.replayOf } : {}),
+    },
+    dueAt: r.dueAt,
+    windowEndsAt: r.windowEndsAt,
+    attemptCount: r.attemptCount ?? 0,
+    roundStart: r.roundStart ?? 0,
+    round: r.round,
+  };
+}
 /** The partition of a delivery's attempts beyond the inline ones: one per delivery, spread evenly. */
 const attemptsPk = (tenantId: string, webhookId: string, deliveryId: string) => `${tenantId}#${webhookId}#${deliveryId}`;
 const attemptSk = (n: number) => `attempt#${String(n).padStart(6, "0")}`;
@@ -420,7 +447,7 @@ export const INDEXED_STATUSES: readonly DeliveryStatus[] = ["pending", "failed",
 const statusKey = (pk: string, status: DeliveryStatus) => (INDEXED_STATUSES.includes(status) ? `${pk}#${status}` : undefined);
 
 function toRecord(item: Record<string, unknown>): DeliveryRecord {
-  const { pk: _pk, expiresAt: _exp, statusKey: _sk, lastAttempt, ...rest } = item as unknown as DeliveryItem;
+  const { pk: _pk, expiresAt: _exp, statusKey: _sk, lastAttempt, parkKey: _pkk, parkSort: _ps, parkedPayloadGz: _gz, ...rest } = item as unknown as DeliveryItem & Record<string, unknown>;
   const attempts = rest.attempts ?? [];
   // A list shows the last attempt: the inline ones, then the latest if it is not among them.
   const withLast = lastAttempt && !attempts.some((a) => a.n === lastAttempt.n) ? [...attempts, lastAttempt] : attempts;
@@ -442,21 +469,8 @@ export function decodeCursor(cursor: string): Record<string, unknown> | undefine
 const MAX_FILTERED_PAGES = 10;
 
 export class DynamoDeliveryLog implements DeliveryLog {
-
-  // Parking (design §5a): implemented with the delivery core's health work.
-  park(_w: ParkWrite): Promise<void> {
-    throw new Error("not implemented yet");
-  }
-  parked(_t: string, _w: string, _o: { dueBy: string; limit: number }): Promise<ParkedDelivery[]> {
-    throw new Error("not implemented yet");
-  }
-  nextDue(_t: string, _w: string): Promise<string | undefined> {
-    throw new Error("not implemented yet");
-  }
-  unpark(_t: string, _w: string, _id: string, _now: string): Promise<boolean> {
-    throw new Error("not implemented yet");
-  }
   constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+
 
   async getMany(keys: readonly { tenantId: string; webhookId: string; id: string }[]): Promise<DeliveryRecord[]> {
     if (keys.length === 0) return [];
@@ -597,6 +611,85 @@ export class DynamoDeliveryLog implements DeliveryLog {
    * only the latest as `lastAttempt`, so the item stays small whatever the rounds.
    */
   async write(w: AttemptWrite): Promise<void> {
+    await this.update(w);
+  }
+
+  /**
+   * Parks a delivery: the same update as an attempt's (with its attempt, if it had one), and the
+   * fields that put it in the sparse `parked` index with the message's payload (compressed) to send
+   * it again. Its `nextAttemptAt` gives way to `dueAt`.
+   */
+  async park(w: ParkWrite): Promise<void> {
+    const m = w.message;
+    await this.update({ ...w, status: "pending", nextAttemptAt: undefined }, {
+      parked: true,
+      parkedFor: w.reason,
+      [PARKED_INDEX.partitionKey]: deliveryPk(m.tenantId, m.webhookId),
+      [PARKED_INDEX.sortKey]: parkSort(w.dueAt, m.deliveryId),
+      dueAt: w.dueAt,
+      windowEndsAt: w.windowEndsAt,
+      parkedPayloadGz: gzipSync(m.payload),
+    });
+  }
+
+  async parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number }): Promise<ParkedDelivery[]> {
+    const out: ParkedDelivery[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: PARKED_INDEX.name,
+          KeyConditionExpression: "#pk = :pk AND #sort <= :bound",
+          ExpressionAttributeNames: { "#pk": PARKED_INDEX.partitionKey, "#sort": PARKED_INDEX.sortKey },
+          // Every id sorts before "~": all deliveries due at or before `dueBy`.
+          ExpressionAttributeValues: { ":pk": deliveryPk(tenantId, webhookId), ":bound": `${o.dueBy}#~` },
+          Limit: o.limit - out.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of res.Items ?? []) out.push(parkedDelivery(item));
+      start = res.LastEvaluatedKey;
+    } while (start && out.length < o.limit);
+    return out;
+  }
+
+  async nextDue(tenantId: string, webhookId: string): Promise<string | undefined> {
+    const res = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: PARKED_INDEX.name,
+        KeyConditionExpression: "#pk = :pk",
+        ExpressionAttributeNames: { "#pk": PARKED_INDEX.partitionKey, "#due": "dueAt" },
+        ExpressionAttributeValues: { ":pk": deliveryPk(tenantId, webhookId) },
+        ProjectionExpression: "#due",
+        Limit: 1,
+      }),
+    );
+    return res.Items?.[0]?.dueAt as string | undefined;
+  }
+
+  async unpark(tenantId: string, webhookId: string, id: string, dueAt: string, nowIso: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: deliveryPk(tenantId, webhookId), id },
+          UpdateExpression: `SET updatedAt = :now REMOVE ${PARK_FIELDS.join(", ")}`,
+          // Still parked as the sweep read it: a delivery parked again meanwhile (new due time) stays parked.
+          ConditionExpression: "#sort = :sort",
+          ExpressionAttributeNames: { "#sort": PARKED_INDEX.sortKey },
+          ExpressionAttributeValues: { ":sort": parkSort(dueAt, id), ":now": nowIso },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  private async update(w: AttemptWrite, parked?: Record<string, unknown>): Promise<void> {
     const m = w.message;
     const pk = deliveryPk(m.tenantId, m.webhookId);
     const sk = statusKey(pk, w.status);
@@ -642,7 +735,9 @@ export class DynamoDeliveryLog implements DeliveryLog {
       set.push("attemptCount = if_not_exists(attemptCount, :zero)");
       values[":zero"] = 0;
     }
-    const optional = { round: w.round, deadLetteredAt: w.deadLetteredAt, nextAttemptAt: w.nextAttemptAt, reason: w.reason, statusKey: sk };
+    const optional: Record<string, unknown> = { round: w.round, deadLetteredAt: w.deadLetteredAt, nextAttemptAt: w.nextAttemptAt, reason: w.reason, statusKey: sk };
+    // Any other write takes the delivery out of the parked set.
+    for (const field of PARK_FIELDS) optional[field] = parked?.[field];
     for (const [field, value] of Object.entries(optional)) {
       if (value === undefined) remove.push(field);
       else {

@@ -60,12 +60,17 @@ export class DynamoHealthStore implements HealthStore {
     }
   }
 
-  async recordSuccess(tenantId: string, id: string, nowIso: string): Promise<void> {
-    // Closing makes the parked work due now; a closed circuit with nothing parked is cleared by the next sweep.
+  async recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<void> {
+    if (!o.close) {
+      await conditional(this.update(tenantId, id, { UpdateExpression: "SET consecutiveFailures = :zero REMOVE failingSince", Values: { ":zero": 0 } }));
+      return;
+    }
+    // Closing makes the parked work due now (a sweep with nothing to release clears the wake).
     await conditional(
       this.update(tenantId, id, {
-        UpdateExpression: "SET consecutiveFailures = :zero REMOVE failingSince, circuit, openedAt, nextProbeAt, probeIntervalSeconds",
-        Values: { ":zero": 0 },
+        UpdateExpression: "SET consecutiveFailures = :zero, #wake = :due, wakeAt = :now REMOVE failingSince, circuit, openedAt, nextProbeAt, probeIntervalSeconds",
+        Names: { "#wake": "wake" },
+        Values: { ":zero": 0, ":due": WAKE_DUE, ":now": o.nowIso },
       }),
     );
   }
@@ -119,10 +124,11 @@ export class DynamoHealthStore implements HealthStore {
     if (wakeAt !== undefined) {
       return conditional(this.update(tenantId, id, { UpdateExpression: "SET #wake = :due, wakeAt = :at", Names: { "#wake": "wake" }, Values: { ":due": WAKE_DUE, ":at": wakeAt } }));
     }
+    // Cleared only with nothing parked since the sweep read the webhook, and never while its circuit is open (it keeps its probes and stays counted).
     return conditional(
       this.update(tenantId, id, {
         UpdateExpression: "REMOVE #wake, wakeAt SET parkedCount = :zero",
-        ConditionExpression: expectParkSeq === 0 ? "attribute_not_exists(parkSeq) OR parkSeq = :seq" : "parkSeq = :seq",
+        ConditionExpression: `attribute_not_exists(circuit) AND (${expectParkSeq === 0 ? "attribute_not_exists(parkSeq) OR parkSeq = :seq" : "parkSeq = :seq"})`,
         Names: { "#wake": "wake" },
         Values: { ":seq": expectParkSeq, ":zero": 0 },
       }),
@@ -141,6 +147,31 @@ export class DynamoHealthStore implements HealthStore {
       }),
     );
     return (res.Items ?? []) as Subscription[];
+  }
+
+  async summary(): Promise<{ openCircuits: number; parked: number }> {
+    let openCircuits = 0;
+    let parked = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: WAKE.name,
+          KeyConditionExpression: "#wake = :due",
+          ExpressionAttributeNames: { "#wake": WAKE.partitionKey },
+          ExpressionAttributeValues: { ":due": WAKE_DUE },
+          ProjectionExpression: "circuit, parkedCount",
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        if (item.circuit) openCircuits++;
+        parked += Math.max(0, Number(item.parkedCount ?? 0));
+      }
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return { openCircuits, parked };
   }
 
   async markSlow(tenantId: string, id: string, o: { slowUntil: string; slowMs: number }): Promise<void> {
