@@ -7,6 +7,7 @@ import { parseRetryAfter, type RetrySchedule } from "./retry.ts";
 import { signatureHeader } from "./signing.ts";
 import { HEALTH, MAX_VISIBILITY_TIMEOUT_SECONDS, METRICS, QUEUE, RECOVERY_DELAY_SECONDS } from "./settings.ts";
 import { USER_AGENT } from "./version.ts";
+import { Coalescer } from "./coalesce.ts";
 import { decodeTime } from "ulid";
 
 /** A message as the event source hands it over, free of any AWS event type. */
@@ -113,8 +114,25 @@ const subKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
  */
 export class DeliveryService {
   private cache = new Map<string, { sub: Subscription | undefined; at: number }>();
+  // A webhook's health writes, coalesced: a burst of attempts of one webhook costs a few writes of its item, not one each.
+  private readonly failures: Coalescer<{ tenantId: string; id: string; nowIso: string }, Subscription | undefined>;
+  private readonly successes: Coalescer<{ tenantId: string; id: string; nowIso: string; close: boolean }, void>;
+  private readonly opens: Coalescer<{ sub: Subscription; nowIso: string; log: Record<string, unknown> }, void>;
+  private readonly parks: Coalescer<{ tenantId: string; id: string; dueAt: string; nowIso: string; count: number }, void>;
 
-  constructor(private readonly deps: DeliveryDeps) {}
+  constructor(private readonly deps: DeliveryDeps) {
+    const { health } = deps;
+    this.failures = new Coalescer((_, all) => health.recordFailure(all[0].tenantId, all[0].id, { nowIso: all[0].nowIso, count: all.length }));
+    this.successes = new Coalescer((_, all) => health.recordSuccess(all[0].tenantId, all[0].id, { nowIso: all[all.length - 1].nowIso, close: all.some((x) => x.close) }));
+    this.opens = new Coalescer((_, all) => this.openCircuit(all[0].sub, all[0].nowIso, all[0].log));
+    this.parks = new Coalescer((_, all) =>
+      health.noteParked(all[0].tenantId, all[0].id, {
+        count: all.reduce((n, x) => n + x.count, 0),
+        dueAt: all.map((x) => x.dueAt).sort()[0],
+        nowIso: all[all.length - 1].nowIso,
+      }),
+    );
+  }
 
   /** Reads the batch's subscriptions (through a ≤ 1 s cache) and existing delivery records. */
   async prepare(batch: readonly ReceivedMessage[]): Promise<BatchContext> {
@@ -242,8 +260,10 @@ export class DeliveryService {
     const now = clock.now();
     const park = (reason: ParkReason, dueAtMs: number, extra?: Partial<AttemptWrite>, fallbackSeconds?: number) =>
       this.park(ctx, received, { message, status: "pending", roundStart, round, nowIso, previousAttempts, ...extra }, record, reason, dueAtMs, fallbackSeconds);
-    if (sub.paused) return park("paused", now);
-    if (sub.circuit && !message.probe) return park("circuit", now);
+    // Held by the webhook (paused, circuit open): due since its acceptance, so that it is released oldest first.
+    const held = Math.min(now, acceptedAt(message));
+    if (sub.paused) return park("paused", held);
+    if (sub.circuit && !message.probe) return park("circuit", held);
     if (sub.rateLimit && !message.probe && !(await this.deps.health.takeRate(sub.tenantId, sub.id, { second: Math.floor(now / 1000), limit: sub.rateLimit }).catch(() => false))) {
       return park("rate", now + 1_000);
     }
@@ -286,7 +306,7 @@ export class DeliveryService {
         // The streak ends; a probe's success (or any success while open) closes the circuit.
         const close = Boolean(sub.circuit || message.probe);
         try {
-          await this.deps.health.recordSuccess(sub.tenantId, sub.id, { nowIso, close });
+          await this.successes.call(subKey(sub.tenantId, sub.id), { tenantId: sub.tenantId, id: sub.id, nowIso, close });
           this.cache.delete(subKey(sub.tenantId, sub.id));
           if (close) {
             this.deps.metrics.count(METRICS.circuitsClosed);
@@ -334,7 +354,7 @@ export class DeliveryService {
       // Not held in flight: an open circuit's retries, and backoffs longer than the queue should hold, wait parked.
       // If parking fails, the message is held for the attempt's backoff as before (never sooner).
       this.deps.onAttempt?.({ message, attempt, outcome: "retrying", nextDelaySeconds: delay });
-      return park(circuitOpen ? "circuit" : "backoff", clock.now() + delay * 1000, { attempt }, delay);
+      return park(circuitOpen ? "circuit" : "backoff", circuitOpen ? Math.min(clock.now(), acceptedAt(message)) : clock.now() + delay * 1000, { attempt }, delay);
     }
     const nextAttemptAt = new Date(clock.now() + delay * 1000).toISOString();
     try {
@@ -462,7 +482,14 @@ export class DeliveryService {
    */
   private async noteFailure(sub: Subscription, nowIso: string, message: DeliveryMessage, log: Record<string, unknown>): Promise<{ disabled: boolean; open: boolean }> {
     const { health, policy } = this.deps;
-    const now = await health.recordFailure(sub.tenantId, sub.id, nowIso);
+    let now: Subscription | undefined;
+    try {
+      now = await this.failures.call(subKey(sub.tenantId, sub.id), { tenantId: sub.tenantId, id: sub.id, nowIso });
+    } catch (err) {
+      // Not counted (throttled): the attempt's own record and backoff still stand.
+      this.noteBookkeepingFailure(err, "failure count", log);
+      return { disabled: false, open: false };
+    }
     this.cache.delete(subKey(sub.tenantId, sub.id));
     if (!now) return { disabled: false, open: false };
     const failingSince = now.failingSince ?? nowIso;
@@ -473,17 +500,28 @@ export class DeliveryService {
       return { disabled: true, open: false };
     }
     if (message.probe) {
-      await health.probeFailed(sub.tenantId, sub.id);
+      await health.probeFailed(sub.tenantId, sub.id).catch((err) => this.noteBookkeepingFailure(err, "probe outcome", log));
       return { disabled: false, open: true };
     }
     if (now.circuit) return { disabled: false, open: true };
     if ((now.consecutiveFailures ?? 0) < policy.breakerThreshold) return { disabled: false, open: false };
-    const nextProbeAt = new Date(Date.parse(nowIso) + policy.probeIntervalSeconds * 1000).toISOString();
-    if (await health.openCircuit(sub.tenantId, sub.id, { threshold: policy.breakerThreshold, nowIso, nextProbeAt, probeIntervalSeconds: policy.probeIntervalSeconds })) {
-      this.deps.metrics.count(METRICS.circuitsOpened);
-      this.deps.logger.warn("circuit opened: deliveries to this webhook are parked until a probe succeeds", { ...log, consecutiveFailures: now.consecutiveFailures, nextProbeAt });
+    try {
+      await this.opens.call(subKey(sub.tenantId, sub.id), { sub: now, nowIso, log });
+    } catch (err) {
+      this.noteBookkeepingFailure(err, "circuit opening", log);
+      return { disabled: false, open: false };
     }
     return { disabled: false, open: true };
+  }
+
+  /** Opens the circuit (one conditional write: concurrent λs open it once). */
+  private async openCircuit(sub: Subscription, nowIso: string, log: Record<string, unknown>): Promise<void> {
+    const { policy } = this.deps;
+    const nextProbeAt = new Date(Date.parse(nowIso) + policy.probeIntervalSeconds * 1000).toISOString();
+    if (await this.deps.health.openCircuit(sub.tenantId, sub.id, { threshold: policy.breakerThreshold, nowIso, nextProbeAt, probeIntervalSeconds: policy.probeIntervalSeconds })) {
+      this.deps.metrics.count(METRICS.circuitsOpened);
+      this.deps.logger.warn("circuit opened: deliveries to this webhook are parked until a probe succeeds", { ...log, consecutiveFailures: sub.consecutiveFailures, nextProbeAt });
+    }
   }
 
   /**
@@ -505,7 +543,7 @@ export class DeliveryService {
     const windowEndsAt = record?.windowEndsAt ?? new Date(this.windowStart(record, w) + this.deps.schedule.totalSeconds * 1000).toISOString();
     try {
       await this.deps.deliveries.park({ ...w, reason, dueAt, windowEndsAt });
-      await this.deps.health.noteParked(message.tenantId, message.webhookId, { count: record?.parked ? 0 : 1, dueAt, nowIso: w.nowIso });
+      await this.parks.call(subKey(message.tenantId, message.webhookId), { tenantId: message.tenantId, id: message.webhookId, count: record?.parked ? 0 : 1, dueAt, nowIso: w.nowIso });
     } catch (err) {
       if (fallbackSeconds === undefined) return this.bookkeepingFailed(ctx, received, err, "park");
       this.noteBookkeepingFailure(err, "park", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId });

@@ -46,8 +46,8 @@ export interface SubscriptionChanges {
  * additive updates, so that concurrent λs never lose one another's counts.
  */
 export interface HealthStore {
-  /** Counts a failed attempt (and starts the failing streak); the subscription as it is now. */
-  recordFailure(tenantId: string, id: string, nowIso: string): Promise<Subscription | undefined>;
+  /** Counts `count` failed attempts (and starts the failing streak); the subscription as it is now. */
+  recordFailure(tenantId: string, id: string, o: { nowIso: string; count: number }): Promise<Subscription | undefined>;
   /** A successful attempt: the streak ends; with `close`, an open or half-open circuit closes and its parked work is due now. */
   recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<void>;
   /** Opens the circuit if it is closed and the streak is at `threshold` or more; false when another call did, or it is not. */

@@ -263,17 +263,22 @@ export class SimHealthStore implements HealthStore {
 
   /** One UpdateItem: `change` returns the new item, or undefined when the condition fails. */
   private async change(tenantId: string, id: string, change: (s: Subscription) => Subscription | undefined, returnNew = false): Promise<Subscription | undefined> {
+    // Charged first, then applied to the item as it is when the write lands: an UpdateItem is atomic,
+    // so concurrent changes (ADD, conditions) see one another, never a copy read before.
+    const before = this.subs.byTenant.get(tenantId)?.get(id);
+    const guess = before && change(copy(before));
+    const indexWrite = guess && (guess.wake !== before?.wake || guess.wakeAt !== before?.wakeAt) ? 1 : 0;
+    await this.db.write("UpdateItem", this.table, tenantId, Math.max(before ? sized(before) : 1, guess ? itemSize(guess) : 1), indexWrite);
     const old = this.subs.byTenant.get(tenantId)?.get(id);
     const next = old && change(copy(old));
-    await this.db.write("UpdateItem", this.table, tenantId, Math.max(old ? sized(old) : 1, next ? itemSize(next) : 1), next && (old?.wakeAt !== next.wakeAt || old?.wake !== next.wake) ? 1 : 0);
     if (!next) return undefined;
     this.db.checkSize(this.table, next as never);
     this.subs.byTenant.get(tenantId)!.set(id, next);
     return returnNew ? copy(next) : next;
   }
 
-  async recordFailure(tenantId: string, id: string, nowIso: string): Promise<Subscription | undefined> {
-    return this.change(tenantId, id, (s) => ({ ...s, consecutiveFailures: (s.consecutiveFailures ?? 0) + 1, failingSince: s.failingSince ?? nowIso }), true);
+  async recordFailure(tenantId: string, id: string, o: { nowIso: string; count: number }): Promise<Subscription | undefined> {
+    return this.change(tenantId, id, (s) => ({ ...s, consecutiveFailures: (s.consecutiveFailures ?? 0) + o.count, failingSince: s.failingSince ?? o.nowIso }), true);
   }
 
   async recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<void> {

@@ -46,11 +46,11 @@ export class DynamoHealthStore implements HealthStore {
     );
   }
 
-  async recordFailure(tenantId: string, id: string, nowIso: string): Promise<Subscription | undefined> {
+  async recordFailure(tenantId: string, id: string, o: { nowIso: string; count: number }): Promise<Subscription | undefined> {
     try {
       const res = await this.update(tenantId, id, {
-        UpdateExpression: "ADD consecutiveFailures :one SET failingSince = if_not_exists(failingSince, :now)",
-        Values: { ":one": 1, ":now": nowIso },
+        UpdateExpression: "ADD consecutiveFailures :n SET failingSince = if_not_exists(failingSince, :now)",
+        Values: { ":n": o.count, ":now": o.nowIso },
         ReturnValues: "ALL_NEW",
       });
       return res.Attributes as Subscription;

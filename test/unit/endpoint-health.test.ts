@@ -1,0 +1,246 @@
+/**
+ * Endpoint health (design §5a) on the AWS-faithful in-memory ports of sim/: the real DeliveryService
+ * behind the simulated event source mapping, and the real ParkingService swept on the virtual clock,
+ * as the release λ's EventBridge rule would. Exact expectations, no sleeps.
+ */
+import { newWebhookId } from "#core/ids.ts";
+import type { Subscription } from "#core/model.ts";
+import { RetrySchedule } from "#core/retry.ts";
+import { HEALTH, LIMITS } from "#core/settings.ts";
+import type { Endpoint, EndpointBehaviour } from "../../sim/ports/http.ts";
+import { World, type WorldOptions } from "../../sim/world.ts";
+
+const TENANT = "acct_health";
+
+/** An endpoint whose behaviour the test switches, recording when each delivery (webhook-id) was answered 2xx. */
+function switchable(initial: EndpointBehaviour) {
+  const state = { now: initial };
+  const endpoint: Endpoint = () => state.now;
+  return { state, endpoint };
+}
+
+const DOWN: EndpointBehaviour = { latencyMs: 3 }; // connection refused
+const UP: EndpointBehaviour = { latencyMs: 40, status: 200, body: "ok" };
+
+async function setup(o: WorldOptions = {}, hooks = 1) {
+  const world = new World(o);
+  const subs: Subscription[] = [];
+  const endpoints = [];
+  for (let i = 0; i < hooks; i++) {
+    const now = new Date(world.time.now()).toISOString();
+    const sub: Subscription = {
+      tenantId: TENANT,
+      id: newWebhookId(world.time.now() + i),
+      url: `https://hooks${i}.example.com/in`,
+      eventTypes: [i === 0 ? "record.created" : "record.updated"],
+      enabled: true,
+      secrets: [{ value: `whsec_${Buffer.alloc(24, 7).toString("base64")}`, createdAt: now }],
+      createdAt: now,
+      updatedAt: now,
+    };
+    await world.subscriptions.create(sub, LIMITS.webhooksPerTenant);
+    const e = switchable(UP);
+    world.sender.endpoints.set(sub.url, e.endpoint);
+    subs.push(sub);
+    endpoints.push(e);
+  }
+  world.startDelivering();
+  world.startSweeping();
+  return { world, subs, endpoints };
+}
+
+async function publish(world: World, n: number, type = "record.created", prefix = "e") {
+  for (let i = 0; i < n; i += 100) {
+    const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ id: `${prefix}${i + j}`, type, tenantId: TENANT, data: { recordId: `rec_${i + j}` } }));
+    await world.ingest.publish({ events });
+  }
+}
+
+const run = (world: World, seconds: number) => world.time.runUntil(world.time.now() + seconds * 1000);
+const sub = async (world: World, s: Subscription) => (await world.subscriptions.get(s.tenantId, s.id))!;
+const delivered = (world: World, s: Subscription) => world.sender.receipts.get(s.url)?.delivered ?? new Map<string, number>();
+
+/** The most 2xx answers the endpoint gave in any one second. */
+function peakPerSecond(times: Iterable<number>): number {
+  const perSecond = new Map<number, number>();
+  for (const t of times) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
+  return Math.max(0, ...perSecond.values());
+}
+
+describe("endpoint health: circuit breaker, parking, pause, rate limit, slow endpoints", () => {
+  test("a dead endpoint's circuit opens once after the threshold, with concurrent λs; its deliveries are parked, not in flight; a failed probe keeps it open and doubles the interval", async () => {
+    // One message per invocation: every attempt runs in an invocation of its own, all at once.
+    const { world, subs, endpoints } = await setup({ eventSource: { batchSize: 1 } });
+    endpoints[0].state.now = DOWN;
+    await publish(world, 60);
+    await run(world, 30);
+    const s = await sub(world, subs[0]);
+    expect(s.circuit).toBe("open");
+    expect(world.metrics.get("CircuitsOpened")).toBe(1);
+    expect(s.consecutiveFailures).toBeGreaterThanOrEqual(HEALTH.breakerThreshold);
+    // Nothing held in flight: every delivery parked in DynamoDB.
+    expect(world.mainQueue.depth).toBe(0);
+    expect(world.deliveries.parkedTotal).toBe(60);
+    // Each attempted once (all at once, before any failure was known); none retried while open.
+    const posts = world.sender.posts;
+    expect(posts).toBe(60);
+
+    // The probe: one real attempt at nextProbeAt, and none before it.
+    const probeAt = Date.parse(s.nextProbeAt!);
+    await world.time.runUntil(probeAt - 1);
+    expect(world.sender.posts).toBe(posts);
+    await run(world, HEALTH.sweepSeconds + 5);
+    expect(world.sender.posts).toBe(posts + 1);
+    const after = await sub(world, subs[0]);
+    expect(after.circuit).toBe("open");
+    expect(after.probeIntervalSeconds).toBe(2 * HEALTH.probeIntervalSeconds);
+    expect(world.deliveries.parkedTotal).toBe(60);
+    expect(world.ledger.violations).toEqual([]);
+  });
+
+  test("a successful probe closes the circuit; the parked deliveries are released oldest first at the release rate, each delivered once", async () => {
+    const { world, subs, endpoints } = await setup({ policy: { releaseRate: 20 } });
+    endpoints[0].state.now = DOWN;
+    await publish(world, 200);
+    await run(world, 30);
+    expect((await sub(world, subs[0])).circuit).toBe("open");
+    const failedPosts = world.sender.posts;
+    endpoints[0].state.now = UP;
+    await run(world, 2 * HEALTH.probeIntervalSeconds + 60);
+    const s = await sub(world, subs[0]);
+    expect(s.circuit).toBeUndefined();
+    expect(s.consecutiveFailures).toBe(0);
+    expect(world.metrics.get("CircuitsClosed")).toBe(1);
+    const got = delivered(world, subs[0]);
+    expect(got.size).toBe(200);
+    // Once each: every POST after recovery was a first 2xx for its delivery.
+    expect(world.sender.posts - failedPosts).toBe(200);
+    // Paced: never more than the release rate in a second (the probe's second may add one).
+    expect(peakPerSecond(got.values())).toBeLessThanOrEqual(20 + 1);
+    expect(world.deliveries.parkedTotal).toBe(0);
+    // Oldest first: received in the order of the deliveries' ids (their acceptance), the probe (the oldest) first.
+    const deliveryOf = new Map([...world.events.events.values()].map((e) => [e.id, e.deliveries[0].deliveryId]));
+    const received = [...got.entries()].sort((a, b) => a[1] - b[1] || (deliveryOf.get(a[0])! < deliveryOf.get(b[0])! ? -1 : 1)).map(([id]) => deliveryOf.get(id)!);
+    expect(received).toEqual([...received].sort());
+    expect(world.ledger.violations).toEqual([]);
+  });
+
+  test("while the dead endpoint is parked, a healthy webhook of the same tenant gets its deliveries at its usual latency", async () => {
+    const { world, subs, endpoints } = await setup({}, 2);
+    endpoints[0].state.now = DOWN;
+    await publish(world, 300, "record.created", "dead");
+    await publish(world, 50, "record.updated", "ok");
+    const published = world.time.now();
+    await run(world, 20);
+    const got = delivered(world, subs[1]);
+    expect(got.size).toBe(50);
+    expect(Math.max(...got.values()) - published).toBeLessThan(3_000);
+    expect(world.mainQueue.depth).toBe(0);
+  });
+
+  test("paused: deliveries are parked, not skipped; resuming releases every one of them", async () => {
+    const { world, subs } = await setup({ policy: { sweepSeconds: 1 } });
+    await world.subscriptions.update(TENANT, subs[0].id, { paused: true });
+    await publish(world, 25);
+    await run(world, 30);
+    expect(world.sender.posts).toBe(0);
+    expect(world.deliveries.parkedTotal).toBe(25);
+    expect((await world.deliveries.list(TENANT, subs[0].id, { limit: 50 })).items.every((d) => d.status === "pending" && d.parked && d.parkedFor === "paused")).toBe(true);
+    // Resume as the management API does: not paused, and due for a sweep now.
+    await world.subscriptions.update(TENANT, subs[0].id, { paused: false, ...({ wake: "due", wakeAt: new Date(world.time.now()).toISOString() } as object) });
+    await run(world, 10);
+    expect(delivered(world, subs[0]).size).toBe(25);
+    expect(world.sender.posts).toBe(25);
+    expect(world.deliveries.parkedTotal).toBe(0);
+  });
+
+  test("rateLimit 5/s: 50 events arrive over about 10 s, never more than 5 in a second, none lost, little in flight", async () => {
+    const { world, subs } = await setup({ policy: { sweepSeconds: 1 } });
+    await world.subscriptions.update(TENANT, subs[0].id, { rateLimit: 5 });
+    await publish(world, 50);
+    const start = world.time.now();
+    await run(world, 40);
+    const got = delivered(world, subs[0]);
+    expect(got.size).toBe(50);
+    expect(peakPerSecond(got.values())).toBeLessThanOrEqual(5);
+    const took = Math.max(...got.values()) - start;
+    expect(took).toBeGreaterThanOrEqual(9_000);
+    expect(took).toBeLessThan(20_000);
+    expect(world.mainQueue.peakInFlight).toBeLessThanOrEqual(50);
+    expect(world.sender.posts).toBe(50);
+  });
+
+  test("a backoff longer than 15 minutes is parked with its due time, not held in flight, and attempted when due", async () => {
+    let calls = 0;
+    const { world, subs } = await setup({ schedule: new RetrySchedule([1_800]) });
+    world.sender.endpoints.set(subs[0].url, () => (++calls === 1 ? { latencyMs: 40, status: 500 } : UP));
+    await publish(world, 1);
+    await run(world, 5);
+    const [record] = (await world.deliveries.list(TENANT, subs[0].id, { limit: 1 })).items;
+    expect(record).toMatchObject({ status: "pending", parked: true, parkedFor: "backoff", attemptCount: 1 });
+    const due = Date.parse(record.dueAt!);
+    expect(due - world.time.now()).toBeGreaterThan(1_800_000 * 0.8 - 6_000);
+    expect(world.mainQueue.depth).toBe(0);
+    await world.time.runUntil(due - 1_000);
+    expect(calls).toBe(1);
+    await run(world, HEALTH.sweepSeconds + 5);
+    expect(calls).toBe(2);
+    expect((await world.deliveries.get(TENANT, subs[0].id, record.id))!).toMatchObject({ status: "succeeded", attemptCount: 2 });
+  });
+
+  test("a parked delivery whose retry window runs out is failed and in the DLQ; a redrive delivers it once the endpoint is back", async () => {
+    // A retry window (40 s) shorter than the first probe interval (60 s): it ends while parked.
+    const { world, subs, endpoints } = await setup({ schedule: new RetrySchedule([20, 20]), policy: { breakerThreshold: 1, sweepSeconds: 1 } });
+    endpoints[0].state.now = DOWN;
+    await publish(world, 3);
+    await run(world, 50);
+    const log = (await world.deliveries.list(TENANT, subs[0].id, { limit: 10 })).items;
+    expect(log.map((d) => d.status)).toEqual(["failed", "failed", "failed"]);
+    expect(log.every((d) => d.deadLetteredAt && d.reason === "retry window ended while parked")).toBe(true);
+    expect(world.dlqQueue.depth).toBe(3);
+    expect(world.deliveries.parkedTotal).toBe(0);
+
+    // Redriven, they are parked again (the circuit is still open) and go out with the next probe, which succeeds.
+    endpoints[0].state.now = UP;
+    await world.queue.redrive();
+    await run(world, 30);
+    expect(delivered(world, subs[0]).size).toBe(3);
+    expect((await world.deliveries.list(TENANT, subs[0].id, { limit: 10 })).items.map((d) => d.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+    expect(world.dlqQueue.depth).toBe(0);
+  });
+
+  test("a slow webhook holds at most HEALTH.slowInProgress requests at once; the rest wait parked and all arrive; a fast webhook is not held up", async () => {
+    const { world, subs } = await setup({ policy: { sweepSeconds: 1 } }, 2);
+    world.sender.endpoints.set(subs[0].url, () => ({ latencyMs: 5_000, status: 200 }));
+    let active = 0;
+    let peak = 0;
+    let marked = false;
+    const post = world.sender.post.bind(world.sender);
+    world.sender.post = async (url, headers, body, timeout) => {
+      const slow = url === subs[0].url;
+      if (slow) active++;
+      if (slow && marked) peak = Math.max(peak, active);
+      try {
+        return await post(url, headers, body, timeout);
+      } finally {
+        if (slow) active--;
+      }
+    };
+    // The first attempts find the webhook fast and mark it slow.
+    await publish(world, 2, "record.created", "warm");
+    await run(world, 10);
+    expect((await sub(world, subs[0])).slowUntil).toBeDefined();
+    marked = true;
+    await publish(world, 40, "record.created", "slow");
+    await publish(world, 20, "record.updated", "fast");
+    const published = world.time.now();
+    await run(world, 5);
+    const fast = delivered(world, subs[1]);
+    expect(fast.size).toBe(20);
+    expect(Math.max(...fast.values()) - published).toBeLessThan(3_000);
+    await run(world, 120);
+    expect(peak).toBeLessThanOrEqual(HEALTH.slowInProgress);
+    expect(delivered(world, subs[0]).size).toBe(42);
+    expect(world.ledger.violations).toEqual([]);
+  });
+});
