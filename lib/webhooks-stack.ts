@@ -4,8 +4,9 @@ import * as kms from "aws-cdk-lib/aws-kms";
 import * as sns from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct } from "constructs";
-import { DEFAULT_RETRY_SCHEDULE_SECONDS, DELIVERY, MAX_VISIBILITY_TIMEOUT_SECONDS, QUEUE, RETRY_JITTER } from "#core/settings.ts";
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, DELIVERY, HEALTH, MAX_VISIBILITY_TIMEOUT_SECONDS, QUEUE, RETRY_JITTER } from "#core/settings.ts";
 import { DeliveryPipeline } from "./constructs/delivery-pipeline.ts";
+import { EndpointHealth } from "./constructs/endpoint-health.ts";
 import type { RuntimeConfig } from "./constructs/environment.ts";
 import { WebhooksMonitoring } from "./constructs/monitoring.ts";
 import { WebhooksTables } from "./constructs/tables.ts";
@@ -23,6 +24,23 @@ export interface WebhooksStackProps extends StackProps {
    * @default DELIVERY.autoDisableAfterSeconds (5 days)
    */
   readonly autoDisableAfterSeconds?: number;
+  /**
+   * Consecutive failed attempts that open a webhook's circuit (design §5a); WEBHOOKS_BREAKER_THRESHOLD.
+   * @default HEALTH.breakerThreshold (5)
+   */
+  readonly breakerThreshold?: number;
+  /**
+   * Seconds between probes of an open circuit at first; it doubles after each failed probe, up to
+   * 15 minutes. At least a minute: the release λ sends the probes, and it runs once a minute.
+   * WEBHOOKS_BREAKER_PROBE_INTERVAL.
+   * @default HEALTH.probeIntervalSeconds (60)
+   */
+  readonly breakerProbeIntervalSeconds?: number;
+  /**
+   * Parked deliveries released per second per webhook once it may be sent to again; WEBHOOKS_RELEASE_RATE.
+   * @default HEALTH.releaseRate (50)
+   */
+  readonly releaseRate?: number;
   /** An existing SNS topic for alarm notifications; takes precedence over `alarmEmail`. */
   readonly alarmTopicArn?: string;
   /** Creates an alarm topic with this e-mail subscribed (to be confirmed by its owner). */
@@ -48,6 +66,7 @@ export class WebhooksStack extends Stack {
   readonly key: kms.IKey;
   readonly tables: WebhooksTables;
   readonly pipeline: DeliveryPipeline;
+  readonly health: EndpointHealth;
   readonly api: WebhooksApi;
   readonly monitoring: WebhooksMonitoring;
   readonly alarmTopic?: sns.ITopic;
@@ -57,6 +76,9 @@ export class WebhooksStack extends Stack {
     const config: RuntimeConfig = {
       retryScheduleSeconds: validRetrySchedule(props.retryScheduleSeconds ?? DEFAULT_RETRY_SCHEDULE_SECONDS),
       autoDisableAfterSeconds: validAutoDisable(props.autoDisableAfterSeconds ?? DELIVERY.autoDisableAfterSeconds),
+      breakerThreshold: validBreakerThreshold(props.breakerThreshold ?? HEALTH.breakerThreshold),
+      breakerProbeIntervalSeconds: validProbeInterval(props.breakerProbeIntervalSeconds ?? HEALTH.probeIntervalSeconds),
+      releaseRate: validReleaseRate(props.releaseRate ?? HEALTH.releaseRate),
     };
 
     // Retained with the tables: a retained table is unreadable without its key.
@@ -67,6 +89,13 @@ export class WebhooksStack extends Stack {
     });
     this.tables = new WebhooksTables(this, "Tables", { encryptionKey: this.key });
     this.pipeline = new DeliveryPipeline(this, "Delivery", { tables: this.tables, config, secretsKey: this.key });
+    this.health = new EndpointHealth(this, "Health", {
+      tables: this.tables,
+      queue: this.pipeline.queue,
+      dlq: this.pipeline.dlq,
+      config,
+      secretsKey: this.key,
+    });
     this.api = new WebhooksApi(this, "Api", {
       tables: this.tables,
       queue: this.pipeline.queue,
@@ -90,6 +119,7 @@ export class WebhooksStack extends Stack {
     }
     this.monitoring = new WebhooksMonitoring(this, "Monitoring", {
       pipeline: this.pipeline,
+      health: this.health,
       api: this.api,
       tables: this.tables,
       alarmTopic: this.alarmTopic,
@@ -158,4 +188,27 @@ export function validAutoDisable(seconds: number): number {
     throw new Error(`autoDisableAfterSeconds: ${seconds} is not a positive whole number of seconds`);
   }
   return seconds;
+}
+
+export function validBreakerThreshold(failures: number): number {
+  if (!Number.isInteger(failures) || failures < 1) {
+    throw new Error(`breakerThreshold: ${failures} is not a whole number of failed attempts, at least 1`);
+  }
+  return failures;
+}
+
+export function validProbeInterval(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < HEALTH.sweepSeconds || seconds > HEALTH.maxProbeIntervalSeconds) {
+    throw new Error(
+      `breakerProbeIntervalSeconds: ${seconds} is not a whole number of seconds in [${HEALTH.sweepSeconds}, ${HEALTH.maxProbeIntervalSeconds}] (the release λ sends probes and runs every ${HEALTH.sweepSeconds} s; the interval grows to at most ${HEALTH.maxProbeIntervalSeconds} s)`,
+    );
+  }
+  return seconds;
+}
+
+export function validReleaseRate(perSecond: number): number {
+  if (!Number.isInteger(perSecond) || perSecond < HEALTH.rateLimitMin || perSecond > HEALTH.rateLimitMax) {
+    throw new Error(`releaseRate: ${perSecond} is not a whole number of deliveries per second in [${HEALTH.rateLimitMin}, ${HEALTH.rateLimitMax}]`);
+  }
+  return perSecond;
 }

@@ -2,7 +2,23 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, UpdateTableCommand, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
+import {
+  type AttributeDefinition,
+  type AttributeValue,
+  BatchWriteItemCommand,
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  type GlobalSecondaryIndex,
+  ResourceInUseException,
+  ResourceNotFoundException,
+  ScanCommand,
+  type TableDescription,
+  UpdateTimeToLiveCommand,
+  type WriteRequest,
+} from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import dynalite from "dynalite";
 import { buildApp } from "fauxqs";
@@ -13,6 +29,7 @@ import { S3Store } from "../node_modules/fauxqs/dist/s3/s3Store.js";
 import { SnsStore } from "../node_modules/fauxqs/dist/sns/snsStore.js";
 import { SqsStore } from "../node_modules/fauxqs/dist/sqs/sqsStore.js";
 import { MAX_MESSAGE_BYTES, QUEUE, TABLES, type TableName } from "#core/settings.ts";
+import { type IndexSchema, keyAttributes, type TableSchema, tableSchema } from "#core/table-schema.ts";
 import { startGuard, type EmulatorCredentials, type GuardOptions } from "./emulator-guard.ts";
 import { localKms } from "./kms.ts";
 import type { EmulatorEndpoints } from "./state-file.ts";
@@ -179,62 +196,130 @@ async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   return res.Attributes!.QueueArn!;
 }
 
-/** The status index of the deliveries table, as settings.TABLES defines it (the stack builds the same). */
-function statusIndex() {
-  const index = TABLES.deliveries.statusIndex;
+/** An index of TABLES as DynamoDB's API takes it (the stack builds the same from the same definition). */
+function indexInput(index: IndexSchema): GlobalSecondaryIndex {
   return {
     IndexName: index.name,
     KeySchema: [
-      { AttributeName: index.partitionKey, KeyType: "HASH" as const },
-      { AttributeName: index.sortKey, KeyType: "RANGE" as const },
+      { AttributeName: index.partitionKey, KeyType: "HASH" },
+      { AttributeName: index.sortKey, KeyType: "RANGE" },
     ],
-    Projection: { ProjectionType: "INCLUDE" as const, NonKeyAttributes: [...index.nonKeyAttributes] },
+    Projection: index.nonKeyAttributes ? { ProjectionType: "INCLUDE", NonKeyAttributes: [...index.nonKeyAttributes] } : { ProjectionType: "ALL" },
   };
 }
 
-async function createTable(db: DynamoDBClient, tableName: string, kind: TableName): Promise<void> {
-  const keys = TABLES[kind] as { partitionKey: string; sortKey?: string };
-  const indexed = kind === "deliveries";
-  const indexAttribute = { AttributeName: TABLES.deliveries.statusIndex.partitionKey, AttributeType: "S" as const };
-  try {
-    await db.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: "PAY_PER_REQUEST",
-        KeySchema: [
-          { AttributeName: keys.partitionKey, KeyType: "HASH" },
-          ...(keys.sortKey ? [{ AttributeName: keys.sortKey, KeyType: "RANGE" as const }] : []),
-        ],
-        AttributeDefinitions: [
-          { AttributeName: keys.partitionKey, AttributeType: "S" },
-          ...(keys.sortKey ? [{ AttributeName: keys.sortKey, AttributeType: "S" as const }] : []),
-          ...(indexed ? [indexAttribute] : []),
-        ],
-        ...(indexed ? { GlobalSecondaryIndexes: [statusIndex()] } : {}),
-      }),
-    );
-  } catch (err) {
-    if (!(err instanceof ResourceInUseException)) throw err;
-    // State kept from before the index existed: add it.
-    if (indexed) {
-      const t = await db.send(new DescribeTableCommand({ TableName: tableName }));
-      if (!t.Table?.GlobalSecondaryIndexes?.some((g) => g.IndexName === TABLES.deliveries.statusIndex.name)) {
-        await db.send(
-          new UpdateTableCommand({
-            TableName: tableName,
-            AttributeDefinitions: [indexAttribute, { AttributeName: "id", AttributeType: "S" }],
-            GlobalSecondaryIndexUpdates: [{ Create: statusIndex() }],
-          }),
-        );
-      }
-    }
-    return;
-  }
+const stringAttributes = (names: readonly string[]): AttributeDefinition[] => names.map((AttributeName) => ({ AttributeName, AttributeType: "S" }));
+
+async function untilActive(db: DynamoDBClient, tableName: string): Promise<void> {
   for (let i = 0; i < 50; i++) {
     const t = await db.send(new DescribeTableCommand({ TableName: tableName }));
-    if (t.Table?.TableStatus === "ACTIVE") break;
+    const indexes = t.Table?.GlobalSecondaryIndexes ?? [];
+    if (t.Table?.TableStatus === "ACTIVE" && indexes.every((g) => g.IndexStatus === undefined || g.IndexStatus === "ACTIVE")) return;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The table as TABLES defines it: keys, attribute definitions, every index. */
+function tableInput(tableName: string, schema: TableSchema): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST",
+    KeySchema: [
+      { AttributeName: schema.partitionKey, KeyType: "HASH" },
+      ...(schema.sortKey ? [{ AttributeName: schema.sortKey, KeyType: "RANGE" as const }] : []),
+    ],
+    AttributeDefinitions: stringAttributes(keyAttributes(schema)),
+    ...(schema.indexes.length ? { GlobalSecondaryIndexes: schema.indexes.map(indexInput) } : {}),
+  };
+}
+
+/** The table's description, or undefined if there is no such table. */
+async function describe(db: DynamoDBClient, tableName: string): Promise<TableDescription | undefined> {
+  try {
+    return (await db.send(new DescribeTableCommand({ TableName: tableName }))).Table;
+  } catch (err) {
+    if (err instanceof ResourceNotFoundException) return undefined;
+    throw err;
+  }
+}
+
+const hasIndexes = (table: TableDescription, schema: TableSchema) =>
+  schema.indexes.every((i) => (table.GlobalSecondaryIndexes ?? []).some((g) => g.IndexName === i.name));
+
+async function createTable(db: DynamoDBClient, tableName: string, kind: TableName): Promise<void> {
+  const schema = tableSchema(kind);
+  const rebuilding = `${tableName}${REBUILD_SUFFIX}`;
+  const existing = await describe(db, tableName);
+  if (existing && hasIndexes(existing, schema) && !(await describe(db, rebuilding))) {
+    await enableTtl(db, tableName);
+    return;
+  }
+  if (existing || (await describe(db, rebuilding))) await rebuild(db, tableName, schema);
+  else {
+    try {
+      await db.send(new CreateTableCommand(tableInput(tableName, schema)));
+    } catch (err) {
+      // Created meanwhile by another start: as good.
+      if (!(err instanceof ResourceInUseException)) throw err;
+    }
+  }
+  await untilActive(db, tableName);
+  await enableTtl(db, tableName);
+}
+
+/** Suffix of the copy a rebuild keeps while it recreates a table. */
+const REBUILD_SUFFIX = "-rebuilding";
+
+/**
+ * State kept from before an index existed gets it. dynalite cannot add an index to a table
+ * (UpdateTable's index creation is not implemented), so the table is rebuilt: copied aside, deleted,
+ * created with every index of TABLES, and filled again from the copy. Each step can be resumed: a
+ * start after a crash finds the copy and carries on, so local state is never lost half-way.
+ * Local development state only (small): the copy is a Scan, which nothing on AWS does.
+ */
+async function rebuild(db: DynamoDBClient, tableName: string, schema: TableSchema): Promise<void> {
+  const copy = `${tableName}${REBUILD_SUFFIX}`;
+  let original = await describe(db, tableName);
+  if (original && !hasIndexes(original, schema)) {
+    // The original is whole: (re)make the copy from it, then delete it.
+    if (await describe(db, copy)) await db.send(new DeleteTableCommand({ TableName: copy }));
+    await db.send(new CreateTableCommand(tableInput(copy, { partitionKey: schema.partitionKey, sortKey: schema.sortKey, indexes: [] })));
+    await untilActive(db, copy);
+    await copyItems(db, tableName, copy);
+    await db.send(new DeleteTableCommand({ TableName: tableName }));
+    original = undefined;
+  }
+  if (!original) {
+    await db.send(new CreateTableCommand(tableInput(tableName, schema)));
+    await untilActive(db, tableName);
+  }
+  // The copy is whole (it was made before the original was deleted): fill the new table from it.
+  await copyItems(db, copy, tableName);
+  await db.send(new DeleteTableCommand({ TableName: copy }));
+}
+
+/** Every item of `from` put into `to` (puts: a repeated copy changes nothing). */
+async function copyItems(db: DynamoDBClient, from: string, to: string): Promise<void> {
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await db.send(new ScanCommand({ TableName: from, ExclusiveStartKey: start }));
+    const items = page.Items ?? [];
+    for (let i = 0; i < items.length; i += 25) {
+      let pending: WriteRequest[] = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      while (pending.length) {
+        const res = await db.send(new BatchWriteItemCommand({ RequestItems: { [to]: pending } }));
+        pending = res.UnprocessedItems?.[to] ?? [];
+      }
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+}
+
+/**
+ * TTL on `TABLES.ttlAttribute` for every table, as the stack sets it (events, deliveries, sessions,
+ * and the subscriptions table's rate windows expire through it).
+ */
+async function enableTtl(db: DynamoDBClient, tableName: string): Promise<void> {
   try {
     await db.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { Enabled: true, AttributeName: TABLES.ttlAttribute } }));
   } catch {

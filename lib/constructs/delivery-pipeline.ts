@@ -113,7 +113,8 @@ export class DeliveryPipeline extends Construct {
         threshold: 0,
       }),
       thresholdAlarm(this, "InFlightHigh", {
-        description: "Messages in flight (mostly retry backoffs) approach the ~120,000 limit of a standard queue, past which every tenant stalls",
+        description:
+          "Safety net: messages in flight approach the ~120,000 limit of a standard queue, past which every tenant stalls. The circuit breaker keeps dead endpoints' backlogs parked in DynamoDB, so this means something it does not cover: find what holds the messages (docs/operations.md)",
         metric: queue.metricApproximateNumberOfMessagesNotVisible({ period: Duration.minutes(1), statistic: "Maximum" }),
         threshold: QUEUE.inFlightAlarmThreshold,
         atOrAbove: true,

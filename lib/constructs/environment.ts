@@ -8,6 +8,12 @@ export interface RuntimeConfig {
   /** Delays after attempt 1, in seconds. */
   readonly retryScheduleSeconds: readonly number[];
   readonly autoDisableAfterSeconds: number;
+  /** Endpoint health (design §5a): consecutive failures that open a circuit. */
+  readonly breakerThreshold: number;
+  /** First probe interval of an open circuit, in seconds. */
+  readonly breakerProbeIntervalSeconds: number;
+  /** Parked deliveries released per second per webhook. */
+  readonly releaseRate: number;
 }
 
 export interface EnvironmentSources {
@@ -38,5 +44,8 @@ export function webhooksEnvironment(sources: EnvironmentSources): Record<string,
     [ENV.allowPrivateEndpoints]: "false",
     [ENV.autoDisableAfter]: String(config.autoDisableAfterSeconds),
     [ENV.secretsKeyArn]: secretsKey.keyArn,
+    [ENV.breakerThreshold]: String(config.breakerThreshold),
+    [ENV.breakerProbeInterval]: `${config.breakerProbeIntervalSeconds}s`,
+    [ENV.releaseRate]: String(config.releaseRate),
   };
 }

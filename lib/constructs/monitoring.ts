@@ -3,13 +3,16 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
+import { METRICS } from "#core/settings.ts";
 import type { DeliveryPipeline } from "./delivery-pipeline.ts";
+import type { EndpointHealth } from "./endpoint-health.ts";
 import type { WebhooksTables } from "./tables.ts";
 import type { WebhooksApi } from "./webhooks-api.ts";
 import type { WebhooksFunction } from "./webhooks-function.ts";
 
 export interface WebhooksMonitoringProps {
   readonly pipeline: DeliveryPipeline;
+  readonly health: EndpointHealth;
   readonly api: WebhooksApi;
   readonly tables: WebhooksTables;
   /** Receives every alarm's ALARM and OK transitions. @default - alarms have no actions */
@@ -22,8 +25,8 @@ export class WebhooksMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: WebhooksMonitoringProps) {
     super(scope, id);
-    const { pipeline, api } = props;
-    const alarms = [...pipeline.alarms, ...api.alarms, ...props.tables.alarms];
+    const { pipeline, api, health } = props;
+    const alarms = [...pipeline.alarms, ...health.alarms, ...api.alarms, ...props.tables.alarms];
 
     if (props.alarmTopic) {
       const action = new SnsAction(props.alarmTopic);
@@ -36,7 +39,7 @@ export class WebhooksMonitoring extends Construct {
     const period = Duration.minutes(1);
     const max = { period, statistic: "Maximum" };
     const sum = { period, statistic: "Sum" };
-    const fns = Object.entries({ ingest: api.ingest, manage: api.manage, deliver: pipeline.deliver });
+    const fns = Object.entries({ ingest: api.ingest, manage: api.manage, deliver: pipeline.deliver, release: health.release });
     const perFunction = (metric: (fn: WebhooksFunction, label: string) => cloudwatch.IMetric) =>
       fns.map(([label, fn]) => metric(fn, label));
 
@@ -87,6 +90,31 @@ export class WebhooksMonitoring extends Construct {
       new cloudwatch.GraphWidget({
         title: "Deliver λ concurrency",
         left: [pipeline.deliver.function.metric("ConcurrentExecutions", max)],
+      }),
+    );
+    // Endpoint health (design §5a): what the release λ's sweeps see, and the circuit and parking
+    // counts of whichever λ emits them (a search, so the graph does not depend on which one does).
+    const gauge = (metricName: string) =>
+      new cloudwatch.Metric({ namespace: METRICS.namespace, metricName, dimensionsMap: { service: METRICS.releaseService }, ...max });
+    const counts = (metricName: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SUM(SEARCH('{${METRICS.namespace},service} MetricName="${metricName}"', 'Sum', ${period.toSeconds()}))`,
+        label: metricName,
+        period,
+      });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: "Open circuits and parked deliveries",
+        left: [gauge(METRICS.openCircuits)],
+        right: [gauge(METRICS.parkedDeliveries)],
+      }),
+      new cloudwatch.GraphWidget({
+        title: "Circuits opened / closed",
+        left: [counts(METRICS.circuitsOpened), counts(METRICS.circuitsClosed)],
+      }),
+      new cloudwatch.GraphWidget({
+        title: "Deliveries parked / released",
+        left: [counts(METRICS.deliveriesParked), counts(METRICS.deliveriesReleased)],
       }),
     );
   }

@@ -3,7 +3,8 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import { Construct } from "constructs";
-import { TABLES } from "#core/settings.ts";
+import { TABLES, type TableName } from "#core/settings.ts";
+import { tableSchema } from "#core/table-schema.ts";
 import { thresholdAlarm } from "./alarms.ts";
 
 export interface WebhooksTablesProps {
@@ -11,13 +12,10 @@ export interface WebhooksTablesProps {
   readonly encryptionKey: kms.IKey;
 }
 
-interface KeySchema {
-  readonly partitionKey: string;
-  readonly sortKey?: string;
-}
-
 /**
- * The tables, keyed exactly as `TABLES` in the core settings: on-demand, point-in-time
+ * The tables, keyed exactly as `TABLES` in the core settings, with the secondary indexes defined
+ * there (deliveries: `byStatus`, `parked`; subscriptions: `byWake`; the local stack creates the
+ * same from the same definitions): on-demand, point-in-time
  * recovery, encrypted with the stack's key, expiring items by `TABLES.ttlAttribute`, protected
  * from deletion (DeletionProtectionEnabled: not even a console or API call deletes them until it is
  * turned off), and retained when the stack is deleted.
@@ -31,20 +29,10 @@ export class WebhooksTables extends Construct {
 
   constructor(scope: Construct, id: string, props: WebhooksTablesProps) {
     super(scope, id);
-    this.subscriptions = this.table("Subscriptions", TABLES.subscriptions, props.encryptionKey);
-    this.events = this.table("Events", TABLES.events, props.encryptionKey);
-    const deliveries = this.table("Deliveries", TABLES.deliveries, props.encryptionKey);
-    // The sparse status index (settings.TABLES.deliveries.statusIndex; the local stack creates the same).
-    const index = TABLES.deliveries.statusIndex;
-    deliveries.addGlobalSecondaryIndex({
-      indexName: index.name,
-      partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.INCLUDE,
-      nonKeyAttributes: [...index.nonKeyAttributes],
-    });
-    this.deliveries = deliveries;
-    this.portalSessions = this.table("PortalSessions", TABLES.portalSessions, props.encryptionKey);
+    this.subscriptions = this.table("Subscriptions", "subscriptions", props.encryptionKey);
+    this.events = this.table("Events", "events", props.encryptionKey);
+    this.deliveries = this.table("Deliveries", "deliveries", props.encryptionKey);
+    this.portalSessions = this.table("PortalSessions", "portalSessions", props.encryptionKey);
 
     // On-demand tables throttle too (a partition's limits, a sudden jump past twice the previous
     // peak): every table's read and write throttle events, summed, in one alarm.
@@ -69,17 +57,32 @@ export class WebhooksTables extends Construct {
     ];
   }
 
-  private table(id: string, keys: KeySchema, encryptionKey: kms.IKey): dynamodb.Table {
-    return new dynamodb.Table(this, id, {
-      partitionKey: { name: keys.partitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: keys.sortKey ? { name: keys.sortKey, type: dynamodb.AttributeType.STRING } : undefined,
+  private table(id: string, kind: TableName, encryptionKey: kms.IKey): dynamodb.Table {
+    const schema = tableSchema(kind);
+    const table = new dynamodb.Table(this, id, {
+      partitionKey: { name: schema.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: schema.sortKey ? { name: schema.sortKey, type: dynamodb.AttributeType.STRING } : undefined,
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey,
+      // On every table: events, deliveries, sessions, and the subscriptions table's rate-window items
+      // (`#rate#…`, design §5a) expire through it; webhooks themselves have no expiresAt.
       timeToLiveAttribute: TABLES.ttlAttribute,
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // Sparse indexes: an item is in one only while it has the index's keys.
+    for (const index of schema.indexes) {
+      table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
+        ...(index.nonKeyAttributes
+          ? { projectionType: dynamodb.ProjectionType.INCLUDE, nonKeyAttributes: [...index.nonKeyAttributes] }
+          : { projectionType: dynamodb.ProjectionType.ALL }),
+      });
+    }
+    return table;
   }
 }

@@ -32,6 +32,40 @@ test.each([
   expect(() => from({ retrySchedule: spec })).toThrow(message);
 });
 
+test("-c breakerThreshold, breakerProbeInterval (a duration, as WEBHOOKS_BREAKER_PROBE_INTERVAL) and releaseRate become the stack's props", () => {
+  expect(from({ breakerThreshold: "3", breakerProbeInterval: "2m", releaseRate: "10" })).toMatchObject({
+    breakerThreshold: 3,
+    breakerProbeIntervalSeconds: 120,
+    releaseRate: 10,
+  });
+  expect(from({ breakerProbeInterval: "90" }).breakerProbeIntervalSeconds).toBe(90);
+  expect(from({ breakerProbeInterval: "15m" }).breakerProbeIntervalSeconds).toBe(900);
+  expect(from({})).toMatchObject({ breakerThreshold: undefined, breakerProbeIntervalSeconds: undefined, releaseRate: undefined });
+});
+
+test.each([
+  ["breakerThreshold", "0", "-c breakerThreshold=0: breakerThreshold: 0 is not a whole number of failed attempts, at least 1 (e.g. -c breakerThreshold=5)"],
+  ["breakerThreshold", "five", '-c breakerThreshold=five: "five" is not a number (e.g. -c breakerThreshold=5)'],
+  ["breakerThreshold", "0x10", '-c breakerThreshold=0x10: "0x10" is not a number (e.g. -c breakerThreshold=5)'],
+  ["breakerThreshold", "2.5", "-c breakerThreshold=2.5: breakerThreshold: 2.5 is not a whole number of failed attempts, at least 1 (e.g. -c breakerThreshold=5)"],
+  ["breakerProbeInterval", "soon", '-c breakerProbeInterval=soon: "soon" is not a duration like 30s, 2m or 1h (e.g. -c breakerProbeInterval=60s)'],
+  [
+    "breakerProbeInterval",
+    "10s",
+    "-c breakerProbeInterval=10s: breakerProbeIntervalSeconds: 10 is not a whole number of seconds in [60, 900] (the release λ sends probes and runs every 60 s; the interval grows to at most 900 s) (e.g. -c breakerProbeInterval=60s)",
+  ],
+  [
+    "breakerProbeInterval",
+    "1h",
+    "-c breakerProbeInterval=1h: breakerProbeIntervalSeconds: 3600 is not a whole number of seconds in [60, 900] (the release λ sends probes and runs every 60 s; the interval grows to at most 900 s) (e.g. -c breakerProbeInterval=60s)",
+  ],
+  ["releaseRate", "0", "-c releaseRate=0: releaseRate: 0 is not a whole number of deliveries per second in [1, 1000] (deliveries per second per webhook, e.g. -c releaseRate=50)"],
+  ["releaseRate", "-5", '-c releaseRate=-5: "-5" is not a number (deliveries per second per webhook, e.g. -c releaseRate=50)'],
+  ["releaseRate", "5000", "-c releaseRate=5000: releaseRate: 5000 is not a whole number of deliveries per second in [1, 1000] (deliveries per second per webhook, e.g. -c releaseRate=50)"],
+])("-c %s=%s is refused in one line", (key, value, message) => {
+  expect(() => from({ [key]: value })).toThrow(new Error(message));
+});
+
 test("the CDK app refuses a bad schedule with one line on stderr and exit code 1", async () => {
   const out = mkdtempSync(join(tmpdir(), "rk-cdk-out-"));
   try {

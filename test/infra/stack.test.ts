@@ -11,7 +11,7 @@ import * as cxapi from "aws-cdk-lib/cx-api";
 import type { IConstruct } from "constructs";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { ROUTES } from "#core/routes.ts";
-import { ENV, MAX_MESSAGE_BYTES, METRICS, QUEUE, SQS_MAX_MESSAGE_BYTES, TABLES } from "#core/settings.ts";
+import { ENV, HEALTH, MAX_MESSAGE_BYTES, METRICS, QUEUE, SQS_MAX_MESSAGE_BYTES, TABLES } from "#core/settings.ts";
 import type { WebhooksFunction } from "../../lib/constructs/webhooks-function.ts";
 import { WebhooksStack } from "../../lib/webhooks-stack.ts";
 
@@ -46,6 +46,9 @@ beforeAll(() => {
   template = Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template);
   validationReport = JSON.parse(readFileSync(path.join(assembly.directory, cxapi.VALIDATION_REPORT_FILE), "utf8"));
 });
+
+/** Every λ of the stack. */
+const allFunctions = (): WebhooksFunction[] => [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver, stack.health.release];
 
 const logicalId = (construct: IConstruct): string => stack.getLogicalId(construct.node.defaultChild as CfnElement);
 const ref = (construct: IConstruct) => ({ Ref: logicalId(construct) });
@@ -130,7 +133,8 @@ describe("API", () => {
 
 describe("λs", () => {
   test("all run Node 24 on arm64, 256 MB, their own log group, X-Ray off (not half on)", () => {
-    const functions = [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver];
+    const functions = allFunctions();
+    expect(functions).toHaveLength(5);
     template.resourceCountIs("AWS::Lambda::Function", functions.length);
     for (const fn of functions) {
       template.hasResourceProperties("AWS::Lambda::Function", {
@@ -151,7 +155,7 @@ describe("λs", () => {
 
   test("log groups keep a month", () => {
     const groups = Object.values(template.findResources("AWS::Logs::LogGroup"));
-    expect(groups).toHaveLength(5); // four λs and the API access log
+    expect(groups).toHaveLength(6); // five λs and the API access log
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
@@ -177,6 +181,10 @@ describe("λs", () => {
       WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS: "false",
       WEBHOOKS_AUTO_DISABLE_AFTER: "432000",
       [ENV.secretsKeyArn]: arn(stack.key),
+      // Endpoint health (design §5a), the defaults.
+      WEBHOOKS_BREAKER_THRESHOLD: "5",
+      WEBHOOKS_BREAKER_PROBE_INTERVAL: "60s",
+      WEBHOOKS_RELEASE_RATE: "50",
     };
     const portal = logicalId(stack.api.portal.function);
     for (const [id, fn] of Object.entries(template.findResources("AWS::Lambda::Function"))) {
@@ -247,6 +255,38 @@ describe("delivery pipeline", () => {
   });
 });
 
+describe("endpoint health", () => {
+  test("an EventBridge rule runs the release λ every minute (HEALTH.sweepSeconds), with no retry piling up behind a sweep", () => {
+    expect(HEALTH.sweepSeconds).toBe(60);
+    const rules = Object.values(template.findResources("AWS::Events::Rule"));
+    expect(rules).toHaveLength(1);
+    expect(rules[0].Properties).toMatchObject({
+      ScheduleExpression: "rate(1 minute)",
+      State: "ENABLED",
+      Targets: [{ Arn: arn(stack.health.release.function), RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } }],
+    });
+    template.hasResourceProperties("AWS::Lambda::Permission", {
+      Action: "lambda:InvokeFunction",
+      FunctionName: arn(stack.health.release.function),
+      Principal: "events.amazonaws.com",
+      SourceArn: { "Fn::GetAtt": [logicalId(stack.health.rule), "Arn"] },
+    });
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: ref(stack.health.release.function),
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+  });
+
+  test("one sweep at a time (reserved concurrency 1), each over before the next tick (timeout 50 s)", () => {
+    const release = template.findResources("AWS::Lambda::Function")[logicalId(stack.health.release.function)];
+    expect(release.Properties).toMatchObject({ ReservedConcurrentExecutions: 1, Timeout: 50 });
+    expect(release.Properties.Timeout).toBeLessThan(HEALTH.sweepSeconds);
+    // Only the rule invokes it: no event source mapping, no API route.
+    template.resourceCountIs("AWS::Lambda::EventSourceMapping", 1);
+  });
+});
+
 describe("tables", () => {
   test("are keyed as TABLES, on demand, with PITR, KMS encryption with the stack key, TTL, deletion protection, retained", () => {
     const expectedKeys = {
@@ -261,21 +301,29 @@ describe("tables", () => {
       const keys = expectedKeys[id];
       expect(table.DeletionPolicy).toBe("Retain");
       expect(table.UpdateReplacePolicy).toBe("Retain");
-      const indexed = id === logicalId(stack.tables.deliveries);
+      const gsi = (name: string, hash: string, range: string, Projection: object) => ({
+        IndexName: name,
+        KeySchema: [{ AttributeName: hash, KeyType: "HASH" }, { AttributeName: range, KeyType: "RANGE" }],
+        Projection,
+      });
+      // The sparse indexes of TABLES: the deliveries' status and parked indexes, the subscriptions' wake index.
+      const indexes: Record<string, { attributes: string[]; indexes: object[] }> = {
+        [logicalId(stack.tables.deliveries)]: {
+          attributes: ["statusKey", "parkKey", "parkSort"],
+          indexes: [
+            gsi("byStatus", "statusKey", "id", { ProjectionType: "INCLUDE", NonKeyAttributes: ["eventId"] }),
+            gsi("parked", "parkKey", "parkSort", { ProjectionType: "ALL" }),
+          ],
+        },
+        [logicalId(stack.tables.subscriptions)]: {
+          attributes: ["wake", "wakeAt"],
+          indexes: [gsi("byWake", "wake", "wakeAt", { ProjectionType: "ALL" })],
+        },
+      };
       expect(table.Properties).toEqual({
         KeySchema: keys.map(([AttributeName, KeyType]) => ({ AttributeName, KeyType })),
-        AttributeDefinitions: [...keys.map(([AttributeName]) => ({ AttributeName, AttributeType: "S" })), ...(indexed ? [{ AttributeName: "statusKey", AttributeType: "S" }] : [])],
-        ...(indexed
-          ? {
-              GlobalSecondaryIndexes: [
-                {
-                  IndexName: "byStatus",
-                  KeySchema: [{ AttributeName: "statusKey", KeyType: "HASH" }, { AttributeName: "id", KeyType: "RANGE" }],
-                  Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: ["eventId"] },
-                },
-              ],
-            }
-          : {}),
+        AttributeDefinitions: [...keys.map(([AttributeName]) => AttributeName), ...(indexes[id]?.attributes ?? [])].map((AttributeName) => ({ AttributeName, AttributeType: "S" })),
+        ...(indexes[id] ? { GlobalSecondaryIndexes: indexes[id].indexes } : {}),
         BillingMode: "PAY_PER_REQUEST",
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true, SSEType: "KMS", KMSMasterKeyId: arn(stack.key) },
@@ -311,8 +359,9 @@ describe("alarms", () => {
   const alarmOn = (metricName: string) =>
     Object.values(template.findResources("AWS::CloudWatch::Alarm", { Properties: { MetricName: metricName } }));
 
-  test("in-flight messages alarm at 80,000, well below the ~120,000 ceiling", () => {
+  test("in-flight messages alarm at 80,000, well below the ~120,000 ceiling: a safety net behind the circuit breaker", () => {
     const [alarm] = alarmOn("ApproximateNumberOfMessagesNotVisible");
+    expect(alarm.Properties.AlarmDescription).toMatch(/^Safety net: .*circuit breaker/);
     expect(alarm.Properties).toMatchObject({
       Threshold: 80_000,
       ComparisonOperator: "GreaterThanOrEqualToThreshold",
@@ -354,7 +403,7 @@ describe("alarms", () => {
   test("a backlog older than an hour, deliver errors and throttles alarm", () => {
     expect(alarmOn("ApproximateAgeOfOldestMessage")[0].Properties.Threshold).toBe(3_600);
     for (const metric of ["Errors", "Throttles"]) {
-      const [alarm] = alarmOn(metric);
+      const [alarm] = alarmOn(metric).filter((a) => a.Properties.Dimensions[0].Value.Ref === logicalId(stack.pipeline.deliver.function));
       expect(alarm.Properties).toMatchObject({
         Threshold: 0,
         Dimensions: [{ Name: "FunctionName", Value: ref(stack.pipeline.deliver.function) }],
@@ -384,6 +433,40 @@ describe("alarms", () => {
     });
   });
 
+  test("a circuit open for 15 minutes alarms (informational): the release λ's OpenCircuits, three 5-minute maxima ≥ 1 in a row", () => {
+    const [alarm] = alarmOn(METRICS.openCircuits);
+    expect(alarm.Properties).toMatchObject({
+      Namespace: "RecordsKeeperWebhooks",
+      Dimensions: [{ Name: "service", Value: "webhooks-release" }],
+      Statistic: "Maximum",
+      Period: 300,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      Threshold: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      TreatMissingData: "notBreaching",
+    });
+    expect(alarm.Properties.AlarmDescription).toMatch(/open for 15 minutes/);
+  });
+
+  test("more than 100,000 parked deliveries alarm (ParkedDeliveries, the release λ's)", () => {
+    const [alarm] = alarmOn(METRICS.parkedDeliveries);
+    expect(alarm.Properties).toMatchObject({
+      Namespace: "RecordsKeeperWebhooks",
+      Dimensions: [{ Name: "service", Value: "webhooks-release" }],
+      Statistic: "Maximum",
+      Threshold: 100_000,
+      ComparisonOperator: "GreaterThanThreshold",
+      TreatMissingData: "notBreaching",
+    });
+  });
+
+  test("a failed sweep of the release λ alarms", () => {
+    const alarms = alarmOn("Errors").filter((a) => a.Properties.Dimensions[0].Value.Ref === logicalId(stack.health.release.function));
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0].Properties).toMatchObject({ Namespace: "AWS/Lambda", Statistic: "Sum", Period: 300, Threshold: 0, ComparisonOperator: "GreaterThanThreshold" });
+  });
+
   test("DynamoDB read and write throttles of every table alarm, summed", () => {
     const math = [template.findResources("AWS::CloudWatch::Alarm")[logicalId(stack.tables.alarms[0])]];
     expect(stack.tables.alarms).toHaveLength(1);
@@ -404,15 +487,21 @@ describe("alarms", () => {
     template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: arn(stack.key) });
     template.hasResourceProperties("AWS::SNS::Subscription", { Protocol: "email", Endpoint: "ops@example.com" });
     const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm"));
-    expect(alarms).toHaveLength(10);
+    expect(alarms).toHaveLength(13);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic[0] }]);
     }
     Annotations.fromStack(stack).hasNoWarning("*", Match.stringLikeRegexp("No alarm target"));
   });
 
-  test("a dashboard exists", () => {
+  test("a dashboard exists, with the endpoint health metrics and the release λ", () => {
     template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    const [dashboard] = Object.values(template.findResources("AWS::CloudWatch::Dashboard"));
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    for (const name of [METRICS.openCircuits, METRICS.parkedDeliveries, METRICS.circuitsOpened, METRICS.circuitsClosed, METRICS.deliveriesParked, METRICS.deliveriesReleased]) {
+      expect([name, body.includes(name)]).toEqual([name, true]);
+    }
+    expect(body).toContain(logicalId(stack.health.release.function));
   });
 });
 
@@ -437,14 +526,14 @@ describe("least privilege", () => {
     });
   });
 
-  test("manage: exactly the table actions it calls, seals secrets (never opens them), queue send, DLQ redrive", () => {
+  test("manage: exactly the table actions it calls, seals secrets (never opens them), queue send and depths, DLQ redrive", () => {
     const { subscriptions, events, deliveries, queue, dlq, key } = ids();
     expect(grantsOf(stack.api.manage)).toEqual({
       [logicalId(stack.api.manage.logGroup)]: LOGS,
       [subscriptions]: dynamo("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
       [events]: dynamo("GetItem", "PutItem"),
       [deliveries]: dynamo("BatchGetItem", "GetItem", "Query"),
-      [queue]: sqsActions("SendMessage"),
+      [queue]: sqsActions("GetQueueAttributes", "SendMessage"),
       [dlq]: sqsActions("DeleteMessage", "GetQueueAttributes", "ListMessageMoveTasks", "ReceiveMessage", "StartMessageMoveTask"),
       [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
       [`${key} secrets`]: ["kms:GenerateDataKey"],
@@ -478,6 +567,18 @@ describe("least privilege", () => {
     });
   });
 
+  test("release: the wake and parked queries, health and record updates, attempt items, sends to the queue and the DLQ; no events, no secrets", () => {
+    const { subscriptions, deliveries, queue, dlq, key } = ids();
+    expect(grantsOf(stack.health.release)).toEqual({
+      [logicalId(stack.health.release.logGroup)]: LOGS,
+      [subscriptions]: dynamo("GetItem", "Query", "UpdateItem"),
+      [deliveries]: dynamo("GetItem", "PutItem", "Query", "UpdateItem"),
+      [queue]: sqsActions("SendMessage"),
+      [dlq]: sqsActions("SendMessage"),
+      [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
+    });
+  });
+
   test("only the deliver λ can decrypt with the key outside DynamoDB, and only the manage and portal λs can make data keys", () => {
     const direct: Record<string, string[]> = {};
     for (const [id, policy] of Object.entries(template.findResources("AWS::IAM::Policy"))) {
@@ -500,7 +601,7 @@ describe("least privilege", () => {
   });
 
   test("no λ may Scan, read streams or use wildcard DynamoDB or SQS actions", () => {
-    for (const fn of [stack.api.ingest, stack.api.manage, stack.pipeline.deliver]) {
+    for (const fn of allFunctions()) {
       const actions = Object.values(grantsOf(fn)).flat();
       expect(actions.filter((a) => /^dynamodb:(Scan|GetRecords|GetShardIterator|DescribeStream|ListStreams)$|^dynamodb:.*\*|^sqs:.*\*/.test(a))).toEqual([]);
     }
@@ -542,7 +643,7 @@ describe("cdk-nag AwsSolutions", () => {
         }
       }
     }
-    const roles = [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver].map((f) => f.role.node.path);
+    const roles = allFunctions().map((f) => f.role.node.path);
     // API Gateway authorises no portal route: the page is public, the portal λ checks the session token.
     const portalRoutes = ROUTES.filter((r) => r.auth).map((r) => `${stack.api.httpApi.node.path}/${r.routeKey.replace(" /", "--").replaceAll("/", "--")} AwsSolutions-APIG4`);
     expect(portalRoutes).toHaveLength(16); // page, assets, session, 13 mirrored management routes
@@ -552,14 +653,15 @@ describe("cdk-nag AwsSolutions", () => {
           `${role} AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
           `${role} AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
         ]),
-        // The deliveries table's own status index, on the three roles that use that table.
-        ...[stack.api.manage, stack.api.portal, stack.pipeline.deliver].map((f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.deliveries)}.Arn>/index/*]`)]
+        // A table's own indexes, on the roles that use that table: the deliveries' byStatus and parked, the subscriptions' byWake.
+        ...[stack.api.manage, stack.api.portal, stack.pipeline.deliver, stack.health.release].map((f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.deliveries)}.Arn>/index/*]`),
+        ...allFunctions().map((f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.subscriptions)}.Arn>/index/*]`)]
         .sort(),
     );
   });
 
   test("no λ has a grant on Resource *", () => {
-    for (const fn of [stack.api.ingest, stack.api.manage, stack.api.portal, stack.pipeline.deliver]) {
+    for (const fn of allFunctions()) {
       expect(grantsOf(fn)["*"]).toBeUndefined();
     }
   });
@@ -621,8 +723,33 @@ describe("props", () => {
     const props = unbundled({ portalFrameAncestors: ["https://app.recordskeeper.ai", "https://*.example.com:8443"] });
     const envs = Object.values(Template.fromStack(props).findResources("AWS::Lambda::Function")).map((f) => f.Properties.Environment.Variables);
     expect(envs.filter((e) => e.WEBHOOKS_PORTAL_FRAME_ANCESTORS === "https://app.recordskeeper.ai https://*.example.com:8443")).toHaveLength(1);
-    expect(envs.filter((e) => e.WEBHOOKS_PORTAL_FRAME_ANCESTORS === undefined)).toHaveLength(3);
+    expect(envs.filter((e) => e.WEBHOOKS_PORTAL_FRAME_ANCESTORS === undefined)).toHaveLength(4);
     expect(() => unbundled({ portalFrameAncestors: ["https://ok.example.com; script-src *"] })).toThrow(/is not an origin/);
+  });
+
+  test("the endpoint health settings reach every λ", () => {
+    const template = Template.fromStack(unbundled({ breakerThreshold: 3, breakerProbeIntervalSeconds: 120, releaseRate: 10 }));
+    const functions = Object.values(template.findResources("AWS::Lambda::Function"));
+    expect(functions).toHaveLength(5);
+    for (const fn of functions) {
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        WEBHOOKS_BREAKER_THRESHOLD: "3",
+        WEBHOOKS_BREAKER_PROBE_INTERVAL: "120s",
+        WEBHOOKS_RELEASE_RATE: "10",
+      });
+    }
+  });
+
+  test.each([
+    [{ breakerThreshold: 0 }, /breakerThreshold: 0 is not a whole number of failed attempts, at least 1/],
+    [{ breakerThreshold: 2.5 }, /breakerThreshold: 2\.5 is not/],
+    [{ breakerProbeIntervalSeconds: 30 }, /breakerProbeIntervalSeconds: 30 is not a whole number of seconds in \[60, 900\]/],
+    [{ breakerProbeIntervalSeconds: 901 }, /breakerProbeIntervalSeconds: 901 is not/],
+    [{ releaseRate: 0 }, /releaseRate: 0 is not a whole number of deliveries per second in \[1, 1000\]/],
+    [{ releaseRate: 1_001 }, /releaseRate: 1001 is not/],
+    [{ releaseRate: Number.NaN }, /releaseRate: NaN is not/],
+  ])("refuses the health setting %j", (props, message) => {
+    expect(() => unbundled(props)).toThrow(message);
   });
 
   test("refuses a non-positive auto-disable period", () => {

@@ -1,0 +1,14 @@
+import middy from "@middy/core";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { METRICS } from "#core/settings.ts";
+import { configFromEnv, createParkingService } from "#core/wiring.ts";
+import { observability } from "../shared/observability.ts";
+import { createReleaseHandler } from "./app.ts";
+
+/** The λ entry: wiring from the environment the stack sets, Powertools middleware, then the app. */
+const { logger, metrics, coreMetrics } = observability(METRICS.releaseService);
+
+export const handler = middy(createReleaseHandler(createParkingService(configFromEnv(), { logger, metrics: coreMetrics }), logger))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));
