@@ -98,8 +98,8 @@ export class WebhooksApi extends Construct {
     manage.bindTable(tables.deliveries, ["GetItem", "Query", "BatchGetItem"]);
     // Creates and rotates secrets: seals them (and cannot open them).
     manage.bindSecrets(props.secretsKey, "seal");
-    // Test sends, replays, and the destination of a DLQ redrive.
-    manage.bindQueue(queue, ["SendMessage"]);
+    // Test sends, replays, and the destination of a DLQ redrive; its depth for GET /admin/queues.
+    manage.bindQueue(queue, ["SendMessage", "GetQueueAttributes"]);
     // DLQ depth, and a redrive: StartMessageMoveTask needs receive, delete and attributes on its
     // source; ListMessageMoveTasks reports a redrive already running (409).
     manage.bindQueue(dlq, ["GetQueueAttributes", "ReceiveMessage", "DeleteMessage", "StartMessageMoveTask", "ListMessageMoveTasks"]);

@@ -437,14 +437,14 @@ describe("least privilege", () => {
     });
   });
 
-  test("manage: exactly the table actions it calls, seals secrets (never opens them), queue send, DLQ redrive", () => {
+  test("manage: exactly the table actions it calls, seals secrets (never opens them), queue send and depth, DLQ redrive", () => {
     const { subscriptions, events, deliveries, queue, dlq, key } = ids();
     expect(grantsOf(stack.api.manage)).toEqual({
       [logicalId(stack.api.manage.logGroup)]: LOGS,
       [subscriptions]: dynamo("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
       [events]: dynamo("GetItem", "PutItem"),
       [deliveries]: dynamo("BatchGetItem", "GetItem", "Query"),
-      [queue]: sqsActions("SendMessage"),
+      [queue]: sqsActions("GetQueueAttributes", "SendMessage"),
       [dlq]: sqsActions("DeleteMessage", "GetQueueAttributes", "ListMessageMoveTasks", "ReceiveMessage", "StartMessageMoveTask"),
       [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
       [`${key} secrets`]: ["kms:GenerateDataKey"],
