@@ -1,16 +1,18 @@
 /**
- * `rk-webhooks`: the operator CLI (design §1, §7). Creates, changes and deletes webhooks, publishes
- * events, lists webhooks and deliveries, shows attempts, replays, sends test events, watches and
- * redrives the DLQ, follows attempts live, and runs a local staging endpoint that verifies
- * signatures. It runs on the client (client/). It talks to the local stack (`npm start`; URL and token
- * from `<state dir>/local-stack.json`) or to a deployed stack (`--stack NAME`; URL from the stack's
- * outputs, requests SigV4-signed with the default AWS credentials).
+ * `rk-webhooks`: the operator CLI (design §1, §7). Creates, changes, pauses and deletes webhooks and
+ * shows their health, publishes events, lists webhooks and deliveries, shows attempts, replays,
+ * sends test events, shows the queues' depths, watches and redrives the DLQ, follows attempts live,
+ * and runs a local staging endpoint that verifies signatures. It runs on the client (client/). It
+ * talks to the local stack (`npm start`; URL and token from `<state dir>/local-stack.json`) or to a
+ * deployed stack (`--stack NAME`; URL from the stack's outputs, requests SigV4-signed with the
+ * default AWS credentials).
  *
  * Exit codes: 0 ok, 1 the API or the network failed (the API's message on stderr), 2 usage error.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { DELIVERY_STATUSES, type DeliveryStatus } from "#core/model.ts";
 import { parseDuration } from "#core/retry.ts";
+import { HEALTH } from "#core/settings.ts";
 import { version } from "#core/version.ts";
 import { WebhooksError } from "../client/index.ts";
 import { CliError, EXIT, UsageError } from "./cli/errors.ts";
@@ -19,6 +21,7 @@ import {
   dlqCommand,
   list,
   publishCommand,
+  queuesCommand,
   redriveCommand,
   replayCommand,
   sendTestCommand,
@@ -27,7 +30,9 @@ import {
   webhooksCreateCommand,
   webhooksDeleteCommand,
   webhooksEnableCommand,
+  webhooksPauseCommand,
   webhooksRotateCommand,
+  webhooksShowCommand,
   webhooksUpdateCommand,
   type Ctx,
 } from "./cli/commands.ts";
@@ -63,6 +68,11 @@ const patterns = (value: string) => {
   return items;
 };
 
+/** Deliveries per second (1–1,000, as the API takes it). */
+const rateLimit = integer(HEALTH.rateLimitMin, HEALTH.rateLimitMax);
+/** `--rate-limit none` removes the limit (kept as "none": commander turns a parser's null into ""). */
+const rateLimitOrNone = (value: string): number | "none" => (value === "none" ? value : rateLimit(value));
+
 const statusOption = (description: string) => new Option("--status <status>", description).choices(DELIVERY_STATUSES as DeliveryStatus[]);
 
 /** The global options of the command being run, once it runs. */
@@ -71,7 +81,7 @@ let target: TargetOptions | undefined;
 function buildProgram(): Command {
   const program = new Command("rk-webhooks");
   program
-    .description("Operate RecordsKeeper.AI webhooks: create and change webhooks, publish events, deliveries, replay, DLQ redrive, live tail, a signature-checking staging endpoint.")
+    .description("Operate RecordsKeeper.AI webhooks: create, change and pause webhooks, their health, publish events, deliveries, replay, queue depths, DLQ redrive, live tail, a signature-checking staging endpoint.")
     .version(version)
     .option("--json", "print machine-readable JSON instead of text")
     .option("--state-dir <dir>", "the local stack's state dir (default: $WEBHOOKS_STATE_DIR or .local)")
@@ -99,7 +109,7 @@ function buildProgram(): Command {
   const webhook = "--webhook <webhookId>";
   const webhookArg = ["<webhookId>", "the webhook (wh_…)"] as const;
 
-  const webhooks = program.command("webhooks").description("list, create, change and delete a tenant's webhooks");
+  const webhooks = program.command("webhooks").description("list, show, create, change, pause and delete a tenant's webhooks");
   webhooks
     .command("list", { isDefault: true })
     .description("list a tenant's webhooks (the default: `webhooks --tenant T`)")
@@ -113,7 +123,15 @@ function buildProgram(): Command {
     .addOption(new Option("--event-types <patterns>", "comma-separated types or patterns: record.created,file.*").argParser(patterns).default(["*"], "*, every type"))
     .option("--description <text>", "a note for people")
     .option("--disabled", "create it disabled")
+    .option("--paused", "create it paused: its deliveries are kept (parked) until `webhooks resume`")
+    .option("--rate-limit <perSecond>", `at most this many deliveries per second (${HEALTH.rateLimitMin}–${HEALTH.rateLimitMax}; default: no limit)`, rateLimit)
     .action((o, cmd) => webhooksCreateCommand(ctx(cmd), o));
+  webhooks
+    .command("show")
+    .description("one webhook with its health: circuit (closed, open, half-open), failed attempts in a row, parked deliveries, next probe; paused, rate limit")
+    .argument(...webhookArg)
+    .requiredOption(tenant, "the tenant")
+    .action((id, o, cmd) => webhooksShowCommand(ctx(cmd), id, o));
   webhooks
     .command("update")
     .description("change a webhook's url, event types or description")
@@ -122,6 +140,7 @@ function buildProgram(): Command {
     .option("--url <url>", "the new endpoint")
     .option("--event-types <patterns>", "the new comma-separated types or patterns", patterns)
     .option("--description <text>", "the new description ('' clears it)")
+    .option("--rate-limit <perSecond>", `at most this many deliveries per second (${HEALTH.rateLimitMin}–${HEALTH.rateLimitMax}); none removes the limit`, rateLimitOrNone)
     .action((id, o, cmd) => webhooksUpdateCommand(ctx(cmd), id, o));
   webhooks
     .command("disable")
@@ -135,6 +154,18 @@ function buildProgram(): Command {
     .argument(...webhookArg)
     .requiredOption(tenant, "the tenant")
     .action((id, o, cmd) => webhooksEnableCommand(ctx(cmd), id, { tenant: o.tenant, enabled: true }));
+  webhooks
+    .command("pause")
+    .description("pause a webhook: its deliveries are kept (parked), not sent and not skipped, until it is resumed")
+    .argument(...webhookArg)
+    .requiredOption(tenant, "the tenant")
+    .action((id, o, cmd) => webhooksPauseCommand(ctx(cmd), id, { tenant: o.tenant, paused: true }));
+  webhooks
+    .command("resume")
+    .description("resume a paused webhook: its parked deliveries are released, oldest first, at the release rate")
+    .argument(...webhookArg)
+    .requiredOption(tenant, "the tenant")
+    .action((id, o, cmd) => webhooksPauseCommand(ctx(cmd), id, { tenant: o.tenant, paused: false }));
   webhooks
     .command("delete")
     .description("delete a webhook (its delivery log expires with it)")
@@ -199,6 +230,11 @@ function buildProgram(): Command {
     .command("dlq")
     .description("the dead-letter queue's depth")
     .action((_o, cmd) => dlqCommand(ctx(cmd)));
+
+  program
+    .command("queues")
+    .description("the delivery queue's and the DLQ's depths: waiting, in flight, delayed (approximate, from SQS)")
+    .action((_o, cmd) => queuesCommand(ctx(cmd)));
 
   program
     .command("redrive")

@@ -14,6 +14,7 @@ import type {
   EventLookup,
   EventTypeDescription,
   Page,
+  QueueDepths,
   PortalSession,
   PublishEvent,
   PublishResult,
@@ -53,6 +54,7 @@ export const CLIENT_ROUTES = {
   createPortalSession: "POST /tenants/{tenantId}/portal-sessions",
   revokePortalSessions: "DELETE /tenants/{tenantId}/portal-sessions",
   dlqDepth: "GET /admin/dlq",
+  queues: "GET /admin/queues",
   redrive: "POST /admin/redrive",
 } as const;
 
@@ -330,6 +332,11 @@ export class WebhooksClient {
 
   dlqDepth(): Promise<DlqDepth> {
     return this.request({ route: CLIENT_ROUTES.dlqDepth, policy: "idempotent" });
+  }
+
+  /** The delivery queue's and the DLQ's depths (approximate, from SQS): what is waiting, in flight, delayed. */
+  queues(): Promise<QueueDepths> {
+    return this.request({ route: CLIENT_ROUTES.queues, policy: "idempotent" });
   }
 
   redrive(): Promise<RedriveResult> {

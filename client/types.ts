@@ -1,7 +1,8 @@
 import type { z } from "zod";
 import type { EVENT_TYPES } from "#core/catalogue.ts";
 import type { presentDelivery, summariseDelivery } from "#core/manage.ts";
-import type { DeliveryStatus, publicSubscription } from "#core/model.ts";
+import type { CircuitState, DeliveryStatus, publicSubscription } from "#core/model.ts";
+import type { QueueDepths } from "#core/ports.ts";
 
 /**
  * The client's types, derived from the definitions the server runs on: event data from the
@@ -39,6 +40,9 @@ export interface Accepted {
 export type PublishResult = ({ ok: true } & Accepted) | { ok: false; id: string; error: import("./errors.ts").WebhooksError };
 
 export type Webhook = ReturnType<typeof publicSubscription>;
+/** `health` of a webhook (design §5a): its circuit, failed attempts since the last success, deliveries parked. */
+export type WebhookHealth = Webhook["health"];
+export type { CircuitState };
 export type WebhookWithSecret = Webhook & { secret: string };
 export type WebhookWithRotatedSecret = WebhookWithSecret & { previousSecretsExpireAt: string | null };
 export type DeliverySummary = ReturnType<typeof summariseDelivery>;
@@ -51,6 +55,10 @@ export interface WebhookCreate {
   eventTypes: string[];
   description?: string;
   enabled?: boolean;
+  /** Create it paused: its deliveries are kept (parked), not sent, until it is resumed. Default false. */
+  paused?: boolean;
+  /** Deliveries per second at most, 1–1,000; default none. */
+  rateLimit?: number;
 }
 
 export interface WebhookPatch {
@@ -58,6 +66,10 @@ export interface WebhookPatch {
   eventTypes?: string[];
   description?: string | null;
   enabled?: boolean;
+  /** `true` parks its deliveries; `false` releases them at the release rate. */
+  paused?: boolean;
+  /** A new limit (1–1,000 deliveries per second), or `null` to remove it. */
+  rateLimit?: number | null;
 }
 
 export interface Page<T> {
@@ -118,6 +130,9 @@ export interface DlqDepth {
   visible: number;
   inFlight: number;
 }
+
+/** `GET /admin/queues`: SQS's approximate counts of the delivery queue and the DLQ. */
+export type { QueueDepths };
 
 /** The local stack moves the messages within the call (`moved`); AWS starts a message move task (`taskId`). */
 export interface RedriveResult {

@@ -4,7 +4,7 @@ import type { DeliveryStatus } from "#core/model.ts";
 import { parseDuration } from "#core/retry.ts";
 import { WebhooksError, type Delivery, type DeliverySummary, type PublishEvent, type Webhook, type WebhooksClient } from "../../client/index.ts";
 import { UsageError } from "./errors.ts";
-import { clip, keyValues, outcome, plural, table, time } from "./output.ts";
+import { clip, healthCell, healthLines, keyValues, outcome, plural, rateCell, table, time } from "./output.ts";
 
 export type { Delivery, DeliverySummary, Webhook };
 
@@ -56,8 +56,8 @@ export async function webhooksCommand(ctx: Ctx, o: { tenant: string }): Promise<
   if (items.length === 0) return ctx.print(`tenant ${o.tenant} has no webhooks`);
   ctx.print(
     table(
-      ["ID", "ENABLED", "EVENT TYPES", "URL", "DESCRIPTION"],
-      items.map((w) => [w.id, w.enabled ? "yes" : `no (${clip(w.disabledReason, 30)})`, w.eventTypes.join(","), w.url, clip(w.description, 40)]),
+      ["ID", "ENABLED", "HEALTH", "RATE", "EVENT TYPES", "URL", "DESCRIPTION"],
+      items.map((w) => [w.id, w.enabled ? "yes" : `no (${clip(w.disabledReason, 30)})`, healthCell(w), rateCell(w), w.eventTypes.join(","), w.url, clip(w.description, 40)]),
     ),
   );
 }
@@ -79,28 +79,51 @@ function printWebhook(ctx: Ctx, w: Webhook): void {
       ["URL", w.url],
       ["Event types", w.eventTypes.join(", ")],
       ["Enabled", w.enabled ? "yes" : `no (${w.disabledReason ?? "disabled"})`],
+      ...healthLines(w),
       ["Description", w.description],
       ["Updated", time(w.updatedAt)],
     ]),
   );
 }
 
-export async function webhooksCreateCommand(ctx: Ctx, o: { tenant: string; url: string; eventTypes: string[]; description?: string; disabled?: boolean }): Promise<void> {
+/** One webhook with its health (design §5a): circuit, failures in a row, parked deliveries, next probe. */
+export async function webhooksShowCommand(ctx: Ctx, webhook: string, o: { tenant: string }): Promise<void> {
+  const w = await (await ctx.client()).getWebhook(o.tenant, webhook);
+  if (ctx.json) return printJson(ctx, w);
+  printWebhook(ctx, w);
+}
+
+export async function webhooksCreateCommand(
+  ctx: Ctx,
+  o: { tenant: string; url: string; eventTypes: string[]; description?: string; disabled?: boolean; paused?: boolean; rateLimit?: number },
+): Promise<void> {
   const w = await (await ctx.client()).createWebhook(o.tenant, {
     url: o.url,
     eventTypes: o.eventTypes,
     description: o.description,
     ...(o.disabled ? { enabled: false } : {}),
+    ...(o.paused ? { paused: true } : {}),
+    ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
   });
   if (ctx.json) return printJson(ctx, w);
   // stdout is a line for the shell: eval "$(npx rk-webhooks webhooks create …)".
   ctx.print(`export WEBHOOK=${shell(w.id)} SECRET=${shell(w.secret)}`);
-  ctx.note(`created webhook ${w.id} for ${w.eventTypes.join(",")} → ${w.url}${w.enabled ? "" : " (disabled)"}; its secret is shown only now`);
+  const state = [w.enabled ? "" : "disabled", w.paused ? "paused" : "", w.rateLimit === null ? "" : `at most ${w.rateLimit}/s`].filter(Boolean).join(", ");
+  ctx.note(`created webhook ${w.id} for ${w.eventTypes.join(",")} → ${w.url}${state ? ` (${state})` : ""}; its secret is shown only now`);
 }
 
-export async function webhooksUpdateCommand(ctx: Ctx, webhook: string, o: { tenant: string; url?: string; eventTypes?: string[]; description?: string }): Promise<void> {
-  const patch = { url: o.url, eventTypes: o.eventTypes, description: o.description === undefined ? undefined : o.description === "" ? null : o.description };
-  if (Object.values(patch).every((v) => v === undefined)) throw new UsageError("webhooks update needs at least one of --url, --event-types, --description");
+export async function webhooksUpdateCommand(
+  ctx: Ctx,
+  webhook: string,
+  o: { tenant: string; url?: string; eventTypes?: string[]; description?: string; rateLimit?: number | "none" },
+): Promise<void> {
+  const patch = {
+    url: o.url,
+    eventTypes: o.eventTypes,
+    description: o.description === undefined ? undefined : o.description === "" ? null : o.description,
+    rateLimit: o.rateLimit === "none" ? null : o.rateLimit,
+  };
+  if (Object.values(patch).every((v) => v === undefined)) throw new UsageError("webhooks update needs at least one of --url, --event-types, --description, --rate-limit");
   const w = await (await ctx.client()).updateWebhook(o.tenant, webhook, patch);
   if (ctx.json) return printJson(ctx, w);
   printWebhook(ctx, w);
@@ -110,6 +133,23 @@ export async function webhooksEnableCommand(ctx: Ctx, webhook: string, o: { tena
   const w = await (await ctx.client()).updateWebhook(o.tenant, webhook, { enabled: o.enabled });
   if (ctx.json) return printJson(ctx, w);
   ctx.print(`webhook ${w.id} ${w.enabled ? "enabled" : `disabled (${w.disabledReason})`}`);
+}
+
+/**
+ * Pauses or resumes a webhook (design §5a). Paused, its deliveries are parked, not skipped (unlike
+ * `disable`); resumed, the parked ones are released oldest first at the release rate.
+ */
+export async function webhooksPauseCommand(ctx: Ctx, webhook: string, o: { tenant: string; paused: boolean }): Promise<void> {
+  const w = await (await ctx.client()).updateWebhook(o.tenant, webhook, { paused: o.paused });
+  if (ctx.json) return printJson(ctx, w);
+  if (o.paused) {
+    ctx.print(`webhook ${w.id} paused: its deliveries are kept (parked), not sent, until it is resumed`);
+    return ctx.note(`resume it with: ${CLI} webhooks resume ${w.id} --tenant ${o.tenant}`);
+  }
+  // The count is the one the resume answered (approximate); the release λ sends them from its next sweep.
+  const parked = w.health.parked;
+  const released = parked === 1 ? "its 1 parked delivery is released" : `its ${parked} parked deliveries are released`;
+  ctx.print(`webhook ${w.id} resumed${parked > 0 ? `: ${released}, oldest first, at the release rate` : ""}`);
 }
 
 export async function webhooksDeleteCommand(ctx: Ctx, webhook: string, o: { tenant: string }): Promise<void> {
@@ -274,6 +314,18 @@ export async function sendTestCommand(ctx: Ctx, o: { tenant: string; webhook: st
 type DlqDepth = Awaited<ReturnType<WebhooksClient["dlqDepth"]>>;
 
 const describeDepth = (d: DlqDepth) => `${plural(d.visible, "message")} waiting, ${d.inFlight} in flight`;
+
+/** The delivery queue's and the DLQ's depths (approximate, from SQS). */
+export async function queuesCommand(ctx: Ctx): Promise<void> {
+  const d = await (await ctx.client()).queues();
+  if (ctx.json) return printJson(ctx, d);
+  ctx.print(
+    keyValues([
+      ["Delivery queue", `${plural(d.delivery.visible, "message")} waiting, ${d.delivery.inFlight} in flight, ${d.delivery.delayed} delayed`],
+      ["DLQ", describeDepth(d.dlq)],
+    ]),
+  );
+}
 
 export async function dlqCommand(ctx: Ctx): Promise<void> {
   const depth = await (await ctx.client()).dlqDepth();

@@ -38,3 +38,39 @@ export function keyValues(pairs: readonly (readonly [string, Cell])[]): string {
   const width = Math.max(...shown.map(([k]) => k.length)) + 1;
   return shown.map(([k, v]) => `${`${k}:`.padEnd(width)}  ${v}`).join("\n");
 }
+
+/** What the health helpers read of a webhook (the API's `paused`, `rateLimit` and `health`). */
+export interface HealthView {
+  paused: boolean;
+  rateLimit: number | null;
+  health: { state: string; consecutiveFailures: number; parked: number; openedAt?: string; nextProbeAt?: string };
+}
+
+/**
+ * A webhook's health in a table cell: `ok`, or the circuit's state and/or `paused`, with the failed
+ * attempts in a row and the deliveries parked when there are any: `open (7 failed, 1843 parked)`.
+ */
+export function healthCell(w: HealthView): string {
+  const { state, consecutiveFailures, parked } = w.health;
+  const status = [w.paused ? "paused" : "", state !== "closed" ? state : w.paused ? "" : "ok"].filter(Boolean).join(", ");
+  const counts = [consecutiveFailures ? `${consecutiveFailures} failed` : "", parked ? `${parked} parked` : ""].filter(Boolean).join(", ");
+  return counts ? `${status} (${counts})` : status;
+}
+
+/** `5/s`, or `-` without a limit. */
+export function rateCell(w: HealthView): string {
+  return w.rateLimit === null ? "-" : `${w.rateLimit}/s`;
+}
+
+/** The `keyValues` lines of a webhook's health: pause, rate limit, circuit, failures, parked, next probe. */
+export function healthLines(w: HealthView): [string, Cell][] {
+  const { state, consecutiveFailures, parked, openedAt, nextProbeAt } = w.health;
+  return [
+    ["Paused", w.paused ? "yes: its deliveries are parked until it is resumed" : "no"],
+    ["Rate limit", w.rateLimit === null ? "none" : `${w.rateLimit} deliveries/s`],
+    ["Circuit", openedAt ? `${state} since ${time(openedAt)}` : state],
+    ["Failures", `${consecutiveFailures} in a row`],
+    ["Parked", parked],
+    ["Next probe", nextProbeAt && time(nextProbeAt)],
+  ];
+}

@@ -9,7 +9,8 @@ import { DELIVERY_STATUSES, publicSubscription, type DeliveryMessage, type Deliv
 import { RedriveInProgress, StaleWrite, type Clock, type CoreLogger, type DeliveryLog, type DeliveryQueue, type EventStore, type RedriveTask, type SecretSealer, type SubscriptionStore } from "./ports.ts";
 import { decodeCursor } from "./adapters/dynamodb.ts";
 import { lookupEvent } from "./event-lookup.ts";
-import { LIMITS } from "./settings.ts";
+import { WAKE_DUE } from "./adapters/health.ts";
+import { HEALTH, LIMITS } from "./settings.ts";
 import { generateSecret } from "./signing.ts";
 import { isoDateTimeSchema, parseJsonBody, parseOrThrow, tenantIdSchema } from "./validation.ts";
 
@@ -31,12 +32,21 @@ const eventTypesSchema = z
   .min(1, "must name at least one event type, or \"*\"")
   .max(50, "must name at most 50 event types");
 const descriptionSchema = z.string({ error: "must be a string" }).max(LIMITS.descriptionMaxLength, `must be at most ${LIMITS.descriptionMaxLength} characters`);
+/** Deliveries per second at most (design §5a); beyond it they wait parked, none is dropped. */
+const rateLimitSchema = z
+  .number({ error: `must be a whole number of deliveries per second, from ${HEALTH.rateLimitMin} to ${HEALTH.rateLimitMax}` })
+  .int("must be a whole number of deliveries per second")
+  .min(HEALTH.rateLimitMin, `must be at least ${HEALTH.rateLimitMin}`)
+  .max(HEALTH.rateLimitMax, `must be at most ${HEALTH.rateLimitMax}`);
+const pausedSchema = z.boolean({ error: "must be true or false" });
 
 const createSchema = z.strictObject({
   url: urlSchema,
   eventTypes: eventTypesSchema,
   description: descriptionSchema.optional(),
   enabled: z.boolean({ error: "must be true or false" }).optional(),
+  paused: pausedSchema.optional(),
+  rateLimit: rateLimitSchema.optional(),
 });
 
 const patchSchema = z
@@ -45,9 +55,12 @@ const patchSchema = z
     eventTypes: eventTypesSchema.optional(),
     description: descriptionSchema.nullable().optional(),
     enabled: z.boolean({ error: "must be true or false" }).optional(),
+    paused: pausedSchema.optional(),
+    /** `null` removes the limit. */
+    rateLimit: rateLimitSchema.nullable().optional(),
   })
   .refine((p) => Object.keys(p).length > 0, {
-    message: "must change at least one of url, eventTypes, description, enabled",
+    message: "must change at least one of url, eventTypes, description, enabled, paused, rateLimit",
     when: (payload) => payload.issues.length === 0, // an unknown field is reported as such, not as "nothing to change"
   });
 
@@ -146,6 +159,7 @@ export class ManageService {
       [`POST ${w}/{webhookId}/deliveries/{deliveryId}/retry`]: (r) => this.retry(r),
       [`POST ${w}/{webhookId}/replay`]: (r) => this.replay(r),
       "GET /admin/dlq": async () => ({ statusCode: 200, body: await this.deps.queue.dlqDepth() }),
+      "GET /admin/queues": async () => ({ statusCode: 200, body: await this.deps.queue.depths() }),
       "POST /admin/redrive": () => this.redrive(),
       "GET /tenants/{tenantId}/events/{eventId}": (r) => lookupEvent(this.deps, r),
     };
@@ -180,6 +194,8 @@ export class ManageService {
       eventTypes: [...new Set(input.eventTypes)],
       description: input.description,
       enabled: input.enabled ?? true,
+      ...(input.paused ? { paused: true } : {}),
+      ...(input.rateLimit !== undefined ? { rateLimit: input.rateLimit } : {}),
       secrets: [{ sealed: await this.deps.secrets.seal(secret, { tenantId, webhookId: id }), createdAt: now }],
       createdAt: now,
       updatedAt: now,
@@ -212,13 +228,19 @@ export class ManageService {
     if (input.eventTypes) checkEventTypes(input.eventTypes);
     const enabling = input.enabled === true && !sub.enabled;
     const disabling = input.enabled === false && sub.enabled;
+    const resuming = input.paused === false && sub.paused === true;
     const updated = await this.deps.subscriptions.update(sub.tenantId, sub.id, {
       url,
       eventTypes: input.eventTypes ? [...new Set(input.eventTypes)] : undefined,
       description: input.description,
       enabled: input.enabled,
+      paused: input.paused,
+      rateLimit: input.rateLimit,
       ...(enabling ? { disabledReason: null, disabledAt: null, failingSince: null } : {}),
       ...(disabling ? { disabledReason: "disabled through the API", disabledAt: now } : {}),
+      // Resumed or re-enabled: the release λ looks at it at its next sweep (the byWake index), so
+      // deliveries parked meanwhile go out now, at the release rate, not at some later wake.
+      ...(resuming || enabling ? { wake: WAKE_DUE, wakeAt: now } : {}),
       updatedAt: now,
     });
     if (!updated) throw notFound("webhook");

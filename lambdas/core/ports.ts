@@ -38,6 +38,9 @@ export interface SubscriptionChanges {
   secrets?: Subscription["secrets"];
   paused?: boolean;
   rateLimit?: number | null;
+  /** Set (`due`, now) by a resume or re-enable, so that the release λ looks at the webhook at once. */
+  wake?: string | null;
+  wakeAt?: string | null;
   updatedAt?: string;
 }
 

@@ -50,6 +50,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   { routeKey: "POST /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}/retry", fn: "manage" },
   { routeKey: "POST /tenants/{tenantId}/webhooks/{webhookId}/replay", fn: "manage" },
   { routeKey: "GET /admin/dlq", fn: "manage" },
+  { routeKey: "GET /admin/queues", fn: "manage" },
   { routeKey: "POST /admin/redrive", fn: "manage" },
   { routeKey: "GET /tenants/{tenantId}/events/{eventId}", fn: "manage" },
   { routeKey: "POST /tenants/{tenantId}/portal-sessions", fn: "portal" },

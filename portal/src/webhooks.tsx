@@ -11,8 +11,23 @@ export interface Webhook {
   description: string | null;
   enabled: boolean;
   disabledReason: string | null;
+  paused: boolean;
+  rateLimit: number | null;
+  health: { state: "closed" | "open" | "half-open"; consecutiveFailures: number; parked: number; nextProbeAt?: string };
   createdAt: string;
   updatedAt: string;
+}
+
+/** The endpoint's health in words (design §5a): paused, failing (its circuit open), or fine. */
+function describeHealth(w: Webhook): string {
+  const { state, consecutiveFailures, parked, nextProbeAt } = w.health;
+  const waiting = parked > 0 ? ` ${parked} ${parked === 1 ? "delivery is" : "deliveries are"} waiting.` : "";
+  if (w.paused) return `Paused: deliveries wait until it is resumed.${waiting}`;
+  if (state !== "closed") {
+    const next = nextProbeAt ? ` Next try ${formatTime(nextProbeAt)}.` : "";
+    return `Not reachable: ${consecutiveFailures} attempts in a row failed, so deliveries wait and are sent once it answers again.${waiting}${next}`;
+  }
+  return consecutiveFailures > 0 ? `Delivering; the last ${consecutiveFailures} attempts failed.` : "Delivering normally.";
 }
 
 /** Share of succeeded among finished deliveries in the latest page of the log. */
@@ -209,6 +224,14 @@ export function WebhookDetail({ session, types, id }: { session: Session; types:
         <dd>
           <StatusBadge status={w.enabled ? "enabled" : "disabled"} /> {w.disabledReason ? `(${w.disabledReason})` : ""}
         </dd>
+        <dt>Delivery health</dt>
+        <dd>{describeHealth(w)}</dd>
+        {w.rateLimit !== null && (
+          <>
+            <dt>Rate limit</dt>
+            <dd>{w.rateLimit} deliveries per second</dd>
+          </>
+        )}
         <dt>Event types</dt>
         <dd>{w.eventTypes.join(", ")}</dd>
         <dt>Description</dt>

@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { Webhook } from "standardwebhooks";
 import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
@@ -369,12 +371,86 @@ test("webhooks create prints an export line for the shell; update, disable, enab
 
   // Usage errors exit 2 before any request.
   expect((await cli(["webhooks", "update", id, "--tenant", TENANT])).stderr).toBe(
-    "error: webhooks update needs at least one of --url, --event-types, --description\n(add --help for usage)\n",
+    "error: webhooks update needs at least one of --url, --event-types, --description, --rate-limit\n(add --help for usage)\n",
   );
   expect((await cli(["webhooks", "create", "--tenant", TENANT])).code).toBe(2);
   const refused = await cli(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--event-types", "record.deleted"]);
   expect(refused.code).toBe(1);
   expect(refused.stderr).toMatch(/^error: unknown event type "record\.deleted"; known types: .* \(HTTP 400 unknown_event_type\)\n$/);
+});
+
+test("webhooks show, pause, resume and --rate-limit: health, pause and the limit as the API holds them; queues shows the depths", async () => {
+  const TENANT = newTenant();
+  const r = await receiver();
+  const created = await cliJson(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--paused", "--rate-limit", "5"]);
+  expect(created).toMatchObject({ paused: true, rateLimit: 5, health: { state: "closed", consecutiveFailures: 0, parked: 0 } });
+  const id: string = created.id;
+  const path = `/tenants/${TENANT}/webhooks/${id}`;
+  expect(await cliJson(["webhooks", "show", id, "--tenant", TENANT])).toEqual((await stack.api("GET", path)).body);
+
+  // The text forms: the list's HEALTH and RATE columns, show's health lines.
+  const listed = await cli(["webhooks", "--tenant", TENANT]);
+  const [header, row] = listed.stdout.trimEnd().split("\n");
+  expect(header.split(/\s{2,}/)).toEqual(["ID", "ENABLED", "HEALTH", "RATE", "EVENT TYPES", "URL", "DESCRIPTION"]);
+  expect(row.split(/\s{2,}/)).toEqual([id, "yes", "paused", "5/s", "*", r.url]);
+  const shown = await cli(["webhooks", "show", id, "--tenant", TENANT]);
+  expect(shown.code).toBe(0);
+  expect(shown.stdout).toContain(`Webhook:      ${id}\n`);
+  expect(shown.stdout).toContain("Paused:       yes: its deliveries are parked until it is resumed\nRate limit:   5 deliveries/s\nCircuit:      closed\nFailures:     0 in a row\nParked:       0\n");
+  expect(shown.stdout).not.toContain("Next probe");
+
+  // Resume, then pause again: the PATCH each makes, and what they print.
+  expect(await cli(["webhooks", "resume", id, "--tenant", TENANT])).toEqual({ code: 0, stdout: `webhook ${id} resumed\n`, stderr: "" });
+  expect((await stack.api("GET", path)).body.paused).toBe(false);
+  expect(await cli(["webhooks", "pause", id, "--tenant", TENANT])).toEqual({
+    code: 0,
+    stdout: `webhook ${id} paused: its deliveries are kept (parked), not sent, until it is resumed\n`,
+    stderr: `resume it with: npx rk-webhooks webhooks resume ${id} --tenant ${TENANT}\n`,
+  });
+  expect((await stack.api("GET", path)).body.paused).toBe(true);
+
+  // An open circuit with parked deliveries, as the deliver λ records it: show and the list display it,
+  // and the resume says how many are released.
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient(stack.stack.config.dynamodb!));
+  await db.send(
+    new UpdateCommand({
+      TableName: stack.stack.config.tables.subscriptions,
+      Key: { tenantId: TENANT, id },
+      UpdateExpression: "SET circuit = :c, consecutiveFailures = :f, openedAt = :o, nextProbeAt = :n, parkedCount = :p",
+      ExpressionAttributeValues: { ":c": "open", ":f": 6, ":o": "2026-11-26T10:00:00.000Z", ":n": "2026-11-26T10:01:00.000Z", ":p": 40 },
+    }),
+  );
+  db.destroy();
+  const open = await cli(["webhooks", "show", id, "--tenant", TENANT]);
+  expect(open.stdout).toContain("Circuit:      open since 2026-11-26 10:00:00Z\nFailures:     6 in a row\nParked:       40\nNext probe:   2026-11-26 10:01:00Z\n");
+  expect((await cli(["webhooks", "--tenant", TENANT])).stdout.split("\n")[1].split(/\s{2,}/).slice(2, 4)).toEqual(["paused, open (6 failed, 40 parked)", "5/s"]);
+  expect((await cliJson(["webhooks", "--tenant", TENANT]))[0].health).toEqual({
+    state: "open",
+    consecutiveFailures: 6,
+    openedAt: "2026-11-26T10:00:00.000Z",
+    nextProbeAt: "2026-11-26T10:01:00.000Z",
+    parked: 40,
+  });
+  expect((await cli(["webhooks", "resume", id, "--tenant", TENANT])).stdout).toBe(`webhook ${id} resumed: its 40 parked deliveries are released, oldest first, at the release rate\n`);
+
+  // --rate-limit none removes the limit; out of range is a usage error before any request.
+  expect(await cliJson(["webhooks", "update", id, "--tenant", TENANT, "--rate-limit", "none"])).toMatchObject({ rateLimit: null });
+  expect((await cliJson(["webhooks", "update", id, "--tenant", TENANT, "--rate-limit", "1000"])).rateLimit).toBe(1_000);
+  for (const bad of ["0", "1001", "1.5", "fast"]) {
+    const refused = await cli(["webhooks", "update", id, "--tenant", TENANT, "--rate-limit", bad]);
+    expect([bad, refused.code, refused.stderr]).toEqual([bad, 2, `error: option '--rate-limit <perSecond>' argument '${bad}' is invalid. must be a whole number from 1 to 1000\n(add --help for usage)\n`]);
+  }
+  expect((await cli(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--rate-limit", "0"])).code).toBe(2);
+  expect((await stack.api("GET", path)).body.rateLimit).toBe(1_000);
+  expect(await cli(["webhooks", "pause", "wh_01M8D5HBACP4078W1EZ0S3TY54", "--tenant", TENANT])).toEqual({ code: 1, stdout: "", stderr: "error: webhook not found (HTTP 404 not_found)\n" });
+
+  // queues: the API's answer (nothing runs between the two reads), and its text form.
+  const depths = await cliJson(["queues"]);
+  expect(depths).toEqual((await stack.api("GET", "/admin/queues")).body);
+  expect(Object.keys(depths.delivery).sort()).toEqual(["delayed", "inFlight", "visible"]);
+  const text = await cli(["queues"]);
+  expect(text.code).toBe(0);
+  expect(text.stdout).toMatch(/^Delivery queue: {2}\d+ messages? waiting, \d+ in flight, \d+ delayed\nDLQ: {13}\d+ messages? waiting, \d+ in flight\n$/);
 });
 
 test("publish sends an event with --data JSON or @file; bad data is a usage error, an unknown type the API's error", async () => {

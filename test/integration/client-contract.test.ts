@@ -65,7 +65,7 @@ describe("each method against the local stack", () => {
     createWebhook: async () => (state.webhookId = (await client.createWebhook(tenant, { url: receiver.url, eventTypes: ["record.*"], description: "contract" })).id),
     listWebhooks: () => client.listWebhooks(tenant, { limit: 1 }),
     getWebhook: () => client.getWebhook(tenant, state.webhookId!),
-    updateWebhook: () => client.updateWebhook(tenant, state.webhookId!, { description: null, eventTypes: ["record.*", "file.ingested"] }),
+    updateWebhook: () => client.updateWebhook(tenant, state.webhookId!, { description: null, eventTypes: ["record.*", "file.ingested"], paused: false, rateLimit: 100 }),
     publish: async () => {
       const accepted = await client.publish({ type: "record.created", tenantId: tenant, occurredAt: new Date("2026-11-26T10:00:00Z"), data: { recordId: "rec_1" } });
       state.eventId = accepted.id;
@@ -86,6 +86,7 @@ describe("each method against the local stack", () => {
     createPortalSession: () => client.createPortalSession(tenant, { expiresInSeconds: 600, readOnly: true }),
     revokePortalSessions: () => client.revokePortalSessions(tenant),
     dlqDepth: () => client.dlqDepth(),
+    queues: () => client.queues(),
     redrive: () => client.redrive(),
     deleteWebhook: () => client.deleteWebhook(tenant, state.webhookId!),
   };

@@ -45,6 +45,9 @@ test("create, get, list (paginated, no secrets), patch and delete", async () => 
     const res = await stack.api("POST", `/tenants/${tenant}/webhooks`, { url, eventTypes: ["record.*"], description: "crm sync" });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ url, eventTypes: ["record.*"], description: "crm sync", enabled: true, tenantId: tenant });
+    // Endpoint health's defaults (design §5a): not paused, no rate limit, a closed circuit, nothing parked.
+    expect(res.body).toMatchObject({ paused: false, rateLimit: null, health: { state: "closed", consecutiveFailures: 0, parked: 0 } });
+    expect(Object.keys(res.body.health).sort()).toEqual(["consecutiveFailures", "parked", "state"]);
     expect(res.body.id).toMatch(/^wh_[0-9A-Z]{26}$/);
     secretsSeen.push(res.body.secret);
     created.push(res.body);
@@ -69,6 +72,38 @@ test("create, get, list (paginated, no secrets), patch and delete", async () => 
   expect(await stack.api("DELETE", `/tenants/${tenant}/webhooks/${created[0].id}`)).toEqual({ status: 204, body: undefined });
   expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${created[0].id}`)).status).toBe(404);
   expect((await stack.api("DELETE", `/tenants/${tenant}/webhooks/${created[0].id}`)).status).toBe(404);
+});
+
+test("paused and rateLimit: on create and PATCH, shown by every answer; refused input changes nothing", async () => {
+  const tenant = "acct_health";
+  const created = await stack.api("POST", `/tenants/${tenant}/webhooks`, { url: "https://h.example.com/x", eventTypes: ["*"], paused: true, rateLimit: 5 });
+  expect(created.status).toBe(201);
+  secretsSeen.push(created.body.secret);
+  const id = created.body.id;
+  expect(created.body).toMatchObject({ paused: true, rateLimit: 5, enabled: true, health: { state: "closed", consecutiveFailures: 0, parked: 0 } });
+  const path = `/tenants/${tenant}/webhooks/${id}`;
+  expect((await stack.api("GET", path)).body).toMatchObject({ paused: true, rateLimit: 5 });
+
+  const resumed = await stack.api("PATCH", path, { paused: false, rateLimit: 1_000 });
+  expect([resumed.status, resumed.body.paused, resumed.body.rateLimit]).toEqual([200, false, 1_000]);
+  expect((await stack.api("PATCH", path, { rateLimit: null })).body).toMatchObject({ paused: false, rateLimit: null });
+  expect((await stack.api("PATCH", path, { paused: true })).body).toMatchObject({ paused: true, rateLimit: null });
+
+  const before = (await stack.api("GET", path)).body;
+  for (const body of [{ rateLimit: 0 }, { rateLimit: -1 }, { rateLimit: 1e9 }, { rateLimit: 1.5 }, { rateLimit: "5" }, { paused: "false" }, { paused: false, rateLimit: 0 }]) {
+    const refused = await stack.api("PATCH", path, body);
+    const named = refused.body.error.details.map((d: { field: string }) => d.field);
+    expect([body, refused.status, refused.body.error.code, named]).toEqual([body, 400, "validation_failed", [Object.keys(body).at(-1)]]);
+  }
+  for (const body of [{ rateLimit: 0 }, { rateLimit: 1e9 }, { paused: 1 }]) {
+    const refused = await stack.api("POST", `/tenants/${tenant}/webhooks`, { url: "https://h.example.com/y", eventTypes: ["*"], ...body });
+    expect([body, refused.status, refused.body.error.details.map((d: { field: string }) => d.field)]).toEqual([body, 400, Object.keys(body)]);
+  }
+  expect((await stack.api("GET", path)).body).toEqual(before);
+  expect((await stack.api("GET", `/tenants/${tenant}/webhooks`)).body.items).toEqual([before]);
+  const rotated = await stack.api("POST", `${path}/rotate-secret`, { graceSeconds: 0 });
+  secretsSeen.push(rotated.body.secret);
+  expect(rotated.body).toMatchObject({ paused: true, rateLimit: null, health: before.health });
 });
 
 test(`a tenant may have ${LIMITS.webhooksPerTenant} webhooks; the next one is a 409`, async () => {

@@ -80,6 +80,10 @@ test("the catalogue, webhooks, publishing, the delivery log and retries answer a
   expect(page2.body.cursor).toBeNull();
   expect((await call("GET", `${W}/{webhookId}`, { params: hookA })).status).toBe(200);
   expect((await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { description: null } })).body.description).toBeNull();
+  // Endpoint health (design §5a): pause and a rate limit, then back to neither.
+  const paused = await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { paused: true, rateLimit: 50 } });
+  expect(paused.body).toMatchObject({ paused: true, rateLimit: 50, health: { state: "closed", consecutiveFailures: 0, parked: 0 } });
+  expect((await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { paused: false, rateLimit: null } })).body).toMatchObject({ paused: false, rateLimit: null });
 
   const one = await call("POST", "/events", { body: { type: "record.created", tenantId: tenant, data: { recordId: "rec_1" } } });
   expect(one).toEqual({ status: 202, body: { id: expect.stringMatching(/^evt_/), deliveries: 2 } });
@@ -105,6 +109,7 @@ test("the catalogue, webhooks, publishing, the delivery log and retries answer a
   expect((await call("GET", `${W}/{webhookId}/deliveries/{deliveryId}`, { params: { ...hookA, deliveryId: delivered[0].id } })).body.status).toBe("succeeded");
 
   expect((await call("GET", "/admin/dlq")).body).toEqual({ visible: 3, inFlight: 0 });
+  expect((await call("GET", "/admin/queues")).body.dlq).toEqual({ visible: 3, inFlight: 0 });
   expect((await call("POST", "/admin/redrive")).body).toEqual({ moved: 3 });
 
   const replay = await call("POST", `${W}/{webhookId}/replay`, { params: hookA, body: { since: "2026-01-01T00:00:00Z", status: "succeeded" } });
@@ -144,6 +149,8 @@ test("refusals answer as documented", async () => {
     [400, call("GET", W, { params, query: "limit=1000", valid: false })],
     [400, call("GET", `${W}/{webhookId}/deliveries`, { params: ids, query: "status=lost", valid: false })],
     [400, call("PATCH", `${W}/{webhookId}`, { params: ids, body: {}, valid: false })],
+    [400, call("PATCH", `${W}/{webhookId}`, { params: ids, body: { rateLimit: 0 }, valid: false })],
+    [400, call("POST", W, { params, body: { url: ok.url, eventTypes: ["*"], paused: "yes" }, valid: false })],
     [400, call("POST", `${W}/{webhookId}/rotate-secret`, { params: ids, body: { graceSeconds: -1 }, valid: false })],
     [400, call("POST", `${W}/{webhookId}/replay`, { params: ids, body: { since: "2026-11-26T10:00:00Z", until: "2026-11-25T10:00:00Z" } })],
     [400, call("POST", `${W}/{webhookId}/test`, { params: ids, body: { type: "record.deleted" } })],
@@ -153,6 +160,7 @@ test("refusals answer as documented", async () => {
     [404, call("POST", `${W}/{webhookId}/deliveries/{deliveryId}/retry`, { params: { ...ids, deliveryId: "dlv_01M8D5NAK3DEV7NC4BR49X56A8" } })],
     [401, call("GET", "/event-types", { token: "wrong" })],
     [401, call("GET", "/admin/dlq", { token: "wrong" })],
+    [401, call("GET", "/admin/queues", { token: "wrong" })],
   ];
   const answers = await Promise.all(refusals.map(([, p]) => p));
   expect(answers.map((a) => a.status)).toEqual(refusals.map(([status]) => status));

@@ -74,6 +74,59 @@ describe("queue message size", () => {
   });
 });
 
+describe("GET /admin/queues", () => {
+  const api = new OpenApiValidator();
+  /** The depths as the API answers them, checked against docs/openapi.yaml. */
+  const depths = async (stack: TestStack) => {
+    const res = await stack.api("GET", "/admin/queues");
+    expect(api.checkResponse("GET", "/admin/queues", res.status, res.body)).toEqual([]);
+    expect(res.status).toBe(200);
+    return res.body;
+  };
+
+  test("with no worker receiving, every delivery published waits visible on the delivery queue, as SQS counts it", async () => {
+    const stack = await startTestStack({ worker: false });
+    stacks.push(stack);
+    const sqs = new SQSClient(stack.stack.config.sqs!);
+    expect(await depths(stack)).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    await stack.createWebhook("acct_depth", "https://a.example.com/h", ["record.*"]);
+    await stack.createWebhook("acct_depth", "https://b.example.com/h", ["record.created"]);
+    const events = Array.from({ length: 7 }, (_, i) => ({ type: i < 4 ? "record.created" : "record.updated", tenantId: "acct_depth", data: { recordId: `rec_${i}` } }));
+    const accepted = await stack.api("POST", "/events", { events });
+    expect(accepted.body.deliveries).toBe(11);
+    expect(await depths(stack)).toEqual({ delivery: { visible: 11, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    // The same figures as SQS's own attributes.
+    const res = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: stack.stack.config.queue.queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
+    );
+    expect([Number(res.Attributes!.ApproximateNumberOfMessages), Number(res.Attributes!.ApproximateNumberOfMessagesNotVisible)]).toEqual([11, 0]);
+    sqs.destroy();
+  });
+
+  test("with a worker: a healthy endpoint's deliveries leave the queue; a failing one's wait in flight through their backoff, then sit in the DLQ", async () => {
+    const up = await new TestReceiver().start();
+    const down = await new TestReceiver(() => ({ kind: "status", status: 503 })).start();
+    receivers.push(up, down);
+    // Two attempts 5 s apart. Two events make four failed attempts, under the breaker's threshold
+    // (5): the circuit stays closed, so the retries wait on the queue, not parked.
+    const stack = await startTestStack({ schedule: "5s" });
+    stacks.push(stack);
+    const healthy = await stack.createWebhook("acct_depth2", up.url, ["record.created"]);
+    const failing = await stack.createWebhook("acct_depth2", down.url, ["record.created"]);
+    for (const recordId of ["rec_1", "rec_2"]) await stack.api("POST", "/events", { type: "record.created", tenantId: "acct_depth2", data: { recordId } });
+    await stack.waitForDeliveries("acct_depth2", healthy.id, (items) => items.length === 2 && items.every((d) => d.status === "succeeded"));
+    await stack.waitForDeliveries("acct_depth2", failing.id, (items) => items.length === 2 && items.every((d) => d.status === "pending" && d.attemptCount === 1));
+    expect(await depths(stack)).toEqual({ delivery: { visible: 0, inFlight: 2, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    await stack.waitForDeliveries("acct_depth2", failing.id, (items) => items.length === 2 && items.every((d) => d.status === "failed"));
+    expect(await until("the DLQ to hold both", async () => {
+      const d = await depths(stack);
+      return d.dlq.visible === 2 ? d : undefined;
+    })).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 2, inFlight: 0 } });
+    expect(up.requests).toHaveLength(2);
+    expect(down.requests).toHaveLength(4);
+  });
+});
+
 describe("bookkeeping write failures", () => {
   test("a delivery record write that fails is counted as BookkeepingWriteFailures (the alarm's metric)", async () => {
     const counts = new Map<string, number>();

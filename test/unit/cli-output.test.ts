@@ -1,5 +1,5 @@
 import { sinceTime } from "../../bin/cli/commands.ts";
-import { keyValues, table } from "../../bin/cli/output.ts";
+import { healthCell, healthLines, keyValues, rateCell, table, type HealthView } from "../../bin/cli/output.ts";
 import { formatTailLine, type TailLine } from "../../bin/cli/tail.ts";
 
 describe("CLI text output", () => {
@@ -11,6 +11,35 @@ describe("CLI text output", () => {
 
   test("keyValues aligns labels and leaves out empty values", () => {
     expect(keyValues([["Delivery", "dlv_1"], ["Reason", null], ["Replay of", "dlv_0"]])).toBe("Delivery:   dlv_1\nReplay of:  dlv_0");
+  });
+
+  test("a webhook's health in a cell: ok, or the circuit's state and paused, with failures in a row and parked deliveries when any", () => {
+    const closed: HealthView = { paused: false, rateLimit: null, health: { state: "closed", consecutiveFailures: 0, parked: 0 } };
+    expect(healthCell(closed)).toBe("ok");
+    expect(healthCell({ ...closed, health: { ...closed.health, consecutiveFailures: 2 } })).toBe("ok (2 failed)");
+    const open: HealthView = {
+      paused: false,
+      rateLimit: 5,
+      health: { state: "open", consecutiveFailures: 7, parked: 1_843, openedAt: "2026-11-26T10:00:00.000Z", nextProbeAt: "2026-11-26T10:02:00.000Z" },
+    };
+    expect(healthCell(open)).toBe("open (7 failed, 1843 parked)");
+    expect(healthCell({ ...open, health: { ...open.health, state: "half-open" } })).toBe("half-open (7 failed, 1843 parked)");
+    expect(healthCell({ ...closed, paused: true })).toBe("paused");
+    expect(healthCell({ ...closed, paused: true, health: { ...closed.health, parked: 12 } })).toBe("paused (12 parked)");
+    expect(healthCell({ ...open, paused: true })).toBe("paused, open (7 failed, 1843 parked)");
+    expect([rateCell(closed), rateCell(open)]).toEqual(["-", "5/s"]);
+
+    expect(keyValues(healthLines(closed))).toBe(["Paused:      no", "Rate limit:  none", "Circuit:     closed", "Failures:    0 in a row", "Parked:      0"].join("\n"));
+    expect(keyValues(healthLines({ ...open, paused: true }))).toBe(
+      [
+        "Paused:      yes: its deliveries are parked until it is resumed",
+        "Rate limit:  5 deliveries/s",
+        "Circuit:     open since 2026-11-26 10:00:00Z",
+        "Failures:    7 in a row",
+        "Parked:      1843",
+        "Next probe:  2026-11-26 10:02:00Z",
+      ].join("\n"),
+    );
   });
 
   test("sinceTime turns a duration into that long ago, keeps an ISO time as given, and refuses anything else", () => {

@@ -3,7 +3,7 @@
  * test/unit/client-types.test.ts): `data` is typed from the catalogue's zod schemas, the very ones
  * ingest validates with. Each `@ts-expect-error` must meet an error, or the compiler reports it.
  */
-import type { EventData, EventTypeName, PublishEvent, WebhooksClient } from "../../client/index.ts";
+import type { CircuitState, EventData, EventTypeName, PublishEvent, QueueDepths, Webhook, WebhookHealth, WebhookPatch, WebhooksClient } from "../../client/index.ts";
 
 declare const client: WebhooksClient;
 
@@ -39,4 +39,31 @@ export async function refused(): Promise<void> {
   // @ts-expect-error: changes is a list of field names
   const event: PublishEvent = { type: "record.updated", tenantId: "acct_1", data: { recordId: "rec_1", changes: "owner" } };
   void event;
+}
+
+/** Endpoint health (design §5a): paused, rateLimit and health are typed from what the API answers. */
+export async function health(): Promise<void> {
+  const w: Webhook = await client.getWebhook("acct_1", "wh_1");
+  const state: CircuitState = w.health.state;
+  const h: WebhookHealth = w.health;
+  const counts: number[] = [h.consecutiveFailures, h.parked];
+  const probe: string | undefined = h.nextProbeAt ?? h.openedAt;
+  const limit: number | null = w.rateLimit;
+  const paused: boolean = w.paused;
+  await client.updateWebhook("acct_1", w.id, { paused: true, rateLimit: 5 });
+  await client.updateWebhook("acct_1", w.id, { paused: false, rateLimit: null });
+  await client.createWebhook("acct_1", { url: "https://h.example.com/", eventTypes: ["*"], paused: true, rateLimit: 1_000 });
+  const depths: QueueDepths = await client.queues();
+  const waiting: number = depths.delivery.visible + depths.delivery.inFlight + depths.delivery.delayed + depths.dlq.visible;
+  void [state, counts, probe, limit, paused, waiting];
+
+  // @ts-expect-error: a circuit is closed, open or half-open
+  if (w.health.state === "broken") return;
+  // @ts-expect-error: rateLimit is a number of deliveries per second
+  await client.updateWebhook("acct_1", w.id, { rateLimit: "5/s" });
+  // @ts-expect-error: paused is a boolean
+  const patch: WebhookPatch = { paused: "yes" };
+  // @ts-expect-error: on create, no limit is the absence of one
+  await client.createWebhook("acct_1", { url: "https://h.example.com/", eventTypes: ["*"], rateLimit: null });
+  void patch;
 }

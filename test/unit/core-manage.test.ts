@@ -1,4 +1,7 @@
 import { createDeliverHandler } from "../../lambdas/deliver/app.ts";
+import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { documentClient } from "#core/adapters/dynamodb.ts";
 import { EVENT_TYPE_NAMES, findEventType } from "#core/catalogue.ts";
 import { LIMITS } from "#core/settings.ts";
 import { CoreUnderTest, sqsEvent } from "../support/core.ts";
@@ -53,10 +56,13 @@ describe("webhooks", () => {
       eventTypes: ["record.*", "file.ingested"],
       description: "d",
       enabled: true,
+      paused: false,
+      rateLimit: null,
       disabledReason: null,
       disabledAt: null,
       createdAt: iso(now),
       updatedAt: iso(now),
+      health: { state: "closed", consecutiveFailures: 0, parked: 0 },
     };
     expect({ id, ...rest }).toEqual(expected);
     expect(await core.call(`GET ${W}/{webhookId}`, p("acct_m1", id))).toEqual({ statusCode: 200, body: expected });
@@ -115,7 +121,85 @@ describe("webhooks", () => {
     expect((await core.call(`PATCH ${W}/{webhookId}`, p("acct_m5", hook.id), { enabled: true })).statusCode).toBe(200);
     expect((await core.subscriptions.get("acct_m5", hook.id))!.failingSince).toBe(iso(core.clock.ms));
     const empty = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m5", hook.id), {});
-    expect([empty.statusCode, empty.body.error.details[0].message]).toEqual([400, "must change at least one of url, eventTypes, description, enabled"]);
+    expect([empty.statusCode, empty.body.error.details[0].message]).toEqual([400, "must change at least one of url, eventTypes, description, enabled, paused, rateLimit"]);
+  });
+
+  test("paused and rateLimit: set on create, changed and removed by PATCH; refused out of range, nothing changed", async () => {
+    const created = await core.call(`POST ${W}`, p("acct_m7"), { url: receiver.url, eventTypes: ["*"], paused: true, rateLimit: 5 });
+    expect(created.body).toMatchObject({ paused: true, rateLimit: 5, enabled: true, health: { state: "closed", consecutiveFailures: 0, parked: 0 } });
+    const id = created.body.id;
+    expect(await core.subscriptions.get("acct_m7", id)).toMatchObject({ paused: true, rateLimit: 5 });
+    const limited = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m7", id), { rateLimit: 1_000 });
+    expect(limited.body).toMatchObject({ paused: true, rateLimit: 1_000 });
+    const unlimited = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m7", id), { rateLimit: null });
+    expect(unlimited.body).toMatchObject({ paused: true, rateLimit: null });
+    expect((await core.subscriptions.get("acct_m7", id))!.rateLimit).toBeUndefined();
+    const before = (await core.call(`GET ${W}/{webhookId}`, p("acct_m7", id))).body;
+    const refusals: [unknown, string][] = [
+      [{ rateLimit: 0 }, "must be at least 1"],
+      [{ rateLimit: -3 }, "must be at least 1"],
+      [{ rateLimit: 1e9 }, "must be at most 1000"],
+      [{ rateLimit: 1_001 }, "must be at most 1000"],
+      [{ rateLimit: 1.5 }, "must be a whole number of deliveries per second"],
+      [{ rateLimit: "5" }, "must be a whole number of deliveries per second, from 1 to 1000"],
+      [{ paused: "false" }, "must be true or false"],
+      [{ paused: null }, "must be true or false"],
+    ];
+    for (const [body, message] of refusals) {
+      const res = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m7", id), body);
+      const field = Object.keys(body as object)[0];
+      expect([body, res.statusCode, res.body.error.code, res.body.error.details]).toEqual([body, 400, "validation_failed", [{ field, message }]]);
+      const onCreate = await core.call(`POST ${W}`, p("acct_m7"), { url: receiver.url, eventTypes: ["*"], ...(body as object) });
+      expect([body, onCreate.statusCode, onCreate.body.error.details]).toEqual([body, 400, [{ field, message }]]);
+    }
+    // On create, no limit is the absence of one: null is refused.
+    expect((await core.call(`POST ${W}`, p("acct_m7"), { url: receiver.url, eventTypes: ["*"], rateLimit: null })).statusCode).toBe(400);
+    expect((await core.call(`GET ${W}/{webhookId}`, p("acct_m7", id))).body).toEqual(before);
+    expect((await core.call(`GET ${W}`, p("acct_m7"))).body.items.map((w: any) => w.id)).toEqual([id]);
+  });
+
+  test("resuming (paused true → false) or re-enabling makes the webhook due for the release λ at once; other changes do not", async () => {
+    const stored = (id: string) => core.subscriptions.get("acct_m8", id);
+    const id = (await core.call(`POST ${W}`, p("acct_m8"), { url: receiver.url, eventTypes: ["*"] })).body.id;
+    const paused = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m8", id), { paused: true });
+    expect(paused.body).toMatchObject({ paused: true });
+    expect((await stored(id))!.wake).toBeUndefined();
+    core.clock.advance(7_000);
+    const resumed = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m8", id), { paused: false });
+    expect(resumed.body).toMatchObject({ paused: false, updatedAt: iso(core.clock.ms) });
+    expect(resumed.body).not.toHaveProperty("wake");
+    expect(await stored(id)).toMatchObject({ paused: false, wake: "due", wakeAt: iso(core.clock.ms) });
+
+    // Not paused: `paused: false` is no resume, and a description change wakes nothing.
+    const calm = (await core.call(`POST ${W}`, p("acct_m8"), { url: receiver.url, eventTypes: ["*"] })).body.id;
+    await core.call(`PATCH ${W}/{webhookId}`, p("acct_m8", calm), { paused: false, description: "x" });
+    expect((await stored(calm))!.wake).toBeUndefined();
+
+    // Re-enabled: due at once as well; disabling does not wake it.
+    await core.call(`PATCH ${W}/{webhookId}`, p("acct_m8", calm), { enabled: false });
+    expect((await stored(calm))!.wake).toBeUndefined();
+    core.clock.advance(3_000);
+    await core.call(`PATCH ${W}/{webhookId}`, p("acct_m8", calm), { enabled: true });
+    expect(await stored(calm)).toMatchObject({ enabled: true, wake: "due", wakeAt: iso(core.clock.ms) });
+  });
+
+  test("GET, list, PATCH and rotate answer the webhook's health as its item holds it", async () => {
+    const id = (await core.call(`POST ${W}`, p("acct_m9"), { url: receiver.url, eventTypes: ["*"] })).body.id;
+    // What the deliver λ writes when the circuit opens (the HealthStore's fields).
+    const open = { circuit: "open", consecutiveFailures: 5, openedAt: iso(core.clock.ms), nextProbeAt: iso(core.clock.ms + 60_000), parkedCount: 12 };
+    await documentClient(core.config.dynamodb).send(
+      new UpdateCommand({
+        TableName: core.config.tables.subscriptions,
+        Key: { tenantId: "acct_m9", id },
+        UpdateExpression: "SET circuit = :c, consecutiveFailures = :f, openedAt = :o, nextProbeAt = :n, parkedCount = :p",
+        ExpressionAttributeValues: { ":c": open.circuit, ":f": open.consecutiveFailures, ":o": open.openedAt, ":n": open.nextProbeAt, ":p": open.parkedCount },
+      }),
+    );
+    const health = { state: "open", consecutiveFailures: 5, openedAt: open.openedAt, nextProbeAt: open.nextProbeAt, parked: 12 };
+    expect((await core.call(`GET ${W}/{webhookId}`, p("acct_m9", id))).body.health).toEqual(health);
+    expect((await core.call(`GET ${W}`, p("acct_m9"))).body.items[0].health).toEqual(health);
+    expect((await core.call(`PATCH ${W}/{webhookId}`, p("acct_m9", id), { paused: true })).body.health).toEqual(health);
+    expect((await core.call(`POST ${W}/{webhookId}/rotate-secret`, p("acct_m9", id), { graceSeconds: 0 })).body.health).toEqual(health);
   });
 
   test("delete: 204, then the webhook is a 404 on get, patch and a second delete; a malformed id is a 404", async () => {
@@ -198,8 +282,22 @@ describe("test sends, the delivery log, retry and replay", () => {
     expect([future.statusCode, future.body.error.details]).toEqual([400, [{ field: "since", message: "must not be in the future" }]]);
   });
 
-  test("the DLQ's depth and a redrive of an empty DLQ", async () => {
+  test("the DLQ's depth, the queues' depths and a redrive of an empty DLQ", async () => {
     expect(await core.call("GET /admin/dlq", {})).toEqual({ statusCode: 200, body: { visible: 0, inFlight: 0 } });
+    // Earlier tests may leave messages in flight: counted from where they stand.
+    const start = await core.call("GET /admin/queues", {});
+    expect(start.statusCode).toBe(200);
+    expect(start.body).toEqual({ delivery: { visible: 0, inFlight: expect.any(Number), delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    const inFlight = start.body.delivery.inFlight;
+    const depths = (visible: number, more: number) => ({ statusCode: 200, body: { delivery: { visible, inFlight: inFlight + more, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } } });
+    // A test send is one message on the delivery queue: visible, then in flight once received.
+    const hook = (await core.call(`POST ${W}`, p("acct_q1"), { url: receiver.url, eventTypes: ["*"] })).body;
+    await core.call(`POST ${W}/{webhookId}/test`, p("acct_q1", hook.id), {});
+    expect(await core.call("GET /admin/queues", {})).toEqual(depths(1, 0));
+    const [m] = await core.receive(10);
+    expect(await core.call("GET /admin/queues", {})).toEqual(depths(0, 1));
+    await core.sqs.send(new DeleteMessageCommand({ QueueUrl: core.config.queue.queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+    expect(await core.call("GET /admin/queues", {})).toEqual(depths(0, 0));
     const redrive = await core.call("POST /admin/redrive", {});
     expect(redrive.statusCode).toBe(202);
   });

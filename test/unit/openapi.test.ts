@@ -127,6 +127,32 @@ test("the schemas are strict: undocumented fields, a secret where none belongs, 
   expect(api.schema("WebhookWithSecret", { ...view, secret: sub.secrets[0].value })).toEqual([]);
   expect(api.schema("WebhookWithSecret", { ...view, secret: "not-a-secret" })).not.toEqual([]);
   expect(api.schema("WebhookWithRotatedSecret", { ...view, secret: generateSecret(), previousSecretsExpireAt: null })).toEqual([]);
+  // Endpoint health (design §5a): an open circuit shows when it opened and the next probe; a closed one does not.
+  const open = publicSubscription({
+    ...sub,
+    paused: true,
+    rateLimit: 5,
+    circuit: "open",
+    consecutiveFailures: 6,
+    openedAt: "2026-11-26T11:00:00.000Z",
+    nextProbeAt: "2026-11-26T11:01:00.000Z",
+    parkedCount: 42,
+  });
+  expect(open.health).toEqual({ state: "open", consecutiveFailures: 6, openedAt: "2026-11-26T11:00:00.000Z", nextProbeAt: "2026-11-26T11:01:00.000Z", parked: 42 });
+  expect(api.schema("Webhook", open)).toEqual([]);
+  expect(api.schema("Webhook", { ...view, health: { ...view.health, state: "broken" } })).not.toEqual([]);
+  expect(api.schema("Webhook", { ...view, health: { ...view.health, parked: -1 } })).not.toEqual([]);
+  expect(api.schema("Webhook", { ...view, health: undefined })).not.toEqual([]);
+  for (const rateLimit of [1, 1_000]) {
+    expect(api.schema("WebhookPatch", { rateLimit })).toEqual([]);
+    expect(api.schema("WebhookCreate", { url: sub.url, eventTypes: ["*"], rateLimit })).toEqual([]);
+  }
+  expect(api.schema("WebhookPatch", { rateLimit: null })).toEqual([]);
+  expect(api.schema("WebhookCreate", { url: sub.url, eventTypes: ["*"], rateLimit: null })).not.toEqual([]);
+  for (const rateLimit of [0, -1, 1_001, 1e9, 1.5, "5"]) expect(api.schema("WebhookPatch", { rateLimit })).not.toEqual([]);
+  expect(api.schema("WebhookPatch", { paused: "true" })).not.toEqual([]);
+  expect(api.schema("QueueDepths", { delivery: { visible: 1, inFlight: 2, delayed: 3 }, dlq: { visible: 0, inFlight: 0 } })).toEqual([]);
+  expect(api.schema("QueueDepths", { delivery: { visible: 1, inFlight: 2 }, dlq: { visible: 0, inFlight: 0 } })).not.toEqual([]);
 
   const event = { type: "record.created", tenantId: "acct_1", data: { recordId: "r" } };
   expect(api.schema("EventInput", event)).toEqual([]);

@@ -72,4 +72,15 @@ describe("simulated DynamoDB", () => {
     await expect(subs.listByTenant("other")).resolves.toEqual([]);
     expect(ledger.violations).toHaveLength(2);
   });
+
+  test("a subscription update writes what the management API changes (a resume's wake included) and removes what is null", async () => {
+    const subs = new SimSubscriptionStore(new SimDynamo(new VirtualTime(), new Ledger()));
+    const at = "2026-11-26T10:00:00.000Z";
+    await subs.create({ tenantId: "t", id: "wh_1", url: "https://h.example.com/", eventTypes: ["*"], enabled: true, secrets: [], createdAt: at, updatedAt: at, paused: true, rateLimit: 5 }, 50);
+    const resumed = await subs.update("t", "wh_1", { paused: false, rateLimit: null, wake: "due", wakeAt: at, updatedAt: at });
+    expect(resumed).toMatchObject({ paused: false, wake: "due", wakeAt: at });
+    expect(resumed).not.toHaveProperty("rateLimit");
+    expect(await subs.get("t", "wh_1")).toEqual(resumed);
+    expect(await subs.update("t", "wh_1", { wake: null, wakeAt: null })).not.toHaveProperty("wake");
+  });
 });
