@@ -38,7 +38,8 @@ function verify(secret: string, r: Received): unknown {
 const settled = (items: any[]) => items.length > 0 && items.every((d) => d.status !== "pending");
 
 beforeAll(async () => {
-  stack = await startTestStack({ schedule: "1s,1s", attemptTimeoutMs: 1_000 });
+  // The retry schedule is the subject here: the circuit breaker (test/integration/endpoint-health.test.ts) must not open first.
+  stack = await startTestStack({ schedule: "1s,1s", attemptTimeoutMs: 1_000, health: { breakerThreshold: 1_000 } });
 });
 
 afterAll(async () => {
@@ -254,7 +255,7 @@ describe("auto-disable", () => {
   let short: TestStack;
   beforeAll(async () => {
     // Failing for 2 s stands in for the default 5 days.
-    short = await startTestStack({ schedule: "1s,1s,1s,1s,1s", autoDisableAfterSeconds: 2 });
+    short = await startTestStack({ schedule: "1s,1s,1s,1s,1s", autoDisableAfterSeconds: 2, health: { breakerThreshold: 1_000 } });
   });
   afterAll(() => short.stop());
 

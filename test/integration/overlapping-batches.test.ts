@@ -25,7 +25,8 @@ describe("overlapping failing batches", () => {
 
   beforeAll(async () => {
     await Promise.all(receivers.map((r) => r.start()));
-    stack = await startTestStack({ workerConcurrency: 4, schedule: "1s" });
+    // Every first attempt fails on purpose: the circuit breaker must not open (it is tested in endpoint-health.test.ts).
+    stack = await startTestStack({ workerConcurrency: 4, schedule: "1s", health: { breakerThreshold: 1_000 } });
   });
 
   afterAll(async () => {

@@ -183,7 +183,8 @@ describe("endpoint health: circuit breaker, parking, pause, rate limit, slow end
     expect(world.mainQueue.depth).toBe(0);
     await world.time.runUntil(due - 1_000);
     expect(calls).toBe(1);
-    await run(world, HEALTH.sweepSeconds + 5);
+    // Released by the first sweep after it is due (sweeps run every minute).
+    await run(world, 2 * HEALTH.sweepSeconds);
     expect(calls).toBe(2);
     expect((await world.deliveries.get(TENANT, subs[0].id, record.id))!).toMatchObject({ status: "succeeded", attemptCount: 2 });
   });
