@@ -23,7 +23,8 @@ const receiver = async (r = new TestReceiver()) => {
 };
 
 beforeAll(async () => {
-  [stack, browser] = await Promise.all([startTestStack({ schedule: "1s,1s" }), launchBrowser()]);
+  // The flow fails nine attempts in a row on purpose; the circuit breaker (its own tests) would park them.
+  [stack, browser] = await Promise.all([startTestStack({ schedule: "1s,1s", health: { breakerThreshold: 1_000 } }), launchBrowser()]);
 });
 
 afterAll(async () => {
