@@ -306,7 +306,7 @@ export class WebhooksClient {
 
   /** Replays every delivery of a webhook created in a time range (default: the failed ones). */
   replay(tenantId: string, webhookId: string, range: ReplayRange): Promise<ReplayResult> {
-    const body = JSON.stringify({ since: iso(range.since), until: iso(range.until), status: range.status });
+    const body = JSON.stringify({ since: iso(range.since), until: iso(range.until), status: range.status, cursor: range.cursor });
     return this.request({ route: CLIENT_ROUTES.replay, params: tenantParams(tenantId, webhookId), body, policy: "once" });
   }
 

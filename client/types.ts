@@ -102,6 +102,8 @@ export interface ReplayRange {
   until?: string | Date;
   /** Default `failed`. */
   status?: DeliveryStatus;
+  /** The `cursor` of an earlier answer over the same range: carries on where it stopped. */
+  cursor?: string;
 }
 
 export interface ReplayResult {
@@ -109,6 +111,8 @@ export interface ReplayResult {
   matched: number;
   truncated: boolean;
   status: string;
+  /** Set when more matched than one call replays: pass it back as `cursor` to carry on. */
+  cursor: string | null;
 }
 
 /** `GET /tenants/{t}/events/{eventId}`: the event as delivered, and its deliveries to each webhook. */

@@ -285,12 +285,23 @@ export async function replayCommand(
     return ctx.print(`replaying ${r.replayOf} as ${r.deliveryId} (same webhook-id)`);
   }
   if (o.since === undefined) throw new UsageError("replay needs a delivery id, or --since ISO-TIME (or a duration like 2h) to replay many");
-  const body = { since: sinceTime(o.since), until: o.until && sinceTime(o.until, Date.now(), "--until"), status: o.status };
-  const r = await (await ctx.client()).replay(o.tenant, o.webhook, body);
-  if (ctx.json) return printJson(ctx, r);
-  const window = `since ${body.since}${body.until ? ` until ${body.until}` : ""}`;
-  ctx.print(`replayed ${r.replayed} of ${r.matched} ${r.status} deliveries ${window}`);
-  if (r.truncated) ctx.note("more deliveries matched than one call replays: run the command again with a later --since");
+  // The until bound is fixed before the first call, so that each call's cursor continues the same range.
+  const body = { since: sinceTime(o.since), until: sinceTime(o.until ?? "0s", Date.now(), "--until"), status: o.status };
+  const client = await ctx.client();
+  // One call replays a bounded number; its cursor carries on until the whole range is replayed.
+  const total = { replayed: 0, matched: 0, calls: 0, status: o.status ?? "failed" as string };
+  let cursor: string | undefined;
+  do {
+    const r = await client.replay(o.tenant, o.webhook, { ...body, cursor });
+    total.replayed += r.replayed;
+    total.matched += r.matched;
+    total.calls++;
+    total.status = r.status;
+    cursor = r.cursor ?? undefined;
+  } while (cursor);
+  if (ctx.json) return printJson(ctx, { replayed: total.replayed, matched: total.matched, truncated: false, status: total.status, cursor: null });
+  const window = `since ${body.since}${o.until ? ` until ${body.until}` : ""}`;
+  ctx.print(`replayed ${total.replayed} of ${total.matched} ${total.status} deliveries ${window}${total.calls > 1 ? ` (${total.calls} calls)` : ""}`);
 }
 
 // ── send-test ────────────────────────────────────────────────────────────────────────────────

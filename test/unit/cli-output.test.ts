@@ -70,3 +70,23 @@ describe("CLI text output", () => {
     );
   });
 });
+
+describe("CLI replay of a time range", () => {
+  test("follows the answers' cursors until the range is done, with one until bound for every call, and sums what was replayed", async () => {
+    const { replayCommand } = await import("../../bin/cli/commands.ts");
+    const calls: Record<string, unknown>[] = [];
+    const answers = [
+      { replayed: 1_000, matched: 1_000, truncated: true, status: "failed", cursor: "c1" },
+      { replayed: 998, matched: 1_000, truncated: true, status: "failed", cursor: "c2" },
+      { replayed: 5, matched: 5, truncated: false, status: "failed", cursor: null },
+    ];
+    const printed: string[] = [];
+    const client = { replay: async (_t: string, _w: string, range: Record<string, unknown>) => (calls.push(range), answers[calls.length - 1]) };
+    const ctx = { json: false, client: async () => client as never, print: (t: string) => printed.push(t), note: () => {} };
+    await replayCommand(ctx, undefined, { tenant: "acct_1", webhook: "wh_1", since: "2026-11-26T10:00:00Z" });
+    expect(calls.map((c) => c.cursor)).toEqual([undefined, "c1", "c2"]);
+    expect(new Set(calls.map((c) => c.until)).size).toBe(1);
+    expect(calls.every((c) => c.since === "2026-11-26T10:00:00Z")).toBe(true);
+    expect(printed).toEqual(["replayed 2003 of 2005 failed deliveries since 2026-11-26T10:00:00Z (3 calls)"]);
+  });
+});
