@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { activeSecrets, type Attempt, type DeliveryMessage, type DeliveryRecord, type Subscription } from "./model.ts";
-import type { ParkReason } from "./model.ts";
+import { releaseReset, type ParkReason } from "./model.ts";
 import type { HealthPolicy } from "./parking.ts";
 import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HealthStore, HttpResult, HttpSender, SecretSealer, SubscriptionStore } from "./ports.ts";
 import { parseRetryAfter, type RetrySchedule } from "./retry.ts";
@@ -588,7 +588,8 @@ export class DeliveryService {
   }
 
   private async disable(sub: Subscription, reason: string, nowIso: string): Promise<void> {
-    await this.deps.subscriptions.update(sub.tenantId, sub.id, { enabled: false, disabledReason: reason, disabledAt: nowIso, failingSince: null, updatedAt: nowIso });
+    // Its parked deliveries are released (and skipped) from the start of the parked set.
+    await this.deps.subscriptions.update(sub.tenantId, sub.id, { enabled: false, disabledReason: reason, disabledAt: nowIso, failingSince: null, releasedThrough: releaseReset(nowIso), updatedAt: nowIso });
     this.cache.delete(subKey(sub.tenantId, sub.id));
     this.deps.metrics.count("AutoDisables");
     this.deps.logger.warn("subscription disabled", { tenantId: sub.tenantId, webhookId: sub.id, reason });

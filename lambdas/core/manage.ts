@@ -5,11 +5,10 @@ import { ApiError, notFound, validationError } from "./errors.ts";
 import { checkEndpointUrl, type EndpointPolicy } from "./endpoint-guard.ts";
 import { isDeliveryId, isWebhookId, newDeliveryId, newEventId, newWebhookId } from "./ids.ts";
 import { matchesType, unknownPatterns } from "./matching.ts";
-import { DELIVERY_STATUSES, publicSubscription, type DeliveryMessage, type DeliveryRecord, type StoredEvent, type Subscription } from "./model.ts";
+import { DELIVERY_STATUSES, publicSubscription, releaseReset, WAKE_DUE, type DeliveryMessage, type DeliveryRecord, type StoredEvent, type Subscription } from "./model.ts";
 import { RedriveInProgress, StaleWrite, type Clock, type CoreLogger, type DeliveryLog, type DeliveryQueue, type EventStore, type RedriveTask, type SecretSealer, type SubscriptionStore } from "./ports.ts";
 import { decodeCursor } from "./adapters/dynamodb.ts";
 import { lookupEvent } from "./event-lookup.ts";
-import { WAKE_DUE } from "./adapters/health.ts";
 import { HEALTH, LIMITS } from "./settings.ts";
 import { generateSecret } from "./signing.ts";
 import { isoDateTimeSchema, parseJsonBody, parseOrThrow, tenantIdSchema } from "./validation.ts";
@@ -240,7 +239,7 @@ export class ManageService {
       ...(disabling ? { disabledReason: "disabled through the API", disabledAt: now } : {}),
       // Resumed or re-enabled: the release λ looks at it at its next sweep (the byWake index), so
       // deliveries parked meanwhile go out now, at the release rate, not at some later wake.
-      ...(resuming || enabling ? { wake: WAKE_DUE, wakeAt: now } : {}),
+      ...(resuming || enabling ? { wake: WAKE_DUE, wakeAt: now, releasedThrough: releaseReset(now) } : {}),
       updatedAt: now,
     });
     if (!updated) throw notFound("webhook");

@@ -46,6 +46,11 @@ export interface Subscription {
   readonly wakeAt?: string;
   /** Bumped by every park; the release λ clears `wake` only if no park happened meanwhile. */
   readonly parkSeq?: number;
+  /**
+   * The release cursor: the parked set's position (`parkSort`) up to which deliveries were sent to the
+   * queue; they leave the set when attempted. Cleared when the circuit closes or the webhook resumes.
+   */
+  readonly releasedThrough?: string;
   readonly lastParkAt?: string;
   /** Marked slow until then (an attempt took longer than HEALTH.slowAttemptMs): its requests in progress are bounded. */
   readonly slowUntil?: string;
@@ -56,6 +61,15 @@ export interface Subscription {
 }
 
 export type CircuitState = "closed" | "open" | "half-open";
+
+/** The one value of the sparse `byWake` index's partition key: set while the webhook needs a sweep. */
+export const WAKE_DUE = "due";
+
+/**
+ * A reset release cursor: sorts before every parked position (they begin with a date), and is unique
+ * per reset, so that a sweep that read the cursor before a reset cannot move it past what was parked since.
+ */
+export const releaseReset = (nowIso: string) => `!${nowIso}`;
 
 /** What `GET …/webhooks/{id}` answers as `health` (design §5a). */
 export function webhookHealth(s: Subscription) {

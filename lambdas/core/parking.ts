@@ -84,18 +84,23 @@ export class ParkingService {
     const held = open || (sub.paused === true && sub.enabled);
     const pace = releasePace(sub, policy, now);
     const budget = held ? EXPIRY_PAGE : Math.max(1, Math.floor(pace * policy.sweepSeconds));
-    const front = await deliveries.parked(sub.tenantId, sub.id, { dueBy: held ? FAR_FUTURE : nowIso, limit: budget + 1 });
+    // Held: the whole set from its start (expiry, the probe). Releasing: after the release cursor (what
+    // was sent already stays in the set until its attempt is recorded, and is not sent twice).
+    const front = await deliveries.parked(sub.tenantId, sub.id, { dueBy: held ? FAR_FUTURE : nowIso, limit: budget + 1, after: held ? undefined : sub.releasedThrough });
 
     const live: ParkedDelivery[] = [];
     let gone = 0;
     for (const p of front) {
-      if (Date.parse(p.windowEndsAt) <= now) {
+      // Only a held delivery runs out of its window here. One released is attempted (its schedule, with
+      // its jitter, still decides: a backoff parked past the nominal window end is due, not expired).
+      if (held && Date.parse(p.windowEndsAt) <= now) {
         if (await this.expire(p, nowIso)) gone++;
         report.expired++;
       } else live.push(p);
     }
 
     let wakeAt: string | undefined;
+    let cursor: { from?: string; to: string } | undefined;
     if (open) {
       const probeAt = sub.nextProbeAt ?? nowIso;
       if (Date.parse(probeAt) <= now && live.length > 0) {
@@ -124,21 +129,23 @@ export class ParkingService {
       const released = await this.release(batch, pace, nowIso);
       gone += released;
       report.released += released;
+      if (released > 0) cursor = { from: sub.releasedThrough, to: batch[batch.length - 1].parkSort };
       const more = front.length > budget;
-      wakeAt = more ? new Date(now + policy.sweepSeconds * 1000).toISOString() : await deliveries.nextDue(sub.tenantId, sub.id);
+      wakeAt = more ? new Date(now + policy.sweepSeconds * 1000).toISOString() : await deliveries.nextDue(sub.tenantId, sub.id, cursor?.to ?? sub.releasedThrough);
       if (wakeAt && Date.parse(wakeAt) < now + policy.sweepSeconds * 1000 && !more) wakeAt = new Date(Math.max(Date.parse(wakeAt), now + 1_000)).toISOString();
     }
     if (gone > 0) await health.noteUnparked(sub.tenantId, sub.id, gone);
-    if (!(await health.setWake(sub.tenantId, sub.id, wakeAt, seq))) {
-      // Something was parked meanwhile (or the circuit is open): look again soon.
-      await health.setWake(sub.tenantId, sub.id, new Date(now + policy.sweepSeconds * 1000).toISOString(), seq);
+    if (!(await health.setWake(sub.tenantId, sub.id, { wakeAt: wakeAt ?? (cursor ? nowIso : undefined), expectParkSeq: seq, cursor }))) {
+      // Something was parked meanwhile, the circuit is open, or the cursor was reset: look again soon.
+      await health.setWake(sub.tenantId, sub.id, { wakeAt: new Date(now + policy.sweepSeconds * 1000).toISOString(), expectParkSeq: seq });
     }
   }
 
   /**
    * Sends parked deliveries back to the queue, paced at `pace` per second with each message's own
-   * DelaySeconds, and only then takes them out of the parked set (conditionally: one parked again
-   * meanwhile stays). A crash in between sends some twice; the delivery log drops the second copy.
+   * DelaySeconds. They leave the parked set when their attempt is recorded (that write is made anyway);
+   * until then the release cursor keeps them from being sent twice. No write per release here: a
+   * minute's release of one webhook never bursts on its partition.
    */
   private async release(batch: readonly ParkedDelivery[], pace: number, nowIso: string, mark: { released: true } | { probe: true } = { released: true }): Promise<number> {
     if (batch.length === 0) return 0;
@@ -149,8 +156,6 @@ export class ParkingService {
         delaySeconds: Math.min(QUEUE.maxDelaySeconds, Math.max(Math.floor(i / pace), Math.ceil((Date.parse(p.dueAt) - now) / 1000), 0)),
       })),
     );
-    // Each is out of the parked set either way: unparked here, or already attempted (any write unparks).
-    for (const p of batch) await this.deps.deliveries.unpark(p.message.tenantId, p.message.webhookId, p.message.deliveryId, p.dueAt, nowIso);
     return batch.length;
   }
 

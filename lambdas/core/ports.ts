@@ -38,6 +38,8 @@ export interface SubscriptionChanges {
   secrets?: Subscription["secrets"];
   paused?: boolean;
   rateLimit?: number | null;
+  /** The release cursor: reset (`releaseReset`) when a webhook resumes, so that what was parked meanwhile is released too. */
+  releasedThrough?: string | null;
   /** Set (`due`, now) by a resume or re-enable, so that the release λ looks at the webhook at once. */
   wake?: string | null;
   wakeAt?: string | null;
@@ -68,9 +70,11 @@ export interface HealthStore {
   noteUnparked(tenantId: string, id: string, count: number): Promise<void>;
   /**
    * When the release λ must look again (`undefined`: never, unless something is parked again). A
-   * clear happens only if no park happened since the sweep read `parkSeq`; false if one did.
+   * clear happens only if no park happened since the sweep read `parkSeq`; false if one did. With
+   * `cursor`, the release cursor moves from `from` (as the sweep read it) to `to`, only if no reset
+   * (a close, a resume) happened meanwhile; false if one did.
    */
-  setWake(tenantId: string, id: string, wakeAt: string | undefined, expectParkSeq: number): Promise<boolean>;
+  setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq: number; cursor?: { from?: string; to: string } }): Promise<boolean>;
   /** Webhooks due for a sweep at `nowIso`, soonest first. */
   due(nowIso: string, limit: number): Promise<Subscription[]>;
   /** Over every webhook with a wake (open circuits keep theirs): open circuits and parked deliveries (approximate), for the metrics. */
@@ -146,6 +150,8 @@ export interface ParkWrite extends AttemptWrite {
 /** A parked delivery as the release λ reads it: enough to send it again. */
 export interface ParkedDelivery {
   readonly message: DeliveryMessage;
+  /** Its position in the parked set (`dueAt#deliveryId`): the release cursor. */
+  readonly parkSort: string;
   readonly dueAt: string;
   readonly windowEndsAt: string;
   readonly attemptCount: number;
@@ -163,12 +169,13 @@ export interface DeliveryLog {
   createMany(writes: readonly AttemptWrite[]): Promise<void>;
   /** Parks the delivery: its record says pending and parked, with the message kept to send it again. */
   park(w: ParkWrite): Promise<void>;
-  /** A webhook's parked deliveries due by `dueBy` (ISO), soonest due first. */
-  parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number }): Promise<ParkedDelivery[]>;
-  /** The soonest due time among the webhook's parked deliveries, if any. */
-  nextDue(tenantId: string, webhookId: string): Promise<string | undefined>;
-  /** Takes released deliveries out of the parked set (their messages are on the queue); false if it was not parked any more. */
-  unpark(tenantId: string, webhookId: string, id: string, dueAt: string, nowIso: string): Promise<boolean>;
+  /**
+   * A webhook's parked deliveries due by `dueBy` (ISO), soonest due first, after the `after` position
+   * (a `parkSort`: those up to it were released already and leave the set when attempted).
+   */
+  parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number; after?: string }): Promise<ParkedDelivery[]>;
+  /** The soonest due time among the webhook's parked deliveries after `after`, if any. */
+  nextDue(tenantId: string, webhookId: string, after?: string): Promise<string | undefined>;
 }
 
 export interface DeliveryQueue {

@@ -1,5 +1,5 @@
 import { deliveryIdBounds } from "#core/ids.ts";
-import type { Attempt, BatchMarker, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "#core/model.ts";
+import { releaseReset, type Attempt, type BatchMarker, type DeliveryRecord, type DeliveryStatus, type StoredEvent, type StoredSecret, type Subscription } from "#core/model.ts";
 import { StaleWrite, type AttemptWrite, type DeliveryLog, type DeliveryPage, type DeliveryQuery, type EventStore, type HealthStore, type ParkedDelivery, type ParkWrite, type SubscriptionChanges, type SubscriptionStore } from "#core/ports.ts";
 import { DELIVERY } from "#core/settings.ts";
 import { INDEXED_STATUSES, decodeCursor } from "#core/adapters/dynamodb.ts";
@@ -169,6 +169,18 @@ export class SimDynamo {
 
 const copy = <T>(x: T): T => structuredClone(x);
 
+/** The index of the first sorted position after `after` (binary search). */
+function firstAfter(sorted: readonly string[], after: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** A parked item's size as the adapter stores it (payload gzipped: counted at a third). */
 const parkedSize = (p: ParkedDelivery) => 300 + Math.ceil(Buffer.byteLength(p.message.payload) / 3);
 
@@ -285,7 +297,7 @@ export class SimHealthStore implements HealthStore {
     await this.change(tenantId, id, (s) => {
       const { failingSince: _f, circuit: _c, openedAt: _o, nextProbeAt: _n, probeIntervalSeconds: _p, ...rest } = s;
       if (!o.close) return { ...s, consecutiveFailures: 0, failingSince: undefined };
-      return { ...rest, consecutiveFailures: 0, wake: "due", wakeAt: o.nowIso };
+      return { ...rest, consecutiveFailures: 0, wake: "due", wakeAt: o.nowIso, releasedThrough: releaseReset(o.nowIso) };
     });
   }
 
@@ -319,8 +331,15 @@ export class SimHealthStore implements HealthStore {
     if (count > 0) await this.change(tenantId, id, (s) => ({ ...s, parkedCount: (s.parkedCount ?? 0) - count }));
   }
 
-  async setWake(tenantId: string, id: string, wakeAt: string | undefined, expectParkSeq: number): Promise<boolean> {
-    if (wakeAt !== undefined) return (await this.change(tenantId, id, (s) => ({ ...s, wake: "due", wakeAt }))) !== undefined;
+  async setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq: number; cursor?: { from?: string; to: string } }): Promise<boolean> {
+    const { wakeAt, expectParkSeq, cursor } = o;
+    if (wakeAt !== undefined) {
+      const done = await this.change(tenantId, id, (s) => {
+        if (cursor && s.releasedThrough !== cursor.from) return undefined;
+        return { ...s, wake: "due", wakeAt, ...(cursor ? { releasedThrough: cursor.to } : {}) };
+      });
+      return done !== undefined;
+    }
     const done = await this.change(tenantId, id, (s) => {
       if (s.circuit !== undefined || (s.parkSeq ?? 0) !== expectParkSeq) return undefined;
       const { wake: _w, wakeAt: _a, ...rest } = s;
@@ -628,11 +647,13 @@ export class SimDeliveryLog implements DeliveryLog {
     await this.update({ ...w, status: "pending", nextAttemptAt: undefined }, parked);
   }
 
-  async parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number }): Promise<ParkedDelivery[]> {
+  async parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number; after?: string }): Promise<ParkedDelivery[]> {
     const pk = SimDeliveryLog.pk(tenantId, webhookId);
     const bound = `${o.dueBy}#~`;
     const out: ParkedDelivery[] = [];
-    for (const sort of this.parkedSorted(pk)) {
+    const sorted = this.parkedSorted(pk);
+    for (let i = o.after ? firstAfter(sorted, o.after) : 0; i < sorted.length; i++) {
+      const sort = sorted[i];
       if (sort > bound || out.length >= o.limit) break;
       const d = this.partitions.get(pk)!.get(sort.slice(sort.lastIndexOf("#") + 1))!;
       out.push({
@@ -647,6 +668,7 @@ export class SimDeliveryLog implements DeliveryLog {
           ...(d.round ? { deadLetteredAt: d.round } : {}),
           ...(d.replayOf ? { replayOf: d.replayOf } : {}),
         },
+        parkSort: sort,
         dueAt: d.dueAt!,
         windowEndsAt: d.windowEndsAt!,
         attemptCount: d.attemptCount,
@@ -658,21 +680,12 @@ export class SimDeliveryLog implements DeliveryLog {
     return out;
   }
 
-  async nextDue(tenantId: string, webhookId: string): Promise<string | undefined> {
+  async nextDue(tenantId: string, webhookId: string, after?: string): Promise<string | undefined> {
     const pk = SimDeliveryLog.pk(tenantId, webhookId);
     await this.db.read("Query", this.table, `parked|${pk}`, 1);
-    const first = this.parkedSorted(pk)[0];
+    const sorted = this.parkedSorted(pk);
+    const first = sorted[after ? firstAfter(sorted, after) : 0];
     return first?.slice(0, first.lastIndexOf("#"));
-  }
-
-  async unpark(tenantId: string, webhookId: string, id: string, dueAt: string, nowIso: string): Promise<boolean> {
-    const d = this.item(tenantId, webhookId, id);
-    await this.db.write("UpdateItem", this.table, SimDeliveryLog.pk(tenantId, webhookId), d ? sized(d) : 1, 1);
-    if (!d || d.parkSort !== `${dueAt}#${id}`) return false;
-    const next: StoredDelivery = { ...d, updatedAt: nowIso };
-    for (const f of PARK_FIELDS) delete (next as Partial<StoredDelivery>)[f];
-    this.put(next);
-    return true;
   }
 
   private build(old: StoredDelivery | undefined, w: AttemptWrite, overflow = false): StoredDelivery {

@@ -416,6 +416,15 @@ const parkSort = (dueAt: string, id: string) => `${dueAt}#${id}`;
 /** The attributes of a parked delivery: every write but `park` removes them. */
 const PARK_FIELDS = ["parked", "parkedFor", PARKED_INDEX.partitionKey, PARKED_INDEX.sortKey, "dueAt", "windowEndsAt", "parkedPayloadGz"] as const;
 
+/**
+ * Where a query of the parked index starts after the position `after` (a parkSort; a reset cursor,
+ * `!…`, sorts before them all: from the start). A GSI's start key names the table's key too.
+ */
+function startAfter(pk: string, after: string | undefined): Record<string, unknown> | undefined {
+  if (after === undefined || after.startsWith("!")) return undefined;
+  return { [PARKED_INDEX.partitionKey]: pk, [PARKED_INDEX.sortKey]: after, pk, id: after.slice(after.lastIndexOf("#") + 1) };
+}
+
 /** A parked item, as the release λ needs it to send the delivery again. */
 function parkedDelivery(item: Record<string, unknown>): ParkedDelivery {
   const r = item as unknown as DeliveryItem & { parkedPayloadGz: Uint8Array; dueAt: string; windowEndsAt: string };
@@ -431,6 +440,7 @@ function parkedDelivery(item: Record<string, unknown>): ParkedDelivery {
       ...(r.round ? { deadLetteredAt: r.round } : {}),
       ...(r.replayOf ? { replayOf: r.replayOf } : {}),
     },
+    parkSort: parkSort(r.dueAt, r.id),
     dueAt: r.dueAt,
     windowEndsAt: r.windowEndsAt,
     attemptCount: r.attemptCount ?? 0,
@@ -632,9 +642,9 @@ export class DynamoDeliveryLog implements DeliveryLog {
     });
   }
 
-  async parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number }): Promise<ParkedDelivery[]> {
+  async parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number; after?: string }): Promise<ParkedDelivery[]> {
     const out: ParkedDelivery[] = [];
-    let start: Record<string, unknown> | undefined;
+    let start = startAfter(deliveryPk(tenantId, webhookId), o.after);
     do {
       const res = await this.db.send(
         new QueryCommand({
@@ -654,7 +664,7 @@ export class DynamoDeliveryLog implements DeliveryLog {
     return out;
   }
 
-  async nextDue(tenantId: string, webhookId: string): Promise<string | undefined> {
+  async nextDue(tenantId: string, webhookId: string, after?: string): Promise<string | undefined> {
     const res = await this.db.send(
       new QueryCommand({
         TableName: this.table,
@@ -663,30 +673,11 @@ export class DynamoDeliveryLog implements DeliveryLog {
         ExpressionAttributeNames: { "#pk": PARKED_INDEX.partitionKey, "#due": "dueAt" },
         ExpressionAttributeValues: { ":pk": deliveryPk(tenantId, webhookId) },
         ProjectionExpression: "#due",
+        ExclusiveStartKey: startAfter(deliveryPk(tenantId, webhookId), after),
         Limit: 1,
       }),
     );
     return res.Items?.[0]?.dueAt as string | undefined;
-  }
-
-  async unpark(tenantId: string, webhookId: string, id: string, dueAt: string, nowIso: string): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: deliveryPk(tenantId, webhookId), id },
-          UpdateExpression: `SET updatedAt = :now REMOVE ${PARK_FIELDS.join(", ")}`,
-          // Still parked as the sweep read it: a delivery parked again meanwhile (new due time) stays parked.
-          ConditionExpression: "#sort = :sort",
-          ExpressionAttributeNames: { "#sort": PARKED_INDEX.sortKey },
-          ExpressionAttributeValues: { ":sort": parkSort(dueAt, id), ":now": nowIso },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
   }
 
   private async update(w: AttemptWrite, parked?: Record<string, unknown>): Promise<void> {

@@ -1,12 +1,12 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import type { Subscription } from "../model.ts";
+import { releaseReset, WAKE_DUE, type Subscription } from "../model.ts";
 import type { HealthStore } from "../ports.ts";
 import { TABLES } from "../settings.ts";
 
 const WAKE = TABLES.subscriptions.wakeIndex;
-/** The one value of the sparse `byWake` index's partition key: set while the webhook needs a sweep. */
-export const WAKE_DUE = "due";
+
+
 /**
  * Rate windows: one small item per webhook and second in the subscriptions table, in a partition of
  * their own (tenant ids start with a letter or digit, so `#rate#…` is no tenant's), expiring soon.
@@ -68,9 +68,10 @@ export class DynamoHealthStore implements HealthStore {
     // Closing makes the parked work due now (a sweep with nothing to release clears the wake).
     await conditional(
       this.update(tenantId, id, {
-        UpdateExpression: "SET consecutiveFailures = :zero, #wake = :due, wakeAt = :now REMOVE failingSince, circuit, openedAt, nextProbeAt, probeIntervalSeconds",
+        UpdateExpression:
+          "SET consecutiveFailures = :zero, #wake = :due, wakeAt = :now, releasedThrough = :reset REMOVE failingSince, circuit, openedAt, nextProbeAt, probeIntervalSeconds",
         Names: { "#wake": "wake" },
-        Values: { ":zero": 0, ":due": WAKE_DUE, ":now": o.nowIso },
+        Values: { ":zero": 0, ":due": WAKE_DUE, ":now": o.nowIso, ":reset": releaseReset(o.nowIso) },
       }),
     );
   }
@@ -120,9 +121,18 @@ export class DynamoHealthStore implements HealthStore {
     if (count > 0) await conditional(this.update(tenantId, id, { UpdateExpression: "ADD parkedCount :n", Values: { ":n": -count } }));
   }
 
-  async setWake(tenantId: string, id: string, wakeAt: string | undefined, expectParkSeq: number): Promise<boolean> {
+  async setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq: number; cursor?: { from?: string; to: string } }): Promise<boolean> {
+    const { wakeAt, expectParkSeq, cursor } = o;
     if (wakeAt !== undefined) {
-      return conditional(this.update(tenantId, id, { UpdateExpression: "SET #wake = :due, wakeAt = :at", Names: { "#wake": "wake" }, Values: { ":due": WAKE_DUE, ":at": wakeAt } }));
+      return conditional(
+        this.update(tenantId, id, {
+          UpdateExpression: `SET #wake = :due, wakeAt = :at${cursor ? ", releasedThrough = :to" : ""}`,
+          // The cursor moves only from where the sweep read it: a reset meanwhile (close, resume) wins.
+          ConditionExpression: cursor ? (cursor.from === undefined ? "attribute_not_exists(releasedThrough)" : "releasedThrough = :from") : undefined,
+          Names: { "#wake": "wake" },
+          Values: { ":due": WAKE_DUE, ":at": wakeAt, ...(cursor ? { ":to": cursor.to, ...(cursor.from === undefined ? {} : { ":from": cursor.from }) } : {}) },
+        }),
+      );
     }
     // Cleared only with nothing parked since the sweep read the webhook, and never while its circuit is open (it keeps its probes and stays counted).
     return conditional(
