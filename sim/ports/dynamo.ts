@@ -490,8 +490,6 @@ interface StoredDelivery extends DeliveryRecord {
   parkedPayload?: string;
 }
 
-const PARK_FIELDS = ["parked", "parkedFor", "parkKey", "parkSort", "dueAt", "windowEndsAt", "parkedPayload"] as const;
-
 /**
  * The delivery log with the same item layout as the DynamoDB adapter (the first
  * DELIVERY.inlineAttempts attempts inline, later ones as their own items in a per-delivery

@@ -299,7 +299,6 @@ describe("100,000 parked deliveries of one webhook", () => {
       );
     }
     await world.time.drive(world.health.noteParked(TENANT, s.id, { count: N, dueAt: nowIso, nowIso }));
-    const throttledBefore = [...world.ledger.throttles.values()].reduce((a, b) => a + b, 0);
     const start = world.time.now();
     // 100,000 at 50/s: about 2,000 s, plus a sweep interval.
     await run(world, N / HEALTH.releaseRate + 3 * HEALTH.sweepSeconds);
