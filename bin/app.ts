@@ -2,7 +2,7 @@
  * The CDK app. Optional context:
  *   -c retrySchedule=5s,30s,2m          delays after attempt 1 (the syntax of WEBHOOKS_RETRY_SCHEDULE; plain numbers are seconds)
  *   -c autoDisableAfter=5d              disable an endpoint failing for this long (or autoDisableAfterSeconds=432000)
- *   -c breakerThreshold=5               consecutive failed attempts that open a webhook's circuit (design §5a)
+ *   -c breakerThreshold=5               consecutive failed attempts that open a webhook's circuit (docs/delivery-semantics.md)
  *   -c breakerProbeInterval=60s         first probe interval of an open circuit (60s to 15m; doubles up to 15m)
  *   -c releaseRate=50                   parked deliveries released per second per webhook
  *   -c alarmEmail=ops@example.com       create an alarm topic with this subscriber

@@ -40,7 +40,7 @@ export interface Accepted {
 export type PublishResult = ({ ok: true } & Accepted) | { ok: false; id: string; error: import("./errors.ts").WebhooksError };
 
 export type Webhook = ReturnType<typeof publicSubscription>;
-/** `health` of a webhook (design §5a): its circuit, failed attempts since the last success, deliveries parked. */
+/** `health` of a webhook (docs/delivery-semantics.md): its circuit, failed attempts since the last success, deliveries parked. */
 export type WebhookHealth = Webhook["health"];
 export type { CircuitState };
 export type WebhookWithSecret = Webhook & { secret: string };

@@ -25,7 +25,7 @@ export interface WebhooksStackProps extends StackProps {
    */
   readonly autoDisableAfterSeconds?: number;
   /**
-   * Consecutive failed attempts that open a webhook's circuit (design §5a); WEBHOOKS_BREAKER_THRESHOLD.
+   * Consecutive failed attempts that open a webhook's circuit (docs/delivery-semantics.md); WEBHOOKS_BREAKER_THRESHOLD.
    * @default HEALTH.breakerThreshold (5)
    */
   readonly breakerThreshold?: number;

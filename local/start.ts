@@ -10,7 +10,7 @@ import { AlreadyRunning, apiToken, lockStateDir, makePrivate, preparePrivateDir,
 /**
  * `npm start`: the whole pipeline on this machine (design §7). Reads PORT, WEBHOOKS_API_TOKEN,
  * WEBHOOKS_STATE_DIR, WEBHOOKS_RETRY_SCHEDULE, WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS, WEBHOOKS_LOG_LEVEL,
- * WEBHOOKS_BREAKER_THRESHOLD, WEBHOOKS_BREAKER_PROBE_INTERVAL, WEBHOOKS_RELEASE_RATE (design §5a),
+ * WEBHOOKS_BREAKER_THRESHOLD, WEBHOOKS_BREAKER_PROBE_INTERVAL, WEBHOOKS_RELEASE_RATE (docs/delivery-semantics.md),
  * WEBHOOKS_PORTAL_TENANT (the tenant of the portal session it prints, default acct_demo) and
  * WEBHOOKS_PORTAL_FRAME_ANCESTORS (README's table). `local/preflight.cjs` has checked the Node
  * version before.

@@ -86,7 +86,7 @@ function printWebhook(ctx: Ctx, w: Webhook): void {
   );
 }
 
-/** One webhook with its health (design §5a): circuit, failures in a row, parked deliveries, next probe. */
+/** One webhook with its health (docs/delivery-semantics.md): circuit, failures in a row, parked deliveries, next probe. */
 export async function webhooksShowCommand(ctx: Ctx, webhook: string, o: { tenant: string }): Promise<void> {
   const w = await (await ctx.client()).getWebhook(o.tenant, webhook);
   if (ctx.json) return printJson(ctx, w);
@@ -136,7 +136,7 @@ export async function webhooksEnableCommand(ctx: Ctx, webhook: string, o: { tena
 }
 
 /**
- * Pauses or resumes a webhook (design §5a). Paused, its deliveries are parked, not skipped (unlike
+ * Pauses or resumes a webhook (docs/delivery-semantics.md). Paused, its deliveries are parked, not skipped (unlike
  * `disable`); resumed, the parked ones are released oldest first at the release rate.
  */
 export async function webhooksPauseCommand(ctx: Ctx, webhook: string, o: { tenant: string; paused: boolean }): Promise<void> {

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { activeSecrets, type Attempt, type DeliveryMessage, type DeliveryRecord, type Subscription } from "./model.ts";
-import { releaseReset, type ParkReason } from "./model.ts";
+import { activeSecrets, releaseReset, type Attempt, type DeliveryMessage, type DeliveryRecord, type ParkReason, type Subscription } from "./model.ts";
 import type { HealthPolicy } from "./parking.ts";
 import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HealthStore, HttpResult, HttpSender, SecretSealer, SubscriptionStore } from "./ports.ts";
 import { parseRetryAfter, type RetrySchedule } from "./retry.ts";
@@ -29,7 +28,7 @@ export interface ReceivedMessage {
 
 export interface DeliveryDeps {
   subscriptions: SubscriptionStore;
-  /** The webhook's circuit, slots and rate windows (design §5a). */
+  /** The webhook's circuit, slots and rate windows (docs/delivery-semantics.md). */
   health: HealthStore;
   /**
    * Breaker threshold and probe interval (the release rate is the release λ's); backoffs longer than
@@ -116,14 +115,20 @@ export class DeliveryService {
   private cache = new Map<string, { sub: Subscription | undefined; at: number }>();
   // A webhook's health writes, coalesced: a burst of attempts of one webhook costs a few writes of its item, not one each.
   private readonly failures: Coalescer<{ tenantId: string; id: string; nowIso: string }, Subscription | undefined>;
-  private readonly successes: Coalescer<{ tenantId: string; id: string; nowIso: string; close: boolean }, void>;
+  private readonly successes: Coalescer<{ tenantId: string; id: string; nowIso: string; close: boolean; log: Record<string, unknown> }, void>;
   private readonly opens: Coalescer<{ sub: Subscription; nowIso: string; log: Record<string, unknown> }, void>;
   private readonly parks: Coalescer<{ tenantId: string; id: string; dueAt: string; nowIso: string; count: number }, void>;
 
   constructor(private readonly deps: DeliveryDeps) {
     const { health } = deps;
     this.failures = new Coalescer((_, all) => health.recordFailure(all[0].tenantId, all[0].id, { nowIso: all[0].nowIso, count: all.length }));
-    this.successes = new Coalescer((_, all) => health.recordSuccess(all[0].tenantId, all[0].id, { nowIso: all[all.length - 1].nowIso, close: all.some((x) => x.close) }));
+    this.successes = new Coalescer(async (_, all) => {
+      const closed = await health.recordSuccess(all[0].tenantId, all[0].id, { nowIso: all[all.length - 1].nowIso, close: all.some((x) => x.close) });
+      if (closed) {
+        this.deps.metrics.count(METRICS.circuitsClosed);
+        this.deps.logger.info("circuit closed: the endpoint answered", all[0].log);
+      }
+    });
     this.opens = new Coalescer((_, all) => this.openCircuit(all[0].sub, all[0].nowIso, all[0].log));
     this.parks = new Coalescer((_, all) =>
       health.noteParked(all[0].tenantId, all[0].id, {
@@ -256,7 +261,7 @@ export class DeliveryService {
       return this.deadLetter(ctx, received, message, { roundStart, round, nowIso, previousAttempts, reason: "retry schedule exhausted" });
     }
 
-    // The webhook's gate (design §5a): paused or circuit open → parked; over its rate or its slots → parked, due soon.
+    // The webhook's gate (docs/delivery-semantics.md): paused or circuit open → parked; over its rate or its slots → parked, due soon.
     const now = clock.now();
     const park = (reason: ParkReason, dueAtMs: number, extra?: Partial<AttemptWrite>, fallbackSeconds?: number) =>
       this.park(ctx, received, { message, status: "pending", roundStart, round, nowIso, previousAttempts, ...extra }, record, reason, dueAtMs, fallbackSeconds);
@@ -306,12 +311,8 @@ export class DeliveryService {
         // The streak ends; a probe's success (or any success while open) closes the circuit.
         const close = Boolean(sub.circuit || message.probe);
         try {
-          await this.successes.call(subKey(sub.tenantId, sub.id), { tenantId: sub.tenantId, id: sub.id, nowIso, close });
+          await this.successes.call(subKey(sub.tenantId, sub.id), { tenantId: sub.tenantId, id: sub.id, nowIso, close, log });
           this.cache.delete(subKey(sub.tenantId, sub.id));
-          if (close) {
-            this.deps.metrics.count(METRICS.circuitsClosed);
-            logger.info("circuit closed: the endpoint answered", log);
-          }
         } catch (err) {
           this.noteBookkeepingFailure(err, "failing streak reset", log);
         }

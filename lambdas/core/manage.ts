@@ -31,7 +31,7 @@ const eventTypesSchema = z
   .min(1, "must name at least one event type, or \"*\"")
   .max(50, "must name at most 50 event types");
 const descriptionSchema = z.string({ error: "must be a string" }).max(LIMITS.descriptionMaxLength, `must be at most ${LIMITS.descriptionMaxLength} characters`);
-/** Deliveries per second at most (design §5a); beyond it they wait parked, none is dropped. */
+/** Deliveries per second at most (docs/delivery-semantics.md); beyond it they wait parked, none is dropped. */
 const rateLimitSchema = z
   .number({ error: `must be a whole number of deliveries per second, from ${HEALTH.rateLimitMin} to ${HEALTH.rateLimitMax}` })
   .int("must be a whole number of deliveries per second")

@@ -27,11 +27,11 @@ export interface Subscription {
   readonly disabledAt?: string;
   /** When the current run of failed attempts began; cleared by any success. Drives auto-disable. */
   readonly failingSince?: string;
-  /** Paused by hand (design §5a): its deliveries are parked, not attempted, until resumed. */
+  /** Paused by hand (docs/delivery-semantics.md): its deliveries are parked, not attempted, until resumed. */
   readonly paused?: boolean;
   /** Deliveries per second at most (1–1,000); absent: no limit. */
   readonly rateLimit?: number;
-  // Endpoint health (design §5a), written by the deliver and release λs with conditional updates.
+  // Endpoint health (docs/delivery-semantics.md), written by the deliver and release λs with conditional updates.
   /** Failed attempts since the last success; opens the circuit at the threshold. */
   readonly consecutiveFailures?: number;
   /** Absent: closed. `half-open`: a probe is on its way. */
@@ -71,7 +71,7 @@ export const WAKE_DUE = "due";
  */
 export const releaseReset = (nowIso: string) => `!${nowIso}`;
 
-/** What `GET …/webhooks/{id}` answers as `health` (design §5a). */
+/** What `GET …/webhooks/{id}` answers as `health` (docs/delivery-semantics.md). */
 export function webhookHealth(s: Subscription) {
   return {
     state: (s.circuit ?? "closed") as CircuitState,
@@ -139,7 +139,7 @@ export interface DeliveryRecord {
   readonly replayOf?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
-  /** Kept in DynamoDB, not on the queue (design §5a): open circuit, paused, rate limit, busy, long backoff. */
+  /** Kept in DynamoDB, not on the queue (docs/delivery-semantics.md): open circuit, paused, rate limit, busy, long backoff. */
   readonly parked?: boolean;
   /** Why it is parked. */
   readonly parkedFor?: ParkReason;

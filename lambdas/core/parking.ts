@@ -39,7 +39,7 @@ export interface SweepReport {
 }
 
 /**
- * The release λ's core (design §5a): wakes the webhooks whose parked work is due, found with one
+ * The release λ's core (docs/delivery-semantics.md): wakes the webhooks whose parked work is due, found with one
  * query of the `byWake` index. Releases parked deliveries oldest due first at the release rate,
  * sends the probes of open circuits, and fails and dead-letters parked deliveries whose retry window
  * ended. Every step is safe to repeat: a sweep that dies half-way is finished by the next one.

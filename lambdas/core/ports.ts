@@ -47,14 +47,17 @@ export interface SubscriptionChanges {
 }
 
 /**
- * A webhook's health (design §5a), kept on its subscription item and changed only by conditional or
+ * A webhook's health (docs/delivery-semantics.md), kept on its subscription item and changed only by conditional or
  * additive updates, so that concurrent λs never lose one another's counts.
  */
 export interface HealthStore {
   /** Counts `count` failed attempts (and starts the failing streak); the subscription as it is now. */
   recordFailure(tenantId: string, id: string, o: { nowIso: string; count: number }): Promise<Subscription | undefined>;
-  /** A successful attempt: the streak ends; with `close`, an open or half-open circuit closes and its parked work is due now. */
-  recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<void>;
+  /**
+   * A successful attempt: the streak ends; with `close`, an open or half-open circuit closes and its
+   * parked work is due now. True when this call closed a circuit (it was open or half-open).
+   */
+  recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<boolean>;
   /** Opens the circuit if it is closed and the streak is at `threshold` or more; false when another call did, or it is not. */
   openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean>;
   /**

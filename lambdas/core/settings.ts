@@ -88,7 +88,7 @@ export const QUEUE = {
 } as const;
 
 /**
- * Endpoint health (design §5a): the circuit per webhook, parking, release pacing, and the bound on
+ * Endpoint health (docs/delivery-semantics.md): the circuit per webhook, parking, release pacing, and the bound on
  * what one slow webhook may hold at once. The stack and the local stack read the same defaults; the
  * first three can be set by environment (ENV.breaker*) and by the stack's context.
  */

@@ -18,7 +18,7 @@ import { DynamoHealthStore } from "./adapters/health.ts";
 
 /** Everything a λ needs to know about its surroundings; read from the environment the stack sets. */
 export interface RuntimeConfig {
-  /** Endpoint health (design §5a): breaker threshold, probe interval, release rate. */
+  /** Endpoint health (docs/delivery-semantics.md): breaker threshold, probe interval, release rate. */
   health: Pick<HealthPolicy, "breakerThreshold" | "probeIntervalSeconds" | "releaseRate">;
   tables: { subscriptions: string; events: string; deliveries: string; portalSessions: string };
   queue: SqsQueueConfig;

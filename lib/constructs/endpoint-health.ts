@@ -26,7 +26,7 @@ export const PARKED_ALARM_THRESHOLD = 100_000;
 export const OPEN_CIRCUIT_ALARM_MINUTES = 15;
 
 /**
- * What wakes parked work on AWS (design §5a): an EventBridge rule runs the release λ every
+ * What wakes parked work on AWS (docs/delivery-semantics.md): an EventBridge rule runs the release λ every
  * `HEALTH.sweepSeconds` (a minute, EventBridge's finest rate), and the λ runs ParkingService.sweep:
  * one query of the subscriptions' `byWake` index finds the due webhooks; their parked deliveries
  * (the deliveries' `parked` index) are released oldest first, paced with DelaySeconds, probes of open

@@ -8,7 +8,7 @@ export interface RuntimeConfig {
   /** Delays after attempt 1, in seconds. */
   readonly retryScheduleSeconds: readonly number[];
   readonly autoDisableAfterSeconds: number;
-  /** Endpoint health (design §5a): consecutive failures that open a circuit. */
+  /** Endpoint health (docs/delivery-semantics.md): consecutive failures that open a circuit. */
   readonly breakerThreshold: number;
   /** First probe interval of an open circuit, in seconds. */
   readonly breakerProbeIntervalSeconds: number;

@@ -92,7 +92,7 @@ export class WebhooksMonitoring extends Construct {
         left: [pipeline.deliver.function.metric("ConcurrentExecutions", max)],
       }),
     );
-    // Endpoint health (design §5a): what the release λ's sweeps see, and the circuit and parking
+    // Endpoint health (docs/delivery-semantics.md): what the release λ's sweeps see, and the circuit and parking
     // counts of whichever λ emits them (a search, so the graph does not depend on which one does).
     const gauge = (metricName: string) =>
       new cloudwatch.Metric({ namespace: METRICS.namespace, metricName, dimensionsMap: { service: METRICS.releaseService }, ...max });

@@ -67,7 +67,7 @@ export class WebhooksTables extends Construct {
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey,
       // On every table: events, deliveries, sessions, and the subscriptions table's rate-window items
-      // (`#rate#…`, design §5a) expire through it; webhooks themselves have no expiresAt.
+      // (`#rate#…`, docs/delivery-semantics.md) expire through it; webhooks themselves have no expiresAt.
       timeToLiveAttribute: TABLES.ttlAttribute,
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,

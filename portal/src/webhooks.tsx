@@ -18,7 +18,7 @@ export interface Webhook {
   updatedAt: string;
 }
 
-/** The endpoint's health in words (design §5a): paused, failing (its circuit open), or fine. */
+/** The endpoint's health in words (docs/delivery-semantics.md): paused, failing (its circuit open), or fine. */
 function describeHealth(w: Webhook): string {
   const { state, consecutiveFailures, parked, nextProbeAt } = w.health;
   const waiting = parked > 0 ? ` ${parked} ${parked === 1 ? "delivery is" : "deliveries are"} waiting.` : "";

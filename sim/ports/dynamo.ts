@@ -293,12 +293,16 @@ export class SimHealthStore implements HealthStore {
     return this.change(tenantId, id, (s) => ({ ...s, consecutiveFailures: (s.consecutiveFailures ?? 0) + o.count, failingSince: s.failingSince ?? o.nowIso }), true);
   }
 
-  async recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<void> {
-    await this.change(tenantId, id, (s) => {
-      const { failingSince: _f, circuit: _c, openedAt: _o, nextProbeAt: _n, probeIntervalSeconds: _p, ...rest } = s;
-      if (!o.close) return { ...s, consecutiveFailures: 0, failingSince: undefined };
-      return { ...rest, consecutiveFailures: 0, wake: "due", wakeAt: o.nowIso, releasedThrough: releaseReset(o.nowIso) };
-    });
+  async recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<boolean> {
+    const closed =
+      o.close &&
+      (await this.change(tenantId, id, (s) => {
+        if (s.circuit === undefined) return undefined;
+        const { failingSince: _f, circuit: _c, openedAt: _o, nextProbeAt: _n, probeIntervalSeconds: _p, ...rest } = s;
+        return { ...rest, consecutiveFailures: 0, wake: "due", wakeAt: o.nowIso, releasedThrough: releaseReset(o.nowIso) };
+      })) !== undefined;
+    if (!closed) await this.change(tenantId, id, (s) => ({ ...s, consecutiveFailures: 0, failingSince: undefined }));
+    return closed;
   }
 
   async openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {

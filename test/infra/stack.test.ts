@@ -181,7 +181,7 @@ describe("λs", () => {
       WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS: "false",
       WEBHOOKS_AUTO_DISABLE_AFTER: "432000",
       [ENV.secretsKeyArn]: arn(stack.key),
-      // Endpoint health (design §5a), the defaults.
+      // Endpoint health (docs/delivery-semantics.md), the defaults.
       WEBHOOKS_BREAKER_THRESHOLD: "5",
       WEBHOOKS_BREAKER_PROBE_INTERVAL: "60s",
       WEBHOOKS_RELEASE_RATE: "50",

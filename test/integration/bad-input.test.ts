@@ -197,7 +197,7 @@ const createRows: Row[] = [
   { name: "description over 500 characters", method: "POST", path: `/tenants/${TENANT}/webhooks`, json: { ...hook, description: "d".repeat(501) }, status: 400, code: "validation_failed", fields: ["description"], message: /500/ },
   { name: "description a number", method: "POST", path: `/tenants/${TENANT}/webhooks`, json: { ...hook, description: 5 }, status: 400, code: "validation_failed", fields: ["description"] },
   { name: "enabled a string", method: "POST", path: `/tenants/${TENANT}/webhooks`, json: { ...hook, enabled: "true" }, status: 400, code: "validation_failed", fields: ["enabled"] },
-  // Endpoint health (design §5a): rateLimit 1–1,000 deliveries per second, paused a boolean.
+  // Endpoint health (docs/delivery-semantics.md): rateLimit 1–1,000 deliveries per second, paused a boolean.
   { name: "rateLimit 0", method: "POST", path: `/tenants/${TENANT}/webhooks`, json: { ...hook, rateLimit: 0 }, status: 400, code: "validation_failed", fields: ["rateLimit"], message: /at least 1/ },
   { name: "rateLimit negative", method: "POST", path: `/tenants/${TENANT}/webhooks`, json: { ...hook, rateLimit: -5 }, status: 400, code: "validation_failed", fields: ["rateLimit"] },
   { name: "rateLimit 10^9", method: "POST", path: `/tenants/${TENANT}/webhooks`, json: { ...hook, rateLimit: 1e9 }, status: 400, code: "validation_failed", fields: ["rateLimit"], message: /at most 1000/ },

@@ -45,7 +45,7 @@ test("create, get, list (paginated, no secrets), patch and delete", async () => 
     const res = await stack.api("POST", `/tenants/${tenant}/webhooks`, { url, eventTypes: ["record.*"], description: "crm sync" });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ url, eventTypes: ["record.*"], description: "crm sync", enabled: true, tenantId: tenant });
-    // Endpoint health's defaults (design §5a): not paused, no rate limit, a closed circuit, nothing parked.
+    // Endpoint health's defaults (docs/delivery-semantics.md): not paused, no rate limit, a closed circuit, nothing parked.
     expect(res.body).toMatchObject({ paused: false, rateLimit: null, health: { state: "closed", consecutiveFailures: 0, parked: 0 } });
     expect(Object.keys(res.body.health).sort()).toEqual(["consecutiveFailures", "parked", "state"]);
     expect(res.body.id).toMatch(/^wh_[0-9A-Z]{26}$/);

@@ -80,7 +80,7 @@ test("the catalogue, webhooks, publishing, the delivery log and retries answer a
   expect(page2.body.cursor).toBeNull();
   expect((await call("GET", `${W}/{webhookId}`, { params: hookA })).status).toBe(200);
   expect((await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { description: null } })).body.description).toBeNull();
-  // Endpoint health (design §5a): pause and a rate limit, then back to neither.
+  // Endpoint health (docs/delivery-semantics.md): pause and a rate limit, then back to neither.
   const paused = await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { paused: true, rateLimit: 50 } });
   expect(paused.body).toMatchObject({ paused: true, rateLimit: 50, health: { state: "closed", consecutiveFailures: 0, parked: 0 } });
   expect((await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { paused: false, rateLimit: null } })).body).toMatchObject({ paused: false, rateLimit: null });

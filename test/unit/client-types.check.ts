@@ -41,7 +41,7 @@ export async function refused(): Promise<void> {
   void event;
 }
 
-/** Endpoint health (design §5a): paused, rateLimit and health are typed from what the API answers. */
+/** Endpoint health (docs/delivery-semantics.md): paused, rateLimit and health are typed from what the API answers. */
 export async function health(): Promise<void> {
   const w: Webhook = await client.getWebhook("acct_1", "wh_1");
   const state: CircuitState = w.health.state;

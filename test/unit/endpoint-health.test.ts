@@ -1,5 +1,5 @@
 /**
- * Endpoint health (design §5a) on the AWS-faithful in-memory ports of sim/: the real DeliveryService
+ * Endpoint health (docs/delivery-semantics.md) on the AWS-faithful in-memory ports of sim/: the real DeliveryService
  * behind the simulated event source mapping, and the real ParkingService swept on the virtual clock,
  * as the release λ's EventBridge rule would. Exact expectations, no sleeps.
  */

@@ -127,7 +127,7 @@ test("the schemas are strict: undocumented fields, a secret where none belongs, 
   expect(api.schema("WebhookWithSecret", { ...view, secret: sub.secrets[0].value })).toEqual([]);
   expect(api.schema("WebhookWithSecret", { ...view, secret: "not-a-secret" })).not.toEqual([]);
   expect(api.schema("WebhookWithRotatedSecret", { ...view, secret: generateSecret(), previousSecretsExpireAt: null })).toEqual([]);
-  // Endpoint health (design §5a): an open circuit shows when it opened and the next probe; a closed one does not.
+  // Endpoint health (docs/delivery-semantics.md): an open circuit shows when it opened and the next probe; a closed one does not.
   const open = publicSubscription({
     ...sub,
     paused: true,

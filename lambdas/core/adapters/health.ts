@@ -24,7 +24,7 @@ async function conditional(write: Promise<unknown>): Promise<boolean> {
 }
 
 /**
- * A webhook's health on its subscription item (design §5a). Every change is one UpdateItem that
+ * A webhook's health on its subscription item (docs/delivery-semantics.md). Every change is one UpdateItem that
  * either adds (counters) or is conditioned on the state it changes, so concurrent λs cannot undo one
  * another: two λs seeing the threshold reached open the circuit once; two sweeps claim a probe once.
  */
@@ -60,20 +60,22 @@ export class DynamoHealthStore implements HealthStore {
     }
   }
 
-  async recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<void> {
-    if (!o.close) {
-      await conditional(this.update(tenantId, id, { UpdateExpression: "SET consecutiveFailures = :zero REMOVE failingSince", Values: { ":zero": 0 } }));
-      return;
-    }
-    // Closing makes the parked work due now (a sweep with nothing to release clears the wake).
-    await conditional(
-      this.update(tenantId, id, {
-        UpdateExpression:
-          "SET consecutiveFailures = :zero, #wake = :due, wakeAt = :now, releasedThrough = :reset REMOVE failingSince, circuit, openedAt, nextProbeAt, probeIntervalSeconds",
-        Names: { "#wake": "wake" },
-        Values: { ":zero": 0, ":due": WAKE_DUE, ":now": o.nowIso, ":reset": releaseReset(o.nowIso) },
-      }),
-    );
+  async recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<boolean> {
+    // Closing (only if a circuit is open: concurrent successes close it once, and a stale view of an
+    // open circuit does not reset the release cursor again) makes the parked work due now.
+    const closed =
+      o.close &&
+      (await conditional(
+        this.update(tenantId, id, {
+          UpdateExpression:
+            "SET consecutiveFailures = :zero, #wake = :due, wakeAt = :now, releasedThrough = :reset REMOVE failingSince, circuit, openedAt, nextProbeAt, probeIntervalSeconds",
+          ConditionExpression: "attribute_exists(circuit)",
+          Names: { "#wake": "wake" },
+          Values: { ":zero": 0, ":due": WAKE_DUE, ":now": o.nowIso, ":reset": releaseReset(o.nowIso) },
+        }),
+      ));
+    if (!closed) await conditional(this.update(tenantId, id, { UpdateExpression: "SET consecutiveFailures = :zero REMOVE failingSince", Values: { ":zero": 0 } }));
+    return closed;
   }
 
   async openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {
