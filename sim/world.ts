@@ -57,6 +57,28 @@ export interface WorldOptions {
   autoDisableAfterSeconds?: number;
   policy?: Partial<HealthPolicy>;
   onAttempt?: (a: AttemptReport) => void;
+  /**
+   * Virtual time each request of the release λ takes (the scenarios use 5 ms per DynamoDB request and
+   * 15 ms per SQS request; default none, so a test may call `parking.sweep()` without driving time). A
+   * sweep issues its requests one after another, thousands when it releases, so whether it fits in its
+   * `sweepSeconds` depends on them.
+   */
+  sweepLatency?: { dynamoMs: number; sqsMs: number };
+}
+
+/** `port` with every call first waiting `cost(method, args)` ms of virtual time (the request's latency). */
+function withLatency<T extends object>(time: VirtualTime, port: T, cost: (method: string, args: unknown[]) => number): T {
+  return new Proxy(port, {
+    get(target, key, receiver) {
+      const v = Reflect.get(target, key, receiver) as unknown;
+      if (typeof v !== "function") return v;
+      return async (...args: unknown[]) => {
+        const ms = cost(String(key), args);
+        if (ms > 0) await time.sleep(ms);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }
 
 /**
@@ -133,10 +155,14 @@ export class World {
       subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
       onAttempt: o.onAttempt,
     });
+    const latency = o.sweepLatency;
+    const dynamo = () => latency?.dynamoMs ?? 0;
+    // SQS calls of the release λ: one request per 10 messages sent.
+    const sqs = (method: string, args: unknown[]) => (method === "sendDelayed" ? Math.ceil((args[0] as unknown[]).length / 10) : 1) * (latency?.sqsMs ?? 0);
     this.parking = new ParkingService({
-      health: this.health,
-      deliveries: this.deliveries,
-      queue: this.queue,
+      health: latency ? withLatency(this.time, this.health, dynamo) : this.health,
+      deliveries: latency ? withLatency(this.time, this.deliveries, dynamo) : this.deliveries,
+      queue: latency ? withLatency(this.time, this.queue, sqs) : this.queue,
       clock: this.time,
       schedule: this.schedule,
       policy: this.policy,
@@ -167,16 +193,32 @@ export class World {
   }
 
   private sweeping = false;
+  /** What the sweeps did, summed (probes sent, deliveries released, parked deliveries expired to the DLQ). */
+  readonly swept = { sweeps: 0, probes: 0, released: 0, expired: 0, longestMs: 0, overruns: 0 };
 
-  /** The release λ's EventBridge rule: a sweep every `policy.sweepSeconds` of virtual time (never two at once). */
+  /**
+   * The release λ's EventBridge rule: a sweep every `policy.sweepSeconds` of virtual time. Never two at
+   * once: a sweep longer than the interval delays the next (on AWS the rule would start another while
+   * it runs; `swept.longestMs` shows whether that can happen).
+   */
   startSweeping(): void {
     this.sweeping = true;
     const tick = () => {
       if (!this.sweeping) return;
+      const started = this.time.now();
       void this.parking
         .sweep()
+        .then((r) => {
+          this.swept.longestMs = Math.max(this.swept.longestMs, this.time.now() - started);
+          if (this.time.now() - started > this.policy.sweepSeconds * 1000) this.swept.overruns++;
+          this.swept.sweeps++;
+          this.swept.probes += r.probes;
+          this.swept.released += r.released;
+          this.swept.expired += r.expired;
+        })
         .catch((err: unknown) => this.logger.error("sweep failed", { error: err as Error }))
-        .finally(() => this.time.at(this.time.now() + this.policy.sweepSeconds * 1000, tick));
+        // A fixed rate, as an EventBridge rule's; a sweep that overran starts the next at once.
+        .finally(() => this.time.at(started + this.policy.sweepSeconds * 1000, tick));
     };
     this.time.at(this.time.now() + this.policy.sweepSeconds * 1000, tick);
   }
