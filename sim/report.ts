@@ -37,7 +37,7 @@ export function rows(results: readonly ScenarioResult[]): string[][] {
       `${sec(r.healthyLatency.p50)} / ${sec(r.healthyLatency.p99)}`,
       `${n(r.inFlightPeak)} / ${n(r.inFlightLimit)} (${n(r.unhealthyInFlightPeak)})`,
       `${n(r.largestItemBytes / 1024, 1)} KB`,
-      `${n(r.hottestPartitionWcu)} WCU/s`,
+      `${n(r.hottestPartitionWcu)} WCU/s${r.hottestPartitionTable ? ` (${r.hottestPartitionTable})` : ""}`,
       `${n(r.concurrencyPeak)} / ${n(r.concurrencyLimit)}`,
       `${n(r.requestsPerDelivery.sqs, 2)}, ${n(r.requestsPerDelivery.dynamodb, 2)}, ${n(r.requestsPerDelivery.lambda, 3)}`,
       n(r.costPerMillion, 2),
@@ -62,6 +62,8 @@ export function healthLine(r: ScenarioResult, baseline?: ScenarioResult): string
   parts.push(
     `parked peak ${n(r.parkedPeak)}, open circuits peak ${n(r.openCircuitsPeak)}; sweeps: ${n(r.sweeps.probes)} probes, ${n(r.sweeps.released)} released, ${n(r.sweeps.expired)} parked deliveries expired to the DLQ, longest sweep ${n(r.sweeps.longestSeconds, 1)} s${r.sweeps.overruns ? ` (${n(r.sweeps.overruns)} longer than the interval)` : ""}`,
   );
+  if (r.idleWakes) parts.push(`${n(r.idleWakes)} webhook(s) left due at every sweep with nothing parked`);
+  if (r.slowLane) parts.push(`what-if slow lane: λ concurrency ${n(r.slowLane.concurrencyPeak)} / ${n(r.slowLane.concurrencyLimit)}, in-flight peak ${n(r.slowLane.inFlightPeak)}`);
   const p = r.pacing;
   if (p) {
     parts.push(

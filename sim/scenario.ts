@@ -36,6 +36,8 @@ export interface ScenarioSpec {
    * unhealthy endpoint is timed, to measure the release pacing per webhook and the time to drain.
    */
   pacingFrom?: number;
+  /** A what-if (not the product): slow webhooks on a lane of their own with this λ concurrency at full scale (see WorldOptions.slowLane). */
+  slowLane?: { concurrency: number };
 }
 
 /** Release pacing after a recovery (scenario h), over the webhooks that were unhealthy. */
@@ -80,11 +82,21 @@ export interface ScenarioResult {
   parkedPeak: number;
   openCircuitsPeak: number;
   sweeps: { probes: number; released: number; expired: number; longestSeconds: number; overruns: number };
+  /**
+   * Webhooks left due at every sweep with nothing parked: at the end, their wake is more than two
+   * sweeps in the past (a sweep moves a webhook's wake forward) although none of their deliveries is parked.
+   */
+  idleWakes: number;
   pacing?: Pacing;
   largestItemBytes: number;
   hottestPartitionWcu: number;
+  /** Its table, and each table's hottest partition (WCU/s). */
+  hottestPartitionTable: string;
+  hottestByTable: Record<string, number>;
   concurrencyPeak: number;
   concurrencyLimit: number;
+  /** The what-if slow lane's λ concurrency and in-flight peak, when it ran. */
+  slowLane?: { concurrencyPeak: number; concurrencyLimit: number; inFlightPeak: number };
   requestsPerDelivery: { sqs: number; dynamodb: number; lambda: number };
   costPerMillion: number;
   violations: string[];
@@ -111,6 +123,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     autoDisableAfterSeconds: spec.autoDisableAfterSeconds,
     eventSource: { maxConcurrency: concurrency, reservedConcurrency: concurrency },
     sweepLatency: { dynamoMs: 5, sqsMs: 15 },
+    slowLane: spec.slowLane && { concurrency: Math.max(1, Math.round(spec.slowLane.concurrency * spec.scale)) },
     onAttempt: ({ message, attempt }) => {
       const at = Date.parse(attempt.at);
       if (at < pacingFromMs) return;
@@ -200,9 +213,16 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     await world.time.runUntil(t);
   }
   world.stopDelivering();
+  let idleWakes = 0;
+  for (const p of world.subscriptions.byTenant.values()) {
+    for (const sub of p.values()) {
+      const stale = sub.wakeAt !== undefined && Date.parse(sub.wakeAt) < world.time.now() - 2 * world.policy.sweepSeconds * 1000;
+      if (sub.wake && stale && world.deliveries.parkedOf(sub.tenantId, sub.id) === 0) idleWakes++;
+    }
+  }
 
   // The loss accounting: every delivery of every accepted event is delivered, failed, skipped, or still retrying on the queue.
-  const inQueue = new Set(world.mainQueue.heldBodies().map((b) => (JSON.parse(b) as DeliveryMessage).deliveryId));
+  const inQueue = new Set([...world.mainQueue.heldBodies(), ...(world.slowQueue?.heldBodies() ?? [])].map((b) => (JSON.parse(b) as DeliveryMessage).deliveryId));
   const inDlq = new Set(world.dlqQueue.heldBodies().map((b) => (JSON.parse(b) as DeliveryMessage).deliveryId));
   const accounting = { delivered: 0, failedInDlq: 0, failedOther: 0, skipped: 0, retrying: 0, parked: 0, missing: 0 };
   let parkedOfWatched = 0;
@@ -240,12 +260,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const delivered = Math.max(1, accounting.delivered);
   const sqsRequests = L.total("SQS.");
   const dynamoRequests = L.total("DynamoDB.") - (L.requests.get("DynamoDB.WCU") ?? 0) - (L.requests.get("DynamoDB.RCU") ?? 0);
-  const gbSeconds = (esm.durationMs / 1000) * (256 / 1024);
+  const lanes = world.slowEsm ? [esm, world.slowEsm] : [esm];
+  const invocations = lanes.reduce((n, l) => n + l.invocations, 0);
+  const gbSeconds = (lanes.reduce((n, l) => n + l.durationMs, 0) / 1000) * (256 / 1024);
   const cost =
     sqsRequests * PRICES.sqs.perRequest +
     (L.requests.get("DynamoDB.WCU") ?? 0) * PRICES.dynamodb.perWriteUnit +
     (L.requests.get("DynamoDB.RCU") ?? 0) * PRICES.dynamodb.perReadUnit +
-    esm.invocations * PRICES.lambda.perRequest +
+    invocations * PRICES.lambda.perRequest +
     gbSeconds * PRICES.lambda.perGbSecond;
 
   return {
@@ -268,13 +290,17 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     inFlightLimit,
     parkedPeak,
     openCircuitsPeak,
+    idleWakes,
     sweeps: { probes: world.swept.probes, released: world.swept.released, expired: world.swept.expired, longestSeconds: world.swept.longestMs / 1000, overruns: world.swept.overruns },
     pacing: spec.pacingFrom === undefined ? undefined : pacing(posts, pacingFromMs, parkedOfWatched),
     largestItemBytes: world.dynamo.largestItem,
     hottestPartitionWcu: world.dynamo.hottestWcuPerSecond,
+    hottestPartitionTable: world.dynamo.hottestPartition.split(" ")[0],
+    hottestByTable: Object.fromEntries(world.dynamo.hottestByTable),
     concurrencyPeak: esm.peakConcurrency,
     concurrencyLimit: concurrency,
-    requestsPerDelivery: { sqs: sqsRequests / delivered, dynamodb: dynamoRequests / delivered, lambda: esm.invocations / delivered },
+    slowLane: world.slowEsm && { concurrencyPeak: world.slowEsm.peakConcurrency, concurrencyLimit: world.slowEsm.options.maxConcurrency, inFlightPeak: world.slowQueue!.peakInFlight },
+    requestsPerDelivery: { sqs: sqsRequests / delivered, dynamodb: dynamoRequests / delivered, lambda: invocations / delivered },
     costPerMillion: (cost / delivered) * 1e6,
     violations: [...L.violations],
     throttles: Object.fromEntries(L.throttles),

@@ -1,5 +1,6 @@
 import type { CoreLogger, CoreMetrics } from "#core/ports.ts";
-import { DeliveryService, type AttemptReport, type ReceivedMessage } from "#core/delivery.ts";
+import { DeliveryService, type AttemptReport, type DeliveryDeps, type ReceivedMessage } from "#core/delivery.ts";
+import type { DeliveryMessage } from "#core/model.ts";
 import { IngestService } from "#core/ingest.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, HEALTH, QUEUE } from "#core/settings.ts";
@@ -64,6 +65,12 @@ export interface WorldOptions {
    * `sweepSeconds` depends on them.
    */
   sweepLatency?: { dynamoMs: number; sqsMs: number };
+  /**
+   * A what-if, not the product: slow webhooks' deliveries on a queue and event source mapping of their
+   * own (the deliver λ forwards a slow-marked webhook's messages there instead of attempting them), so
+   * no invocation of the main queue waits for a slow endpoint. Scenario d measures what it would give.
+   */
+  slowLane?: { concurrency: number };
 }
 
 /** `port` with every call first waiting `cost(method, args)` ms of virtual time (the request's latency). */
@@ -106,8 +113,13 @@ export class World {
   readonly ingest: IngestService;
   readonly parking: ParkingService;
   readonly delivery: DeliveryService;
+  private readonly deliveryDeps: DeliveryDeps;
   readonly esmOptions: EventSourceOptions;
   private esm?: SimEventSource;
+  /** The what-if slow lane's queue and event source (WorldOptions.slowLane). */
+  slowQueue?: SimQueue;
+  slowEsm?: SimEventSource;
+  private readonly slowLane?: { concurrency: number };
 
   constructor(o: WorldOptions = {}) {
     this.schedule = o.schedule ?? new RetrySchedule();
@@ -138,7 +150,7 @@ export class World {
       metrics: this.metrics,
       subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
     });
-    this.delivery = new DeliveryService({
+    this.deliveryDeps = {
       subscriptions: this.subscriptions,
       health: this.health,
       policy: this.policy,
@@ -154,7 +166,8 @@ export class World {
       autoDisableAfterSeconds: o.autoDisableAfterSeconds ?? DELIVERY.autoDisableAfterSeconds,
       subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
       onAttempt: o.onAttempt,
-    });
+    };
+    this.delivery = new DeliveryService(this.deliveryDeps);
     const latency = o.sweepLatency;
     const dynamo = () => latency?.dynamoMs ?? 0;
     // SQS calls of the release λ: one request per 10 messages sent.
@@ -169,6 +182,8 @@ export class World {
       logger: this.logger,
       metrics: this.metrics,
     });
+    this.slowLane = o.slowLane;
+    if (o.slowLane) this.slowQueue = new SimQueue(this.time, this.ledger, { name: "slow", visibilityTimeoutSeconds: QUEUE.visibilityTimeoutSeconds, inFlightLimit: limit, maxReceiveCount: QUEUE.maxReceiveCount, dlq: this.dlqQueue });
     this.esmOptions = {
       batchSize: QUEUE.batchSize,
       maxBatchingWindowSeconds: QUEUE.maxBatchingWindowSeconds,
@@ -182,13 +197,42 @@ export class World {
 
   /** Starts the deliver λ's event source mapping on the delivery queue. */
   startDelivering(): SimEventSource {
-    this.esm = new SimEventSource(this.time, this.mainQueue, () => createDeliverHandler(this.delivery), this.esmOptions);
+    const slowQueue = this.slowQueue;
+    if (!slowQueue) {
+      this.esm = new SimEventSource(this.time, this.mainQueue, () => createDeliverHandler(this.delivery), this.esmOptions);
+      this.esm.start();
+      return this.esm;
+    }
+    // The what-if slow lane: its own DeliveryService (backoffs change visibility on its own queue) and mapping.
+    const slowDelivery = new DeliveryService({ ...this.deliveryDeps, queue: new SimDeliveryQueue(slowQueue, this.dlqQueue) });
+    const isSlow = (body: string) => {
+      const m = JSON.parse(body) as DeliveryMessage;
+      const until = this.subscriptions.byTenant.get(m.tenantId)?.get(m.webhookId)?.slowUntil;
+      return until !== undefined && Date.parse(until) > this.time.now();
+    };
+    this.esm = new SimEventSource(
+      this.time,
+      this.mainQueue,
+      () => {
+        const handler = createDeliverHandler(this.delivery);
+        return async (event, context) => {
+          const slow = event.Records.filter((r) => isSlow(r.body));
+          for (let i = 0; i < slow.length; i += 10) slowQueue.sendBatch(slow.slice(i, i + 10).map((r, j) => ({ id: String(j), body: r.body, groupId: r.attributes.MessageGroupId })));
+          const fast = event.Records.filter((r) => !slow.includes(r));
+          return fast.length ? handler({ Records: fast }, context) : { batchItemFailures: [] };
+        };
+      },
+      this.esmOptions,
+    );
+    this.slowEsm = new SimEventSource(this.time, slowQueue, () => createDeliverHandler(slowDelivery), { ...this.esmOptions, maxConcurrency: this.slowLane!.concurrency, reservedConcurrency: this.slowLane!.concurrency });
     this.esm.start();
+    this.slowEsm.start();
     return this.esm;
   }
 
   stopDelivering(): void {
     this.esm?.stop();
+    this.slowEsm?.stop();
     this.sweeping = false;
   }
 

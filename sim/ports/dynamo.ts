@@ -41,6 +41,8 @@ export class SimDynamo {
   private readonly meters = new Map<string, { second: number; wcu: number; rcu: number }>();
   hottestWcuPerSecond = 0;
   hottestPartition = "";
+  /** The hottest partition's write units per second, per table. */
+  readonly hottestByTable = new Map<string, number>();
   largestItem = 0;
   largestItemWhere = "";
   /** Writes to these tables fail until this time (scenario e). */
@@ -65,6 +67,7 @@ export class SimDynamo {
     const m = this.meter(table, pk);
     if (m.wcu + units > PARTITION_WCU) return false;
     m.wcu += units;
+    if (m.wcu > (this.hottestByTable.get(table) ?? 0)) this.hottestByTable.set(table, m.wcu);
     if (m.wcu > this.hottestWcuPerSecond) {
       this.hottestWcuPerSecond = m.wcu;
       this.hottestPartition = `${table} ${pk}`;
@@ -623,6 +626,11 @@ export class SimDeliveryLog implements DeliveryLog {
     let n = 0;
     for (const index of this.parkedIndex.values()) n += index.byId.size;
     return n;
+  }
+
+  /** A webhook's parked deliveries, outside DynamoDB's accounting. */
+  parkedOf(tenantId: string, webhookId: string): number {
+    return this.parkedIndex.get(SimDeliveryLog.pk(tenantId, webhookId))?.byId.size ?? 0;
   }
 
   /** Whether the delivery is parked, outside DynamoDB's accounting (loss accounting). */
