@@ -39,7 +39,7 @@ export function scenarios(quick: boolean): ScenarioSpec[] {
       // 50 webhooks (1 dead: 2 %) at 1/20 of each webhook's rate (0.05 delivery/s), so 3 days fit in
       // a minute. What a dead endpoint holds in flight is per endpoint, so the in-flight limit is scaled
       // with the number of endpoints (×0.005, 600), not with the rate (docs/scale.md).
-      ...(quick ? { scale: 0.0005, tenantCount: 5, inFlightScale: 0.005, loadSeconds: 2 * HOUR, runSeconds: 2 * HOUR } : { scale: 0.00025, tenantCount: 5, inFlightScale: 0.005, loadSeconds: 3 * DAY, runSeconds: 3 * DAY }),
+      ...(quick ? { scale: 0.0005, tenantCount: 5, inFlightScale: 0.005, loadSeconds: HOUR, runSeconds: HOUR } : { scale: 0.00025, tenantCount: 5, inFlightScale: 0.005, loadSeconds: 3 * DAY, runSeconds: 3 * DAY }),
       endpoint: (w) => (every(50)(w) ? { endpoint: dead, healthy: false } : { endpoint: fast(w), healthy: true }),
     },
     {
@@ -49,7 +49,7 @@ export function scenarios(quick: boolean): ScenarioSpec[] {
       // The dead endpoint at its real 200 events/s with the real in-flight limit (what it holds in
       // flight and its partitions' load are its own rate's), beside a small background; 30 minutes, not
       // 6 hours: after the first minutes only the parked count grows (docs/scale.md).
-      ...(quick ? { scale: 0.0005, inFlightScale: 1, loadSeconds: 300, runSeconds: 300 } : { scale: 0.0005, inFlightScale: 1, loadSeconds: 30 * 60, runSeconds: 30 * 60 }),
+      ...(quick ? { scale: 0.0005, inFlightScale: 1, loadSeconds: 120, runSeconds: 120 } : { scale: 0.0005, inFlightScale: 1, loadSeconds: 30 * 60, runSeconds: 30 * 60 }),
       hotTenant: { eventsPerSecond: 200, endpoint: dead },
       endpoint: (w) => ({ endpoint: fast(w), healthy: true }),
     },
