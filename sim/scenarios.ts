@@ -49,7 +49,7 @@ export function scenarios(quick: boolean): ScenarioSpec[] {
       // The dead endpoint at its real 200 events/s with the real in-flight limit (what it holds in
       // flight and its partitions' load are its own rate's), beside a small background; 30 minutes, not
       // 6 hours: after the first minutes only the parked count grows (docs/scale.md).
-      ...(quick ? { scale: 0.0005, inFlightScale: 1, loadSeconds: 120, runSeconds: 120 } : { scale: 0.0005, inFlightScale: 1, loadSeconds: 30 * 60, runSeconds: 30 * 60 }),
+      ...(quick ? { scale: 0.0005, inFlightScale: 1, loadSeconds: 180, runSeconds: 180 } : { scale: 0.0005, inFlightScale: 1, loadSeconds: 30 * 60, runSeconds: 30 * 60 }),
       hotTenant: { eventsPerSecond: 200, endpoint: dead },
       endpoint: (w) => ({ endpoint: fast(w), healthy: true }),
     },
