@@ -11,12 +11,15 @@ interface Timer {
  * event to the next; after each instant every promise chain the event started runs to its next
  * virtual wait (one macrotask turn), so the core's async code runs unchanged, with no real timer.
  */
+/** When every simulation starts (virtual epoch ms). */
+export const SIM_START_MS = Date.UTC(2026, 0, 5, 0, 0, 0);
+
 export class VirtualTime implements Clock {
   private t: number;
   private seq = 0;
   private heap: Timer[] = [];
 
-  constructor(startMs = Date.UTC(2026, 0, 5, 0, 0, 0)) {
+  constructor(startMs = SIM_START_MS) {
     this.t = startMs;
   }
 

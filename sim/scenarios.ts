@@ -1,3 +1,4 @@
+import { SIM_START_MS } from "./engine.ts";
 import { dead, healthy, type Endpoint } from "./ports/http.ts";
 import type { ScenarioSpec } from "./scenario.ts";
 
@@ -8,6 +9,11 @@ const DAY = 24 * HOUR;
 const fast = (w: number): Endpoint => healthy(50 + ((w * 37) % 100));
 /** Every 1/n-th webhook (spread evenly), by its index. */
 const every = (n: number) => (w: number) => w % n === n - 1;
+
+/** Scenario h: the endpoints are dead until this many seconds into the run, then healthy. */
+const RECOVERY = HOUR;
+/** Dead (connection refused) until `afterSeconds` of the run, then `then`. */
+const recovering = (afterSeconds: number, then: Endpoint): Endpoint => (now) => (now < SIM_START_MS + afterSeconds * 1000 ? dead(now) : then(now));
 
 const BINARY_4K = Buffer.from(Array.from({ length: 4_096 }, (_, i) => (i * 131 + 7) % 256));
 
@@ -30,18 +36,21 @@ export function scenarios(quick: boolean): ScenarioSpec[] {
       key: "b",
       title: "as (a), 2 % of endpoints dead, for 3 simulated days",
       ...base,
-      // 50 webhooks (1 dead), at 1/2,000 of the rate: the in-flight limit is scaled with the rate.
-      // Past the stall nothing changes but the backlog, so the full run stops after 12 hours (docs/scale.md).
-      ...(quick ? { scale: 0.0005, tenantCount: 5, loadSeconds: 1_800, runSeconds: 1_800 } : { scale: 0.0005, tenantCount: 5, loadSeconds: 12 * HOUR, runSeconds: 12 * HOUR }),
+      // 50 webhooks (1 dead: 2 %) at 1/20 of each webhook's rate (0.05 delivery/s), so 3 days fit in
+      // a minute. What a dead endpoint holds in flight is per endpoint, so the in-flight limit is scaled
+      // with the number of endpoints (×0.005, 600), not with the rate (docs/scale.md).
+      ...(quick ? { scale: 0.0005, tenantCount: 5, inFlightScale: 0.005, loadSeconds: HOUR, runSeconds: HOUR } : { scale: 0.00025, tenantCount: 5, inFlightScale: 0.005, loadSeconds: 3 * DAY, runSeconds: 3 * DAY }),
       endpoint: (w) => (every(50)(w) ? { endpoint: dead, healthy: false } : { endpoint: fast(w), healthy: true }),
     },
     {
       key: "c",
       title: "one tenant's endpoint dead at 200 events/s for 6 hours, beside a steady background",
       ...base,
-      // The dead endpoint at 1/100 of its rate (2 events/s), the in-flight limit scaled the same.
-      ...(quick ? { scale: 0.0002, inFlightScale: 0.01, loadSeconds: 1_800, runSeconds: 1_800 } : { scale: 0.0005, inFlightScale: 0.01, loadSeconds: 6 * HOUR, runSeconds: 6 * HOUR }),
-      hotTenant: { eventsPerSecond: 2, endpoint: dead },
+      // The dead endpoint at its real 200 events/s with the real in-flight limit (what it holds in
+      // flight and its partitions' load are its own rate's), beside a small background; 30 minutes, not
+      // 6 hours: after the first minutes only the parked count grows (docs/scale.md).
+      ...(quick ? { scale: 0.0005, inFlightScale: 1, loadSeconds: 180, runSeconds: 180 } : { scale: 0.0005, inFlightScale: 1, loadSeconds: 30 * 60, runSeconds: 30 * 60 }),
+      hotTenant: { eventsPerSecond: 200, endpoint: dead },
       endpoint: (w) => ({ endpoint: fast(w), healthy: true }),
     },
     {
@@ -50,6 +59,16 @@ export function scenarios(quick: boolean): ScenarioSpec[] {
       ...base,
       ...steady,
       ...(quick ? { tenantCount: 2 } : {}),
+      endpoint: (w) => (every(20)(w) ? { endpoint: healthy(9_000), healthy: false } : { endpoint: fast(w), healthy: true }),
+    },
+    {
+      key: "d2",
+      title: "(d) with a what-if: slow webhooks' deliveries on a queue and λ of their own (a model of a fix, not the product)",
+      ...base,
+      ...steady,
+      ...(quick ? { tenantCount: 2 } : {}),
+      // 500 slow webhooks × 4 requests in progress of 9 s, ~100 per invocation: ~50 invocations at full scale.
+      slowLane: { concurrency: 50 },
       endpoint: (w) => (every(20)(w) ? { endpoint: healthy(9_000), healthy: false } : { endpoint: fast(w), healthy: true }),
     },
     {
@@ -82,6 +101,17 @@ export function scenarios(quick: boolean): ScenarioSpec[] {
       endpoint: (w) => ({ endpoint: fast(w), healthy: true }),
       // The schedule lasts about 2.5 days: each round dead-letters, then is redriven.
       redriveAt: [3 * DAY, 6 * DAY, 9 * DAY],
+    },
+    {
+      key: "h",
+      title: "1,000 dead endpoints (10 %) recovering at the same moment, after an hour dead while receiving traffic",
+      ...base,
+      // As (a) at ×0.005: 5 of 50 webhooks (10 %) dead for an hour at 1 delivery/s each (3,600 parked
+      // each, as at full scale), then healthy at once; the release rate is not scaled, the webhooks one
+      // sweep serves are (200 × 0.005 = 1).
+      ...(quick ? { scale: 0.001, loadSeconds: 45 * 60, runSeconds: 45 * 60 } : { scale: 0.005, loadSeconds: RECOVERY + 30 * 60, runSeconds: RECOVERY + 30 * 60 }),
+      pacingFrom: quick ? 20 * 60 : RECOVERY,
+      endpoint: (w) => (every(10)(w) ? { endpoint: recovering(quick ? 20 * 60 : RECOVERY, fast(w)), healthy: false } : { endpoint: fast(w), healthy: true }),
     },
   ];
 }

@@ -1,5 +1,6 @@
 import type { CoreLogger, CoreMetrics } from "#core/ports.ts";
-import { DeliveryService, type AttemptReport, type ReceivedMessage } from "#core/delivery.ts";
+import { DeliveryService, type AttemptReport, type DeliveryDeps, type ReceivedMessage } from "#core/delivery.ts";
+import type { DeliveryMessage } from "#core/model.ts";
 import { IngestService } from "#core/ingest.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, HEALTH, QUEUE } from "#core/settings.ts";
@@ -57,6 +58,34 @@ export interface WorldOptions {
   autoDisableAfterSeconds?: number;
   policy?: Partial<HealthPolicy>;
   onAttempt?: (a: AttemptReport) => void;
+  /**
+   * Virtual time each request of the release λ takes (the scenarios use 5 ms per DynamoDB request and
+   * 15 ms per SQS request; default none, so a test may call `parking.sweep()` without driving time). A
+   * sweep issues its requests one after another, thousands when it releases, so whether it fits in its
+   * `sweepSeconds` depends on them.
+   */
+  sweepLatency?: { dynamoMs: number; sqsMs: number };
+  /**
+   * A what-if, not the product: slow webhooks' deliveries on a queue and event source mapping of their
+   * own (the deliver λ forwards a slow-marked webhook's messages there instead of attempting them), so
+   * no invocation of the main queue waits for a slow endpoint. Scenario d measures what it would give.
+   */
+  slowLane?: { concurrency: number };
+}
+
+/** `port` with every call first waiting `cost(method, args)` ms of virtual time (the request's latency). */
+function withLatency<T extends object>(time: VirtualTime, port: T, cost: (method: string, args: unknown[]) => number): T {
+  return new Proxy(port, {
+    get(target, key, receiver) {
+      const v = Reflect.get(target, key, receiver) as unknown;
+      if (typeof v !== "function") return v;
+      return async (...args: unknown[]) => {
+        const ms = cost(String(key), args);
+        if (ms > 0) await time.sleep(ms);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }
 
 /**
@@ -84,8 +113,13 @@ export class World {
   readonly ingest: IngestService;
   readonly parking: ParkingService;
   readonly delivery: DeliveryService;
+  private readonly deliveryDeps: DeliveryDeps;
   readonly esmOptions: EventSourceOptions;
   private esm?: SimEventSource;
+  /** The what-if slow lane's queue and event source (WorldOptions.slowLane). */
+  slowQueue?: SimQueue;
+  slowEsm?: SimEventSource;
+  private readonly slowLane?: { concurrency: number };
 
   constructor(o: WorldOptions = {}) {
     this.schedule = o.schedule ?? new RetrySchedule();
@@ -116,7 +150,7 @@ export class World {
       metrics: this.metrics,
       subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
     });
-    this.delivery = new DeliveryService({
+    this.deliveryDeps = {
       subscriptions: this.subscriptions,
       health: this.health,
       policy: this.policy,
@@ -132,17 +166,24 @@ export class World {
       autoDisableAfterSeconds: o.autoDisableAfterSeconds ?? DELIVERY.autoDisableAfterSeconds,
       subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
       onAttempt: o.onAttempt,
-    });
+    };
+    this.delivery = new DeliveryService(this.deliveryDeps);
+    const latency = o.sweepLatency;
+    const dynamo = () => latency?.dynamoMs ?? 0;
+    // SQS calls of the release λ: one request per 10 messages sent.
+    const sqs = (method: string, args: unknown[]) => (method === "sendDelayed" ? Math.ceil((args[0] as unknown[]).length / 10) : 1) * (latency?.sqsMs ?? 0);
     this.parking = new ParkingService({
-      health: this.health,
-      deliveries: this.deliveries,
-      queue: this.queue,
+      health: latency ? withLatency(this.time, this.health, dynamo) : this.health,
+      deliveries: latency ? withLatency(this.time, this.deliveries, dynamo) : this.deliveries,
+      queue: latency ? withLatency(this.time, this.queue, sqs) : this.queue,
       clock: this.time,
       schedule: this.schedule,
       policy: this.policy,
       logger: this.logger,
       metrics: this.metrics,
     });
+    this.slowLane = o.slowLane;
+    if (o.slowLane) this.slowQueue = new SimQueue(this.time, this.ledger, { name: "slow", visibilityTimeoutSeconds: QUEUE.visibilityTimeoutSeconds, inFlightLimit: limit, maxReceiveCount: QUEUE.maxReceiveCount, dlq: this.dlqQueue });
     this.esmOptions = {
       batchSize: QUEUE.batchSize,
       maxBatchingWindowSeconds: QUEUE.maxBatchingWindowSeconds,
@@ -156,27 +197,72 @@ export class World {
 
   /** Starts the deliver λ's event source mapping on the delivery queue. */
   startDelivering(): SimEventSource {
-    this.esm = new SimEventSource(this.time, this.mainQueue, () => createDeliverHandler(this.delivery), this.esmOptions);
+    const slowQueue = this.slowQueue;
+    if (!slowQueue) {
+      this.esm = new SimEventSource(this.time, this.mainQueue, () => createDeliverHandler(this.delivery), this.esmOptions);
+      this.esm.start();
+      return this.esm;
+    }
+    // The what-if slow lane: its own DeliveryService (backoffs change visibility on its own queue) and mapping.
+    const slowDelivery = new DeliveryService({ ...this.deliveryDeps, queue: new SimDeliveryQueue(slowQueue, this.dlqQueue) });
+    const isSlow = (body: string) => {
+      const m = JSON.parse(body) as DeliveryMessage;
+      const until = this.subscriptions.byTenant.get(m.tenantId)?.get(m.webhookId)?.slowUntil;
+      return until !== undefined && Date.parse(until) > this.time.now();
+    };
+    this.esm = new SimEventSource(
+      this.time,
+      this.mainQueue,
+      () => {
+        const handler = createDeliverHandler(this.delivery);
+        return async (event, context) => {
+          const slow = event.Records.filter((r) => isSlow(r.body));
+          for (let i = 0; i < slow.length; i += 10) slowQueue.sendBatch(slow.slice(i, i + 10).map((r, j) => ({ id: String(j), body: r.body, groupId: r.attributes.MessageGroupId })));
+          const fast = event.Records.filter((r) => !slow.includes(r));
+          return fast.length ? handler({ Records: fast }, context) : { batchItemFailures: [] };
+        };
+      },
+      this.esmOptions,
+    );
+    this.slowEsm = new SimEventSource(this.time, slowQueue, () => createDeliverHandler(slowDelivery), { ...this.esmOptions, maxConcurrency: this.slowLane!.concurrency, reservedConcurrency: this.slowLane!.concurrency });
     this.esm.start();
+    this.slowEsm.start();
     return this.esm;
   }
 
   stopDelivering(): void {
     this.esm?.stop();
+    this.slowEsm?.stop();
     this.sweeping = false;
   }
 
   private sweeping = false;
+  /** What the sweeps did, summed (probes sent, deliveries released, parked deliveries expired to the DLQ). */
+  readonly swept = { sweeps: 0, probes: 0, released: 0, expired: 0, longestMs: 0, overruns: 0 };
 
-  /** The release λ's EventBridge rule: a sweep every `policy.sweepSeconds` of virtual time (never two at once). */
+  /**
+   * The release λ's EventBridge rule: a sweep every `policy.sweepSeconds` of virtual time. Never two at
+   * once: a sweep longer than the interval delays the next (on AWS the rule would start another while
+   * it runs; `swept.longestMs` shows whether that can happen).
+   */
   startSweeping(): void {
     this.sweeping = true;
     const tick = () => {
       if (!this.sweeping) return;
+      const started = this.time.now();
       void this.parking
         .sweep()
+        .then((r) => {
+          this.swept.longestMs = Math.max(this.swept.longestMs, this.time.now() - started);
+          if (this.time.now() - started > this.policy.sweepSeconds * 1000) this.swept.overruns++;
+          this.swept.sweeps++;
+          this.swept.probes += r.probes;
+          this.swept.released += r.released;
+          this.swept.expired += r.expired;
+        })
         .catch((err: unknown) => this.logger.error("sweep failed", { error: err as Error }))
-        .finally(() => this.time.at(this.time.now() + this.policy.sweepSeconds * 1000, tick));
+        // A fixed rate, as an EventBridge rule's; a sweep that overran starts the next at once.
+        .finally(() => this.time.at(started + this.policy.sweepSeconds * 1000, tick));
     };
     this.time.at(this.time.now() + this.policy.sweepSeconds * 1000, tick);
   }

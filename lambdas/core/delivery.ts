@@ -34,7 +34,7 @@ export interface DeliveryDeps {
    * Breaker threshold and probe interval (the release rate is the release λ's); backoffs longer than
    * `maxQueuedBackoffSeconds` (default HEALTH's) are parked instead of held in flight.
    */
-  policy: Pick<HealthPolicy, "breakerThreshold" | "probeIntervalSeconds" | "maxQueuedBackoffSeconds">;
+  policy: Pick<HealthPolicy, "breakerThreshold" | "probeIntervalSeconds" | "maxQueuedBackoffSeconds"> & Partial<Pick<HealthPolicy, "releaseRate">>;
   deliveries: DeliveryLog;
   queue: DeliveryQueue;
   /** Opens the subscriptions' sealed signing secrets (kept, opened, only as long as the subscription cache). */
@@ -269,7 +269,10 @@ export class DeliveryService {
     const held = Math.min(now, acceptedAt(message));
     if (sub.paused) return park("paused", held);
     if (sub.circuit && !message.probe) return park("circuit", held);
-    if (sub.rateLimit && !message.probe && !(await this.deps.health.takeRate(sub.tenantId, sub.id, { second: Math.floor(now / 1000), limit: sub.rateLimit }).catch(() => false))) {
+    // Released deliveries keep to the release rate where it matters, at the endpoint: the release's
+    // DelaySeconds spread them, but a batching window (or a backlog) can bring several seconds' worth at once.
+    const rate = message.released ? Math.min(sub.rateLimit ?? Number.POSITIVE_INFINITY, this.deps.policy.releaseRate ?? HEALTH.releaseRate) : sub.rateLimit;
+    if (rate && !message.probe && !(await this.deps.health.takeRate(sub.tenantId, sub.id, { second: Math.floor(now / 1000), limit: rate }).catch(() => false))) {
       return park("rate", now + 1_000);
     }
     let lease: number | undefined;

@@ -41,6 +41,8 @@ export class SimDynamo {
   private readonly meters = new Map<string, { second: number; wcu: number; rcu: number }>();
   hottestWcuPerSecond = 0;
   hottestPartition = "";
+  /** The hottest partition's write units per second, per table. */
+  readonly hottestByTable = new Map<string, number>();
   largestItem = 0;
   largestItemWhere = "";
   /** Writes to these tables fail until this time (scenario e). */
@@ -65,6 +67,7 @@ export class SimDynamo {
     const m = this.meter(table, pk);
     if (m.wcu + units > PARTITION_WCU) return false;
     m.wcu += units;
+    if (m.wcu > (this.hottestByTable.get(table) ?? 0)) this.hottestByTable.set(table, m.wcu);
     if (m.wcu > this.hottestWcuPerSecond) {
       this.hottestWcuPerSecond = m.wcu;
       this.hottestPartition = `${table} ${pk}`;
@@ -245,15 +248,22 @@ export class SimSubscriptionStore implements SubscriptionStore {
         throw new StaleWrite(`webhook ${id} changed since it was read`);
       }
     }
-    const next: Record<string, unknown> = { ...(old ?? {}) };
-    for (const [k, v] of Object.entries(changes)) {
-      if (v === undefined) continue;
-      if (v === null) delete next[k];
-      else next[k] = v;
-    }
-    this.db.checkSize(this.table, next);
-    await this.db.write("UpdateItem", this.table, tenantId, Math.max(itemSize(old ?? {}), itemSize(next)));
-    if (!old) return undefined;
+    const apply = (item: Subscription | undefined) => {
+      const next: Record<string, unknown> = { ...(item ?? {}) };
+      for (const [k, v] of Object.entries(changes)) {
+        if (v === undefined) continue;
+        if (v === null) delete next[k];
+        else next[k] = v;
+      }
+      return next;
+    };
+    const estimate = apply(old);
+    this.db.checkSize(this.table, estimate);
+    await this.db.write("UpdateItem", this.table, tenantId, Math.max(itemSize(old ?? {}), itemSize(estimate)));
+    // The fields named are set on the item as it is when the write applies (an update expression), not on the copy read before.
+    const current = this.byTenant.get(tenantId)?.get(id);
+    if (!current) return undefined;
+    const next = current === old ? estimate : apply(current);
     this.partition(tenantId).set(id, next as unknown as Subscription);
     return copy(next as unknown as Subscription);
   }
@@ -271,18 +281,25 @@ export class SimSubscriptionStore implements SubscriptionStore {
  */
 export class SimHealthStore implements HealthStore {
   private readonly rates = new Map<string, number>();
+  /**
+   * At most this many webhooks per `due` query, whatever the core asks (HEALTH.sweepWebhooks, 200):
+   * how many webhooks one sweep serves is extensive, so a scenario scales it with its webhooks.
+   */
+  dueLimit = Number.POSITIVE_INFINITY;
   constructor(private readonly db: SimDynamo, private readonly subs: SimSubscriptionStore, private readonly table = "subscriptions") {}
 
-  /** One UpdateItem: `change` returns the new item, or undefined when the condition fails. */
+  /**
+   * One UpdateItem: `change` returns the new item, or undefined when the condition fails. DynamoDB
+   * evaluates an update's condition and values on the item as it is when the write applies, so
+   * `change` runs again after the (possibly throttled) request on the current item: concurrent
+   * updates never lose one another, as with the adapter's update expressions.
+   */
   private async change(tenantId: string, id: string, change: (s: Subscription) => Subscription | undefined, returnNew = false): Promise<Subscription | undefined> {
-    // Charged first, then applied to the item as it is when the write lands: an UpdateItem is atomic,
-    // so concurrent changes (ADD, conditions) see one another, never a copy read before.
     const before = this.subs.byTenant.get(tenantId)?.get(id);
-    const guess = before && change(copy(before));
-    const indexWrite = guess && (guess.wake !== before?.wake || guess.wakeAt !== before?.wakeAt) ? 1 : 0;
-    await this.db.write("UpdateItem", this.table, tenantId, Math.max(before ? sized(before) : 1, guess ? itemSize(guess) : 1), indexWrite);
+    const estimate = before && change(copy(before));
+    await this.db.write("UpdateItem", this.table, tenantId, Math.max(before ? sized(before) : 1, estimate ? itemSize(estimate) : 1), estimate && (before?.wakeAt !== estimate.wakeAt || before?.wake !== estimate.wake) ? 1 : 0);
     const old = this.subs.byTenant.get(tenantId)?.get(id);
-    const next = old && change(copy(old));
+    const next = old === before ? estimate : old && change(copy(old));
     if (!next) return undefined;
     this.db.checkSize(this.table, next as never);
     this.subs.byTenant.get(tenantId)!.set(id, next);
@@ -363,7 +380,7 @@ export class SimHealthStore implements HealthStore {
     const found = this.woken()
       .filter((s) => s.wakeAt! <= nowIso)
       .sort((a, b) => (a.wakeAt! < b.wakeAt! ? -1 : 1))
-      .slice(0, limit);
+      .slice(0, Math.min(limit, this.dueLimit));
     await this.db.read("Query", this.table, "byWake|due", found.reduce((n, s) => n + sized(s), 0) || 1);
     return found.map(copy);
   }
@@ -580,7 +597,6 @@ export class SimDeliveryLog implements DeliveryLog {
   private async update(w: AttemptWrite, parked?: Partial<StoredDelivery>): Promise<void> {
     const m = w.message;
     const pk = SimDeliveryLog.pk(m.tenantId, m.webhookId);
-    const old = this.partitions.get(pk)?.get(m.deliveryId);
     const overflow = w.attempt !== undefined && (w.previousAttempts ?? 0) >= DELIVERY.inlineAttempts;
     if (overflow) {
       const attemptItem = { pk: `${pk}#${m.deliveryId}`, id: `attempt#${w.attempt!.n}`, attempt: w.attempt };
@@ -590,12 +606,15 @@ export class SimDeliveryLog implements DeliveryLog {
       list.push(copy(w.attempt!));
       this.attemptItems.set(attemptItem.pk, list);
     }
-    const next: StoredDelivery = { ...this.build(old, w, overflow), ...parked };
-    this.db.checkSize(this.table, next as unknown as Record<string, unknown>);
+    const before = this.partitions.get(pk)?.get(m.deliveryId);
+    const estimate: StoredDelivery = { ...this.build(before, w, overflow), ...parked };
+    this.db.checkSize(this.table, estimate as unknown as Record<string, unknown>);
     const changes = (a?: string, b?: string) => (a !== b ? (a && b ? 2 : a || b ? 1 : 0) : 0);
-    const indexChanged = changes(old?.statusKey, next.statusKey) + changes(old?.parkSort, next.parkSort);
-    await this.db.write("UpdateItem", this.table, pk, Math.max(old ? sized(old) : 1, sized(next)), indexChanged);
-    this.put(next);
+    const indexChanged = changes(before?.statusKey, estimate.statusKey) + changes(before?.parkSort, estimate.parkSort);
+    await this.db.write("UpdateItem", this.table, pk, Math.max(before ? sized(before) : 1, sized(estimate)), indexChanged);
+    // Applied to the item as it is when the write lands (an update expression), not to the copy read before the request.
+    const old = this.partitions.get(pk)?.get(m.deliveryId);
+    this.put(old === before ? estimate : { ...this.build(old, w, overflow), ...parked });
   }
 
   private put(d: StoredDelivery): void {
@@ -628,6 +647,11 @@ export class SimDeliveryLog implements DeliveryLog {
     let n = 0;
     for (const index of this.parkedIndex.values()) n += index.byId.size;
     return n;
+  }
+
+  /** A webhook's parked deliveries, outside DynamoDB's accounting. */
+  parkedOf(tenantId: string, webhookId: string): number {
+    return this.parkedIndex.get(SimDeliveryLog.pk(tenantId, webhookId))?.byId.size ?? 0;
   }
 
   /** Whether the delivery is parked, outside DynamoDB's accounting (loss accounting). */

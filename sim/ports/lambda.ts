@@ -36,7 +36,7 @@ export class SimEventSource {
     private readonly queue: SimQueue,
     /** One handler per execution environment: Lambda runs concurrent invocations in separate containers. */
     private readonly newHandler: () => SqsHandler,
-    private readonly options: EventSourceOptions,
+    readonly options: EventSourceOptions,
   ) {}
 
   start(): void {

@@ -47,6 +47,10 @@ export class SimQueue {
   delayed = 0;
   peakInFlight = 0;
   all = 0;
+  /** Message groups (webhook ids) whose in-flight messages are counted apart, with their own peak (the unhealthy endpoints'). */
+  watched = new Set<string>();
+  inFlightWatched = 0;
+  peakInFlightWatched = 0;
 
   constructor(private readonly time: VirtualTime, private readonly ledger: Ledger, readonly options: SimQueueOptions) {}
 
@@ -110,7 +114,7 @@ export class SimQueue {
     const seq = ++m.hideSeq;
     this.time.at(at, () => {
       if (m.hideSeq !== seq) return;
-      if (m.state === "inflight") this.inFlight--;
+      if (m.state === "inflight") this.leaveFlight(m);
       else if (m.state === "delayed") this.delayed--;
       else return;
       if (m.handle) this.byHandle.delete(m.handle);
@@ -147,6 +151,7 @@ export class SimQueue {
       this.byHandle.set(m.handle, m);
       this.inFlight++;
       this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+      if (m.groupId !== undefined && this.watched.has(m.groupId)) this.peakInFlightWatched = Math.max(this.peakInFlightWatched, ++this.inFlightWatched);
       this.hideUntil(m, now + this.options.visibilityTimeoutSeconds * 1000);
       out.push(m);
     }
@@ -155,6 +160,11 @@ export class SimQueue {
       this.head = 0;
     }
     return out;
+  }
+
+  private leaveFlight(m: SimMessage): void {
+    this.inFlight--;
+    if (m.groupId !== undefined && this.watched.has(m.groupId)) this.inFlightWatched--;
   }
 
   /** Resolves when a message may be visible (a send or a visibility ending), or after `maxMs`. */
@@ -207,7 +217,7 @@ export class SimQueue {
       m.state = "deleted";
       this.held.delete(m);
       m.hideSeq++;
-      this.inFlight--;
+      this.leaveFlight(m);
       this.byHandle.delete(h);
     }
   }
