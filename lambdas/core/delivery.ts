@@ -117,7 +117,7 @@ export class DeliveryService {
   private readonly failures: Coalescer<{ tenantId: string; id: string; nowIso: string }, Subscription | undefined>;
   private readonly successes: Coalescer<{ tenantId: string; id: string; nowIso: string; close: boolean; log: Record<string, unknown> }, void>;
   private readonly opens: Coalescer<{ sub: Subscription; nowIso: string; log: Record<string, unknown> }, void>;
-  private readonly parks: Coalescer<{ tenantId: string; id: string; dueAt: string; nowIso: string; count: number }, void>;
+  private readonly parks: Coalescer<{ tenantId: string; id: string; dueAt: string; nowIso: string; count: number; sooner: boolean }, void>;
 
   constructor(private readonly deps: DeliveryDeps) {
     const { health } = deps;
@@ -135,6 +135,7 @@ export class DeliveryService {
         count: all.reduce((n, x) => n + x.count, 0),
         dueAt: all.map((x) => x.dueAt).sort()[0],
         nowIso: all[all.length - 1].nowIso,
+        sooner: all.some((x) => x.sooner),
       }),
     );
   }
@@ -264,7 +265,7 @@ export class DeliveryService {
     // The webhook's gate (docs/delivery-semantics.md): paused or circuit open → parked; over its rate or its slots → parked, due soon.
     const now = clock.now();
     const park = (reason: ParkReason, dueAtMs: number, extra?: Partial<AttemptWrite>, fallbackSeconds?: number) =>
-      this.park(ctx, received, { message, status: "pending", roundStart, round, nowIso, previousAttempts, ...extra }, record, reason, dueAtMs, fallbackSeconds);
+      this.park(ctx, received, { message, status: "pending", roundStart, round, nowIso, previousAttempts, ...extra }, sub, record, reason, dueAtMs, fallbackSeconds);
     // Held by the webhook (paused, circuit open): due since its acceptance, so that it is released oldest first.
     const held = Math.min(now, acceptedAt(message));
     if (sub.paused) return park("paused", held);
@@ -537,6 +538,7 @@ export class DeliveryService {
     ctx: BatchContext,
     received: ReceivedMessage,
     w: AttemptWrite,
+    sub: Subscription,
     record: DeliveryRecord | undefined,
     reason: ParkReason,
     dueAtMs: number,
@@ -547,7 +549,11 @@ export class DeliveryService {
     const windowEndsAt = record?.windowEndsAt ?? new Date(this.windowStart(record, w) + this.deps.schedule.totalSeconds * 1000).toISOString();
     try {
       await this.deps.deliveries.park({ ...w, reason, dueAt, windowEndsAt });
-      await this.parks.call(subKey(message.tenantId, message.webhookId), { tenantId: message.tenantId, id: message.webhookId, count: record?.parked ? 0 : 1, dueAt, nowIso: w.nowIso });
+      // When the release λ must look: a held delivery at the next probe (open) or its window's end
+      // (paused); the others when due. A wake already at or before that needs no conditional write.
+      const wakeBy = reason === "circuit" && sub.nextProbeAt ? [dueAt, sub.nextProbeAt].sort()[1] : reason === "paused" ? windowEndsAt : dueAt;
+      const sooner = !(sub.wakeAt !== undefined && sub.wakeAt <= wakeBy);
+      await this.parks.call(subKey(message.tenantId, message.webhookId), { tenantId: message.tenantId, id: message.webhookId, count: record?.parked ? 0 : 1, dueAt: wakeBy, nowIso: w.nowIso, sooner });
     } catch (err) {
       if (fallbackSeconds === undefined) return this.bookkeepingFailed(ctx, received, err, "park");
       this.noteBookkeepingFailure(err, "park", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId });

@@ -86,18 +86,25 @@ export class ParkingService {
     const budget = held ? EXPIRY_PAGE : Math.max(1, Math.floor(pace * policy.sweepSeconds));
     // Held: the whole set from its start (expiry, the probe). Releasing: after the release cursor (what
     // was sent already stays in the set until its attempt is recorded, and is not sent twice).
-    const front = await deliveries.parked(sub.tenantId, sub.id, { dueBy: held ? FAR_FUTURE : nowIso, limit: budget + 1, after: held ? undefined : sub.releasedThrough });
+    let front = await deliveries.parked(sub.tenantId, sub.id, { dueBy: held ? FAR_FUTURE : nowIso, limit: budget + 1, after: held ? undefined : sub.releasedThrough });
 
-    const live: ParkedDelivery[] = [];
+    let live: ParkedDelivery[] = [];
     let gone = 0;
-    for (const p of front) {
-      // Only a held delivery runs out of its window here. One released is attempted (its schedule, with
-      // its jitter, still decides: a backoff parked past the nominal window end is due, not expired).
-      if (held && Date.parse(p.windowEndsAt) <= now) {
-        if (await this.expire(p, nowIso)) gone++;
-        report.expired++;
-      } else live.push(p);
+    // Only a held delivery runs out of its window here. One released is attempted (its schedule, with
+    // its jitter, still decides: a backoff parked past the nominal window end is due, not expired).
+    // Page after page while whole pages have expired, up to EXPIRY_BUDGET: a dead endpoint's parked
+    // deliveries expire as fast as they were parked.
+    for (let expired = 0; held; ) {
+      const ended = front.filter((p) => Date.parse(p.windowEndsAt) <= now);
+      for (let i = 0; i < ended.length; i += EXPIRY_CONCURRENCY) await Promise.all(ended.slice(i, i + EXPIRY_CONCURRENCY).map((p) => this.expire(p, nowIso)));
+      gone += ended.length;
+      expired += ended.length;
+      report.expired += ended.length;
+      live = front.filter((p) => Date.parse(p.windowEndsAt) > now);
+      if (live.length > 0 || front.length <= budget || expired >= EXPIRY_BUDGET) break;
+      front = await deliveries.parked(sub.tenantId, sub.id, { dueBy: FAR_FUTURE, limit: budget + 1, after: front[front.length - 1].parkSort });
     }
+    if (!held) live = front;
 
     let wakeAt: string | undefined;
     let cursor: { from?: string; to: string } | undefined;
@@ -113,14 +120,15 @@ export class ParkingService {
         });
         // The oldest parked delivery, attempted for real; its outcome closes the circuit or keeps it open.
         const probe = live.find((p) => Date.parse(p.dueAt) <= now) ?? live[0];
+        // Not counted out of the parked set: a failed probe is parked again.
         if (claimed && (await this.release([probe], 1, nowIso, { probe: true })) > 0) {
-          gone++;
           report.probes++;
           this.deps.logger.info("probe sent", { tenantId: sub.tenantId, webhookId: sub.id, deliveryId: probe.message.deliveryId });
         }
         wakeAt = nextProbeAt;
       } else wakeAt = probeAt;
-      wakeAt = earliest(wakeAt, ...live.map((p) => p.windowEndsAt));
+      // Nothing parked: nothing to probe with (idle below: due again when something parks).
+      wakeAt = live.length > 0 ? earliest(wakeAt, ...live.map((p) => p.windowEndsAt)) : undefined;
     } else if (held) {
       // Paused: nothing is sent; the sweep comes back when the first window ends.
       wakeAt = earliest(...live.map((p) => p.windowEndsAt)) ?? (live.length ? new Date(now + policy.sweepSeconds * 1000).toISOString() : undefined);
@@ -135,9 +143,14 @@ export class ParkingService {
       if (wakeAt && Date.parse(wakeAt) < now + policy.sweepSeconds * 1000 && !more) wakeAt = new Date(Math.max(Date.parse(wakeAt), now + 1_000)).toISOString();
     }
     if (gone > 0) await health.noteUnparked(sub.tenantId, sub.id, gone);
-    if (!(await health.setWake(sub.tenantId, sub.id, { wakeAt: wakeAt ?? (cursor ? nowIso : undefined), expectParkSeq: seq, cursor }))) {
-      // Something was parked meanwhile, the circuit is open, or the cursor was reset: look again soon.
-      await health.setWake(sub.tenantId, sub.id, { wakeAt: new Date(now + policy.sweepSeconds * 1000).toISOString(), expectParkSeq: seq });
+    // Nothing left to do: the wake is cleared, or for a circuit that stays open kept far ahead (the index
+    // still counts it as open); either only if nothing was parked since this sweep read the webhook
+    // (then `noteParked` brought the wake forward, and it must stay).
+    const idle = wakeAt === undefined && !cursor;
+    const next = idle ? { wakeAt: sub.circuit !== undefined ? FAR_FUTURE : undefined, expectParkSeq: seq } : { wakeAt: wakeAt ?? nowIso, cursor };
+    if (!(await health.setWake(sub.tenantId, sub.id, next))) {
+      // Something was parked meanwhile, or the cursor was reset: look again soon.
+      await health.setWake(sub.tenantId, sub.id, { wakeAt: new Date(now + policy.sweepSeconds * 1000).toISOString() });
     }
   }
 
@@ -183,8 +196,11 @@ export class ParkingService {
 
 /** Webhooks swept at once by one sweep. */
 const SWEEP_CONCURRENCY = 8;
-/** Parked deliveries of a held (open, paused) webhook read per sweep to find those whose window ended. */
+/** Parked deliveries of a held (open, paused) webhook read per page to find those whose window ended. */
 const EXPIRY_PAGE = 100;
+/** Expired deliveries failed per webhook and sweep at most (about 170/s at a sweep a minute), a few at a time. */
+const EXPIRY_BUDGET = 10_000;
+const EXPIRY_CONCURRENCY = 4;
 const FAR_FUTURE = "9999-12-31T23:59:59.999Z";
 
 /** Deliveries per second a webhook's parked work is released at: the release rate, its rateLimit, and what a slow webhook's slots can carry. */

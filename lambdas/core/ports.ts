@@ -67,17 +67,20 @@ export interface HealthStore {
   claimProbe(tenantId: string, id: string, o: { expectNextProbeAt: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean>;
   /** A failed probe: open again (the next probe time was set when it was claimed). */
   probeFailed(tenantId: string, id: string): Promise<void>;
-  /** Deliveries were parked: counted, and the webhook is due for a sweep no later than `dueAt`. */
-  noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string }): Promise<void>;
+  /**
+   * Deliveries were parked: counted, and the webhook is due for a sweep no later than `dueAt`. With
+   * `sooner: false` (the caller saw a wake at or before `dueAt` already), only counted: one write.
+   */
+  noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string; sooner?: boolean }): Promise<void>;
   /** Deliveries left the parked set (released, expired): counted. */
   noteUnparked(tenantId: string, id: string, count: number): Promise<void>;
   /**
-   * When the release λ must look again (`undefined`: never, unless something is parked again). A
-   * clear happens only if no park happened since the sweep read `parkSeq`; false if one did. With
-   * `cursor`, the release cursor moves from `from` (as the sweep read it) to `to`, only if no reset
-   * (a close, a resume) happened meanwhile; false if one did.
+   * When the release λ must look again (`undefined`: never, unless something is parked again). With
+   * `expectParkSeq`, only if no park happened since the sweep read `parkSeq`; with `cursor`, the release
+   * cursor moves from `from` (as the sweep read it) to `to`, only if no reset (a close, a resume)
+   * happened meanwhile. False when such a condition failed.
    */
-  setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq: number; cursor?: { from?: string; to: string } }): Promise<boolean>;
+  setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq?: number; cursor?: { from?: string; to: string } }): Promise<boolean>;
   /** Webhooks due for a sweep at `nowIso`, soonest first. */
   due(nowIso: string, limit: number): Promise<Subscription[]>;
   /** Over every webhook with a wake (open circuits keep theirs): open circuits and parked deliveries (approximate), for the metrics. */

@@ -1,6 +1,27 @@
 import { deliveryIdBounds } from "#core/ids.ts";
-import { releaseReset, type Attempt, type BatchMarker, type DeliveryRecord, type DeliveryStatus, type StoredEvent, type StoredSecret, type Subscription } from "#core/model.ts";
-import { StaleWrite, type AttemptWrite, type DeliveryLog, type DeliveryPage, type DeliveryQuery, type EventStore, type HealthStore, type ParkedDelivery, type ParkWrite, type SubscriptionChanges, type SubscriptionStore } from "#core/ports.ts";
+import {
+  releaseReset,
+  type Attempt,
+  type BatchMarker,
+  type DeliveryRecord,
+  type DeliveryStatus,
+  type StoredEvent,
+  type StoredSecret,
+  type Subscription,
+} from "#core/model.ts";
+import {
+  StaleWrite,
+  type AttemptWrite,
+  type DeliveryLog,
+  type DeliveryPage,
+  type DeliveryQuery,
+  type EventStore,
+  type HealthStore,
+  type ParkedDelivery,
+  type ParkWrite,
+  type SubscriptionChanges,
+  type SubscriptionStore,
+} from "#core/ports.ts";
 import { DELIVERY } from "#core/settings.ts";
 import { INDEXED_STATUSES, decodeCursor } from "#core/adapters/dynamodb.ts";
 import { AwsRuleError, type Ledger, type VirtualTime } from "../engine.ts";
@@ -48,7 +69,10 @@ export class SimDynamo {
   /** Writes to these tables fail until this time (scenario e). */
   writeOutage?: { tables: readonly string[]; untilMs: number };
 
-  constructor(readonly time: VirtualTime, readonly ledger: Ledger) {}
+  constructor(
+    readonly time: VirtualTime,
+    readonly ledger: Ledger,
+  ) {}
 
   private meter(table: string, pk: string) {
     const key = `${table}|${pk}`;
@@ -88,7 +112,8 @@ export class SimDynamo {
       this.largestItem = size;
       this.largestItemWhere = `${table} ${String(item.pk ?? item.tenantId ?? "")}`;
     }
-    if (size > MAX_ITEM_BYTES) throw this.ledger.violation("ValidationException", `Item size has exceeded the maximum allowed size (${size} bytes in ${table})`);
+    if (size > MAX_ITEM_BYTES)
+      throw this.ledger.violation("ValidationException", `Item size has exceeded the maximum allowed size (${size} bytes in ${table})`);
     return size;
   }
 
@@ -130,7 +155,8 @@ export class SimDynamo {
     for (let i = 0; i < keys.length; i += 100) {
       let pending = keys.slice(i, i + 100);
       const names = pending.map((k) => `${k.pk}\u0000${k.sk}`);
-      if (new Set(names).size !== names.length) throw this.ledger.violation("ValidationException", `Provided list of item keys contains duplicates (BatchGetItem on ${table})`);
+      if (new Set(names).size !== names.length)
+        throw this.ledger.violation("ValidationException", `Provided list of item keys contains duplicates (BatchGetItem on ${table})`);
       for (let round = 0; pending.length > 0; round++) {
         this.ledger.count("DynamoDB.BatchGetItem");
         const unprocessed: typeof pending = [];
@@ -147,7 +173,8 @@ export class SimDynamo {
     for (let i = 0; i < items.length; i += 25) {
       let pending = items.slice(i, i + 25);
       const names = pending.map((k) => `${k.pk}\u0000${k.sk}`);
-      if (new Set(names).size !== names.length) throw this.ledger.violation("ValidationException", `Provided list of item keys contains duplicates (BatchWriteItem on ${table})`);
+      if (new Set(names).size !== names.length)
+        throw this.ledger.violation("ValidationException", `Provided list of item keys contains duplicates (BatchWriteItem on ${table})`);
       for (const p of pending) this.checkSize(table, p.item);
       for (let round = 0; pending.length > 0; round++) {
         this.ledger.count("DynamoDB.BatchWriteItem");
@@ -197,7 +224,10 @@ const sized = (x: object): number => {
 
 export class SimSubscriptionStore implements SubscriptionStore {
   readonly byTenant = new Map<string, Map<string, Subscription>>();
-  constructor(private readonly db: SimDynamo, private readonly table = "subscriptions") {}
+  constructor(
+    private readonly db: SimDynamo,
+    private readonly table = "subscriptions",
+  ) {}
 
   private partition(tenantId: string): Map<string, Subscription> {
     let p = this.byTenant.get(tenantId);
@@ -207,7 +237,12 @@ export class SimSubscriptionStore implements SubscriptionStore {
 
   async listByTenant(tenantId: string): Promise<Subscription[]> {
     const items = [...(this.byTenant.get(tenantId)?.values() ?? [])];
-    await this.db.read("Query", this.table, tenantId, items.reduce((n, s) => n + sized(s), 0));
+    await this.db.read(
+      "Query",
+      this.table,
+      tenantId,
+      items.reduce((n, s) => n + sized(s), 0),
+    );
     return items;
   }
 
@@ -219,7 +254,10 @@ export class SimSubscriptionStore implements SubscriptionStore {
 
   async getMany(keys: readonly { tenantId: string; id: string }[]): Promise<Subscription[]> {
     if (keys.length === 0) return [];
-    await this.db.batchGet(this.table, keys.map((k) => ({ pk: k.tenantId, sk: k.id, size: () => sized(this.byTenant.get(k.tenantId)?.get(k.id) ?? {}) })));
+    await this.db.batchGet(
+      this.table,
+      keys.map((k) => ({ pk: k.tenantId, sk: k.id, size: () => sized(this.byTenant.get(k.tenantId)?.get(k.id) ?? {}) })),
+    );
     return keys.flatMap((k) => {
       const s = this.byTenant.get(k.tenantId)?.get(k.id);
       return s ? [s] : [];
@@ -286,7 +324,11 @@ export class SimHealthStore implements HealthStore {
    * how many webhooks one sweep serves is extensive, so a scenario scales it with its webhooks.
    */
   dueLimit = Number.POSITIVE_INFINITY;
-  constructor(private readonly db: SimDynamo, private readonly subs: SimSubscriptionStore, private readonly table = "subscriptions") {}
+  constructor(
+    private readonly db: SimDynamo,
+    private readonly subs: SimSubscriptionStore,
+    private readonly table = "subscriptions",
+  ) {}
 
   /**
    * One UpdateItem: `change` returns the new item, or undefined when the condition fails. DynamoDB
@@ -294,10 +336,21 @@ export class SimHealthStore implements HealthStore {
    * `change` runs again after the (possibly throttled) request on the current item: concurrent
    * updates never lose one another, as with the adapter's update expressions.
    */
-  private async change(tenantId: string, id: string, change: (s: Subscription) => Subscription | undefined, returnNew = false): Promise<Subscription | undefined> {
+  private async change(
+    tenantId: string,
+    id: string,
+    change: (s: Subscription) => Subscription | undefined,
+    returnNew = false,
+  ): Promise<Subscription | undefined> {
     const before = this.subs.byTenant.get(tenantId)?.get(id);
     const estimate = before && change(copy(before));
-    await this.db.write("UpdateItem", this.table, tenantId, Math.max(before ? sized(before) : 1, estimate ? itemSize(estimate) : 1), estimate && (before?.wakeAt !== estimate.wakeAt || before?.wake !== estimate.wake) ? 1 : 0);
+    await this.db.write(
+      "UpdateItem",
+      this.table,
+      tenantId,
+      Math.max(before ? sized(before) : 1, estimate ? itemSize(estimate) : 1),
+      estimate && (before?.wakeAt !== estimate.wakeAt || before?.wake !== estimate.wake) ? 1 : 0,
+    );
     const old = this.subs.byTenant.get(tenantId)?.get(id);
     const next = old === before ? estimate : old && change(copy(old));
     if (!next) return undefined;
@@ -307,7 +360,12 @@ export class SimHealthStore implements HealthStore {
   }
 
   async recordFailure(tenantId: string, id: string, o: { nowIso: string; count: number }): Promise<Subscription | undefined> {
-    return this.change(tenantId, id, (s) => ({ ...s, consecutiveFailures: (s.consecutiveFailures ?? 0) + o.count, failingSince: s.failingSince ?? o.nowIso }), true);
+    return this.change(
+      tenantId,
+      id,
+      (s) => ({ ...s, consecutiveFailures: (s.consecutiveFailures ?? 0) + o.count, failingSince: s.failingSince ?? o.nowIso }),
+      true,
+    );
   }
 
   async recordSuccess(tenantId: string, id: string, o: { nowIso: string; close: boolean }): Promise<boolean> {
@@ -322,10 +380,22 @@ export class SimHealthStore implements HealthStore {
     return closed;
   }
 
-  async openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {
+  async openCircuit(
+    tenantId: string,
+    id: string,
+    o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number },
+  ): Promise<boolean> {
     const done = await this.change(tenantId, id, (s) =>
       s.circuit === undefined && (s.consecutiveFailures ?? 0) >= o.threshold
-        ? { ...s, circuit: "open", openedAt: o.nowIso, nextProbeAt: o.nextProbeAt, probeIntervalSeconds: o.probeIntervalSeconds, wake: "due", wakeAt: o.nextProbeAt }
+        ? {
+            ...s,
+            circuit: "open",
+            openedAt: o.nowIso,
+            nextProbeAt: o.nextProbeAt,
+            probeIntervalSeconds: o.probeIntervalSeconds,
+            wake: "due",
+            wakeAt: o.nextProbeAt,
+          }
         : undefined,
     );
     return done !== undefined;
@@ -333,7 +403,9 @@ export class SimHealthStore implements HealthStore {
 
   async claimProbe(tenantId: string, id: string, o: { expectNextProbeAt: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {
     const done = await this.change(tenantId, id, (s) =>
-      s.circuit !== undefined && s.nextProbeAt === o.expectNextProbeAt ? { ...s, circuit: "half-open", nextProbeAt: o.nextProbeAt, probeIntervalSeconds: o.probeIntervalSeconds } : undefined,
+      s.circuit !== undefined && s.nextProbeAt === o.expectNextProbeAt
+        ? { ...s, circuit: "half-open", nextProbeAt: o.nextProbeAt, probeIntervalSeconds: o.probeIntervalSeconds }
+        : undefined,
     );
     return done !== undefined;
   }
@@ -342,9 +414,16 @@ export class SimHealthStore implements HealthStore {
     await this.change(tenantId, id, (s) => (s.circuit === "half-open" ? { ...s, circuit: "open" } : undefined));
   }
 
-  async noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string }): Promise<void> {
-    const counted = (s: Subscription): Subscription => ({ ...s, parkedCount: (s.parkedCount ?? 0) + o.count, parkSeq: (s.parkSeq ?? 0) + 1, lastParkAt: o.nowIso });
-    const sooner = await this.change(tenantId, id, (s) => (s.wakeAt === undefined || s.wakeAt > o.dueAt ? { ...counted(s), wake: "due", wakeAt: o.dueAt } : undefined));
+  async noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string; sooner?: boolean }): Promise<void> {
+    const counted = (s: Subscription): Subscription => ({
+      ...s,
+      parkedCount: (s.parkedCount ?? 0) + o.count,
+      parkSeq: (s.parkSeq ?? 0) + 1,
+      lastParkAt: o.nowIso,
+    });
+    const sooner =
+      o.sooner !== false &&
+      (await this.change(tenantId, id, (s) => (s.wakeAt === undefined || s.wakeAt > o.dueAt ? { ...counted(s), wake: "due", wakeAt: o.dueAt } : undefined)));
     if (!sooner) await this.change(tenantId, id, counted);
   }
 
@@ -352,19 +431,16 @@ export class SimHealthStore implements HealthStore {
     if (count > 0) await this.change(tenantId, id, (s) => ({ ...s, parkedCount: (s.parkedCount ?? 0) - count }));
   }
 
-  async setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq: number; cursor?: { from?: string; to: string } }): Promise<boolean> {
+  async setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq?: number; cursor?: { from?: string; to: string } }): Promise<boolean> {
     const { wakeAt, expectParkSeq, cursor } = o;
-    if (wakeAt !== undefined) {
-      const done = await this.change(tenantId, id, (s) => {
-        if (cursor && s.releasedThrough !== cursor.from) return undefined;
-        return { ...s, wake: "due", wakeAt, ...(cursor ? { releasedThrough: cursor.to } : {}) };
-      });
-      return done !== undefined;
-    }
     const done = await this.change(tenantId, id, (s) => {
-      if (s.circuit !== undefined || (s.parkSeq ?? 0) !== expectParkSeq) return undefined;
-      const { wake: _w, wakeAt: _a, ...rest } = s;
-      return { ...rest, parkedCount: 0 };
+      if (expectParkSeq !== undefined && (s.parkSeq ?? 0) !== expectParkSeq) return undefined;
+      if (cursor && s.releasedThrough !== cursor.from) return undefined;
+      if (wakeAt === undefined) {
+        const { wake: _w, wakeAt: _a, ...rest } = s;
+        return { ...rest, parkedCount: 0 };
+      }
+      return { ...s, wake: "due", wakeAt, ...(cursor ? { releasedThrough: cursor.to } : {}) };
     });
     return done !== undefined;
   }
@@ -418,7 +494,10 @@ export class SimHealthStore implements HealthStore {
 
 export class SimEventStore implements EventStore {
   readonly events = new Map<string, StoredEvent>();
-  constructor(private readonly db: SimDynamo, private readonly table = "events") {}
+  constructor(
+    private readonly db: SimDynamo,
+    private readonly table = "events",
+  ) {}
 
   /** Stored compressed by the real adapter: the payload's size is counted at a third. */
   private size(e: StoredEvent): number {
@@ -518,10 +597,12 @@ interface StoredDelivery extends DeliveryRecord {
  * charges it: an update costs the larger of the item before and after.
  */
 export class SimDeliveryLog implements DeliveryLog {
-
   readonly partitions = new Map<string, Map<string, StoredDelivery>>();
   readonly attemptItems = new Map<string, Attempt[]>();
-  constructor(private readonly db: SimDynamo, private readonly table = "deliveries") {}
+  constructor(
+    private readonly db: SimDynamo,
+    private readonly table = "deliveries",
+  ) {}
 
   private static pk(tenantId: string, webhookId: string): string {
     return `${tenantId}#${webhookId}`;
@@ -579,13 +660,25 @@ export class SimDeliveryLog implements DeliveryLog {
     const page = matching.slice(0, query.limit);
     // Read cost: the index's keys then the items (indexed), or every item scanned up to the page's end.
     const scanned = indexed || !query.status ? page : all.slice(0, all.indexOf(page[page.length - 1]) + 1 || all.length);
-    await this.db.read("Query", this.table, indexed ? `${pk}#${query.status}` : pk, scanned.reduce((n, d) => n + itemSize(d), 0));
+    await this.db.read(
+      "Query",
+      this.table,
+      indexed ? `${pk}#${query.status}` : pk,
+      scanned.reduce((n, d) => n + itemSize(d), 0),
+    );
     const more = matching.length > query.limit;
-    return { items: page.map((d) => this.toRecord(d)), cursor: more ? Buffer.from(JSON.stringify({ pk, id: page[page.length - 1].id })).toString("base64url") : undefined };
+    return {
+      items: page.map((d) => this.toRecord(d)),
+      cursor: more ? Buffer.from(JSON.stringify({ pk, id: page[page.length - 1].id })).toString("base64url") : undefined,
+    };
   }
 
   async createMany(writes: readonly AttemptWrite[]): Promise<void> {
-    const items = writes.map((w) => ({ pk: SimDeliveryLog.pk(w.message.tenantId, w.message.webhookId), sk: w.message.deliveryId, item: this.build(undefined, w) as unknown as Record<string, unknown> }));
+    const items = writes.map((w) => ({
+      pk: SimDeliveryLog.pk(w.message.tenantId, w.message.webhookId),
+      sk: w.message.deliveryId,
+      item: this.build(undefined, w) as unknown as Record<string, unknown>,
+    }));
     await this.db.batchWrite(this.table, items);
     for (const it of items) this.put(it.item as unknown as StoredDelivery);
   }

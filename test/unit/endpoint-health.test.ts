@@ -279,6 +279,44 @@ describe("the retry window of a parked delivery", () => {
   });
 });
 
+describe("sweeps that keep pace and stay idle", () => {
+  test("an open circuit whose parked deliveries all expired is not swept again and again; the next park brings its probe back", async () => {
+    const { world, subs, endpoints } = await setup({ schedule: new RetrySchedule([20, 20]), policy: { breakerThreshold: 1, sweepSeconds: 1 } });
+    endpoints[0].state.now = DOWN;
+    await publish(world, 3);
+    await run(world, 60);
+    expect(world.dlqQueue.depth).toBe(3);
+    const idle = await sub(world, subs[0]);
+    expect(idle.circuit).toBe("open");
+    expect(Date.parse(idle.wakeAt!) - world.time.now()).toBeGreaterThan(365 * 86_400_000);
+    expect(await world.time.drive(world.health.due(new Date(world.time.now()).toISOString(), 10))).toEqual([]);
+    // Still counted as an open circuit.
+    expect((await world.time.drive(world.health.summary())).openCircuits).toBe(1);
+
+    endpoints[0].state.now = UP;
+    await publish(world, 1, "record.created", "later");
+    await run(world, 2 * HEALTH.probeIntervalSeconds);
+    expect(delivered(world, subs[0]).has("later0")).toBe(true);
+    expect((await sub(world, subs[0])).circuit).toBeUndefined();
+  });
+
+  test("a held webhook's expired deliveries are failed in pages, all in one sweep, not a hundred a sweep", async () => {
+    const { world, subs } = await setup({ policy: { sweepSeconds: 60 } });
+    await world.subscriptions.update(TENANT, subs[0].id, { paused: true });
+    const nowIso = new Date(world.time.now()).toISOString();
+    // 200: each expiry writes about 4 WCU (the item and two index changes, all charged to the partition
+    // by the simulator), so 200 in one second stay within the partition's 1,000 WCU/s.
+    for (let i = 0; i < 200; i++) {
+      const message = { v: 1 as const, deliveryId: `dlv_${String(i).padStart(26, "0")}`, tenantId: TENANT, webhookId: subs[0].id, eventId: `x${i}`, eventType: "record.created", payload: "{}" };
+      await world.time.drive(world.deliveries.park({ message, status: "pending", roundStart: 0, nowIso, reason: "paused", dueAt: nowIso, windowEndsAt: new Date(world.time.now() + 5_000).toISOString() }));
+    }
+    await world.time.drive(world.health.noteParked(TENANT, subs[0].id, { count: 200, dueAt: nowIso, nowIso }));
+    await run(world, 65); // one sweep after the windows ended
+    expect(world.dlqQueue.depth).toBe(200);
+    expect(world.deliveries.parkedTotal).toBe(0);
+  });
+});
+
 describe("100,000 parked deliveries of one webhook", () => {
   test("are released in order, at the release rate, without throttling a partition, and every one is delivered once", async () => {
     const { world, subs } = await setup();

@@ -6,7 +6,6 @@ import { TABLES } from "../settings.ts";
 
 const WAKE = TABLES.subscriptions.wakeIndex;
 
-
 /**
  * Rate windows: one small item per webhook and second in the subscriptions table, in a partition of
  * their own (tenant ids start with a letter or digit, so `#rate#…` is no tenant's), expiring soon.
@@ -29,9 +28,22 @@ async function conditional(write: Promise<unknown>): Promise<boolean> {
  * another: two λs seeing the threshold reached open the circuit once; two sweeps claim a probe once.
  */
 export class DynamoHealthStore implements HealthStore {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
-  private update(tenantId: string, id: string, input: { UpdateExpression: string; ConditionExpression?: string; Values?: Record<string, unknown>; Names?: Record<string, string>; ReturnValues?: "ALL_NEW" }) {
+  private update(
+    tenantId: string,
+    id: string,
+    input: {
+      UpdateExpression: string;
+      ConditionExpression?: string;
+      Values?: Record<string, unknown>;
+      Names?: Record<string, string>;
+      ReturnValues?: "ALL_NEW";
+    },
+  ) {
     return this.db.send(
       new UpdateCommand({
         TableName: this.table,
@@ -74,17 +86,29 @@ export class DynamoHealthStore implements HealthStore {
           Values: { ":zero": 0, ":due": WAKE_DUE, ":now": o.nowIso, ":reset": releaseReset(o.nowIso) },
         }),
       ));
-    if (!closed) await conditional(this.update(tenantId, id, { UpdateExpression: "SET consecutiveFailures = :zero REMOVE failingSince", Values: { ":zero": 0 } }));
+    if (!closed)
+      await conditional(this.update(tenantId, id, { UpdateExpression: "SET consecutiveFailures = :zero REMOVE failingSince", Values: { ":zero": 0 } }));
     return closed;
   }
 
-  async openCircuit(tenantId: string, id: string, o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number }): Promise<boolean> {
+  async openCircuit(
+    tenantId: string,
+    id: string,
+    o: { threshold: number; nowIso: string; nextProbeAt: string; probeIntervalSeconds: number },
+  ): Promise<boolean> {
     return conditional(
       this.update(tenantId, id, {
         UpdateExpression: "SET circuit = :open, openedAt = :now, nextProbeAt = :probe, probeIntervalSeconds = :interval, #wake = :due, wakeAt = :probe",
         ConditionExpression: "attribute_not_exists(circuit) AND consecutiveFailures >= :threshold",
         Names: { "#wake": "wake" },
-        Values: { ":open": "open", ":now": o.nowIso, ":probe": o.nextProbeAt, ":interval": o.probeIntervalSeconds, ":due": WAKE_DUE, ":threshold": o.threshold },
+        Values: {
+          ":open": "open",
+          ":now": o.nowIso,
+          ":probe": o.nextProbeAt,
+          ":interval": o.probeIntervalSeconds,
+          ":due": WAKE_DUE,
+          ":threshold": o.threshold,
+        },
       }),
     );
   }
@@ -101,21 +125,27 @@ export class DynamoHealthStore implements HealthStore {
 
   async probeFailed(tenantId: string, id: string): Promise<void> {
     await conditional(
-      this.update(tenantId, id, { UpdateExpression: "SET circuit = :open", ConditionExpression: "circuit = :half", Values: { ":open": "open", ":half": "half-open" } }),
+      this.update(tenantId, id, {
+        UpdateExpression: "SET circuit = :open",
+        ConditionExpression: "circuit = :half",
+        Values: { ":open": "open", ":half": "half-open" },
+      }),
     );
   }
 
-  async noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string }): Promise<void> {
+  async noteParked(tenantId: string, id: string, o: { count: number; dueAt: string; nowIso: string; sooner?: boolean }): Promise<void> {
     const counted = { ":n": o.count, ":one": 1, ":now": o.nowIso };
     // Due no later than `dueAt`: set when it is sooner than the wake already there (or none is).
-    const sooner = await conditional(
-      this.update(tenantId, id, {
-        UpdateExpression: "ADD parkedCount :n, parkSeq :one SET lastParkAt = :now, #wake = :due, wakeAt = :at",
-        ConditionExpression: "attribute_not_exists(wakeAt) OR wakeAt > :at",
-        Names: { "#wake": "wake" },
-        Values: { ...counted, ":due": WAKE_DUE, ":at": o.dueAt },
-      }),
-    );
+    const sooner =
+      o.sooner !== false &&
+      (await conditional(
+        this.update(tenantId, id, {
+          UpdateExpression: "ADD parkedCount :n, parkSeq :one SET lastParkAt = :now, #wake = :due, wakeAt = :at",
+          ConditionExpression: "attribute_not_exists(wakeAt) OR wakeAt > :at",
+          Names: { "#wake": "wake" },
+          Values: { ...counted, ":due": WAKE_DUE, ":at": o.dueAt },
+        }),
+      ));
     if (!sooner) await conditional(this.update(tenantId, id, { UpdateExpression: "ADD parkedCount :n, parkSeq :one SET lastParkAt = :now", Values: counted }));
   }
 
@@ -123,26 +153,31 @@ export class DynamoHealthStore implements HealthStore {
     if (count > 0) await conditional(this.update(tenantId, id, { UpdateExpression: "ADD parkedCount :n", Values: { ":n": -count } }));
   }
 
-  async setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq: number; cursor?: { from?: string; to: string } }): Promise<boolean> {
+  async setWake(tenantId: string, id: string, o: { wakeAt?: string; expectParkSeq?: number; cursor?: { from?: string; to: string } }): Promise<boolean> {
     const { wakeAt, expectParkSeq, cursor } = o;
-    if (wakeAt !== undefined) {
-      return conditional(
-        this.update(tenantId, id, {
-          UpdateExpression: `SET #wake = :due, wakeAt = :at${cursor ? ", releasedThrough = :to" : ""}`,
-          // The cursor moves only from where the sweep read it: a reset meanwhile (close, resume) wins.
-          ConditionExpression: cursor ? (cursor.from === undefined ? "attribute_not_exists(releasedThrough)" : "releasedThrough = :from") : undefined,
-          Names: { "#wake": "wake" },
-          Values: { ":due": WAKE_DUE, ":at": wakeAt, ...(cursor ? { ":to": cursor.to, ...(cursor.from === undefined ? {} : { ":from": cursor.from }) } : {}) },
-        }),
-      );
+    const conditions: string[] = [];
+    const values: Record<string, unknown> = {};
+    if (expectParkSeq !== undefined) {
+      // No park since the sweep read the webhook (a park brings the wake forward; it must stand).
+      conditions.push(expectParkSeq === 0 ? "(attribute_not_exists(parkSeq) OR parkSeq = :seq)" : "parkSeq = :seq");
+      values[":seq"] = expectParkSeq;
     }
-    // Cleared only with nothing parked since the sweep read the webhook, and never while its circuit is open (it keeps its probes and stays counted).
+    if (cursor) {
+      // The cursor moves only from where the sweep read it: a reset meanwhile (close, resume) wins.
+      conditions.push(cursor.from === undefined ? "attribute_not_exists(releasedThrough)" : "releasedThrough = :from");
+      if (cursor.from !== undefined) values[":from"] = cursor.from;
+      values[":to"] = cursor.to;
+    }
+    const set =
+      wakeAt === undefined ? "REMOVE #wake, wakeAt SET parkedCount = :zero" : `SET #wake = :due, wakeAt = :at${cursor ? ", releasedThrough = :to" : ""}`;
+    if (wakeAt === undefined) values[":zero"] = 0;
+    else Object.assign(values, { ":due": WAKE_DUE, ":at": wakeAt });
     return conditional(
       this.update(tenantId, id, {
-        UpdateExpression: "REMOVE #wake, wakeAt SET parkedCount = :zero",
-        ConditionExpression: `attribute_not_exists(circuit) AND (${expectParkSeq === 0 ? "attribute_not_exists(parkSeq) OR parkSeq = :seq" : "parkSeq = :seq"})`,
+        UpdateExpression: set,
+        ConditionExpression: conditions.length ? conditions.join(" AND ") : undefined,
         Names: { "#wake": "wake" },
-        Values: { ":seq": expectParkSeq, ":zero": 0 },
+        Values: values,
       }),
     );
   }
@@ -187,12 +222,15 @@ export class DynamoHealthStore implements HealthStore {
   }
 
   async markSlow(tenantId: string, id: string, o: { slowUntil: string; slowMs: number }): Promise<void> {
-    await conditional(this.update(tenantId, id, { UpdateExpression: "SET slowUntil = :until, slowMs = :ms", Values: { ":until": o.slowUntil, ":ms": o.slowMs } }));
+    await conditional(
+      this.update(tenantId, id, { UpdateExpression: "SET slowUntil = :until, slowMs = :ms", Values: { ":until": o.slowUntil, ":ms": o.slowMs } }),
+    );
   }
 
   async takeSlot(tenantId: string, id: string, o: { lease: number; limit: number; expired: readonly number[] }): Promise<boolean> {
     // Leases of workers that died (past their end) are dropped first; one expression cannot both add to and delete from a set.
-    if (o.expired.length) await conditional(this.update(tenantId, id, { UpdateExpression: "DELETE slots :expired", Values: { ":expired": new Set(o.expired) } }));
+    if (o.expired.length)
+      await conditional(this.update(tenantId, id, { UpdateExpression: "DELETE slots :expired", Values: { ":expired": new Set(o.expired) } }));
     return conditional(
       this.update(tenantId, id, {
         UpdateExpression: "ADD slots :lease",
