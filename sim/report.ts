@@ -63,7 +63,7 @@ export function healthLine(r: ScenarioResult, baseline?: ScenarioResult): string
     `parked peak ${n(r.parkedPeak)}, open circuits peak ${n(r.openCircuitsPeak)}; sweeps: ${n(r.sweeps.probes)} probes, ${n(r.sweeps.released)} released, ${n(r.sweeps.expired)} parked deliveries expired to the DLQ, longest sweep ${n(r.sweeps.longestSeconds, 1)} s${r.sweeps.overruns ? ` (${n(r.sweeps.overruns)} longer than the interval)` : ""}`,
   );
   if (r.idleWakes) parts.push(`${n(r.idleWakes)} webhook(s) left due at every sweep with nothing parked`);
-  if (r.slowLane) parts.push(`what-if slow lane: λ concurrency ${n(r.slowLane.concurrencyPeak)} / ${n(r.slowLane.concurrencyLimit)}, in-flight peak ${n(r.slowLane.inFlightPeak)}`);
+  if (r.slowLane) parts.push(`slow lane: λ concurrency ${n(r.slowLane.concurrencyPeak)} / ${n(r.slowLane.concurrencyLimit)}, in-flight peak ${n(r.slowLane.inFlightPeak)}`);
   const p = r.pacing;
   if (p) {
     parts.push(

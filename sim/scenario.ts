@@ -1,6 +1,6 @@
 import { newWebhookId } from "#core/ids.ts";
 import type { DeliveryMessage, Subscription } from "#core/model.ts";
-import { HEALTH, LIMITS, QUEUE } from "#core/settings.ts";
+import { HEALTH, LIMITS, QUEUE, SLOW_LANE } from "#core/settings.ts";
 import { PRICES } from "../bench/prices.ts";
 import { dead, healthy, type Endpoint } from "./ports/http.ts";
 import { World } from "./world.ts";
@@ -36,7 +36,7 @@ export interface ScenarioSpec {
    * unhealthy endpoint is timed, to measure the release pacing per webhook and the time to drain.
    */
   pacingFrom?: number;
-  /** A what-if (not the product): slow webhooks on a lane of their own with this λ concurrency at full scale (see WorldOptions.slowLane). */
+  /** The slow lane's λ concurrency at full scale (default SLOW_LANE.concurrency); scaled like the main lane's. */
   slowLane?: { concurrency: number };
 }
 
@@ -123,7 +123,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     autoDisableAfterSeconds: spec.autoDisableAfterSeconds,
     eventSource: { maxConcurrency: concurrency, reservedConcurrency: concurrency },
     sweepLatency: { dynamoMs: 5, sqsMs: 15 },
-    slowLane: spec.slowLane && { concurrency: Math.max(1, Math.round(spec.slowLane.concurrency * spec.scale)) },
+    slowLane: { concurrency: Math.max(1, Math.round((spec.slowLane?.concurrency ?? SLOW_LANE.concurrency) * spec.scale)) },
     onAttempt: ({ message, attempt }) => {
       const at = Date.parse(attempt.at);
       if (at < pacingFromMs) return;

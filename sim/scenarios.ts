@@ -62,16 +62,6 @@ export function scenarios(quick: boolean): ScenarioSpec[] {
       endpoint: (w) => (every(20)(w) ? { endpoint: healthy(9_000), healthy: false } : { endpoint: fast(w), healthy: true }),
     },
     {
-      key: "d2",
-      title: "(d) with a what-if: slow webhooks' deliveries on a queue and λ of their own (a model of a fix, not the product)",
-      ...base,
-      ...steady,
-      ...(quick ? { tenantCount: 2 } : {}),
-      // 500 slow webhooks × 4 requests in progress of 9 s, ~100 per invocation: ~50 invocations at full scale.
-      slowLane: { concurrency: 50 },
-      endpoint: (w) => (every(20)(w) ? { endpoint: healthy(9_000), healthy: false } : { endpoint: fast(w), healthy: true }),
-    },
-    {
       key: "e",
       title: "as (a), DynamoDB throttling every write of the delivery log and subscriptions for 2 hours",
       ...base,

@@ -3,7 +3,7 @@ import { DeliveryService, type AttemptReport, type DeliveryDeps, type ReceivedMe
 import type { DeliveryMessage } from "#core/model.ts";
 import { IngestService } from "#core/ingest.ts";
 import { RetrySchedule } from "#core/retry.ts";
-import { DELIVERY, HEALTH, QUEUE } from "#core/settings.ts";
+import { DELIVERY, HEALTH, QUEUE, SLOW_LANE } from "#core/settings.ts";
 import { ParkingService, type HealthPolicy } from "#core/parking.ts";
 import { createDeliverHandler } from "../lambdas/deliver/app.ts";
 import { Ledger, VirtualTime } from "./engine.ts";
@@ -70,7 +70,8 @@ export interface WorldOptions {
    * own (the deliver λ forwards a slow-marked webhook's messages there instead of attempting them), so
    * no invocation of the main queue waits for a slow endpoint. Scenario d measures what it would give.
    */
-  slowLane?: { concurrency: number };
+  /** The slow lane's λ concurrency (default SLOW_LANE's); `false`: none, as a stack without one. */
+  slowLane?: { concurrency: number } | false;
 }
 
 /** `port` with every call first waiting `cost(method, args)` ms of virtual time (the request's latency). */
@@ -116,8 +117,9 @@ export class World {
   private readonly deliveryDeps: DeliveryDeps;
   readonly esmOptions: EventSourceOptions;
   private esm?: SimEventSource;
-  /** The what-if slow lane's queue and event source (WorldOptions.slowLane). */
+  /** The slow lane's queue, its service and its event source mapping (settings SLOW_LANE), unless `slowLane: false`. */
   slowQueue?: SimQueue;
+  slowDelivery?: DeliveryService;
   slowEsm?: SimEventSource;
   private readonly slowLane?: { concurrency: number };
 
@@ -167,7 +169,15 @@ export class World {
       subscriptionCacheMs: DELIVERY.subscriptionCacheMs,
       onAttempt: o.onAttempt,
     };
-    this.delivery = new DeliveryService(this.deliveryDeps);
+    this.slowLane = o.slowLane === false ? undefined : (o.slowLane ?? { concurrency: SLOW_LANE.concurrency });
+    if (this.slowLane) {
+      const slowQueue = new SimQueue(this.time, this.ledger, { name: "slow", visibilityTimeoutSeconds: QUEUE.visibilityTimeoutSeconds, inFlightLimit: limit, maxReceiveCount: QUEUE.maxReceiveCount, dlq: this.dlqQueue });
+      const slowPort = new SimDeliveryQueue(slowQueue, this.dlqQueue);
+      this.slowQueue = slowQueue;
+      // As the deliver λ's wiring does it: the slow lane's service backs off on its own queue; the main one forwards to it.
+      this.slowDelivery = new DeliveryService({ ...this.deliveryDeps, queue: slowPort });
+      this.delivery = new DeliveryService({ ...this.deliveryDeps, slowLane: { send: (messages) => slowPort.send(messages) } });
+    } else this.delivery = new DeliveryService(this.deliveryDeps);
     const latency = o.sweepLatency;
     const dynamo = () => latency?.dynamoMs ?? 0;
     // SQS calls of the release λ: one request per 10 messages sent.
@@ -182,8 +192,6 @@ export class World {
       logger: this.logger,
       metrics: this.metrics,
     });
-    this.slowLane = o.slowLane;
-    if (o.slowLane) this.slowQueue = new SimQueue(this.time, this.ledger, { name: "slow", visibilityTimeoutSeconds: QUEUE.visibilityTimeoutSeconds, inFlightLimit: limit, maxReceiveCount: QUEUE.maxReceiveCount, dlq: this.dlqQueue });
     this.esmOptions = {
       batchSize: QUEUE.batchSize,
       maxBatchingWindowSeconds: QUEUE.maxBatchingWindowSeconds,
@@ -195,38 +203,16 @@ export class World {
     };
   }
 
-  /** Starts the deliver λ's event source mapping on the delivery queue. */
+  /** Starts the deliver λ's event source mappings: the delivery queue's, and the slow lane's. */
   startDelivering(): SimEventSource {
-    const slowQueue = this.slowQueue;
-    if (!slowQueue) {
-      this.esm = new SimEventSource(this.time, this.mainQueue, () => createDeliverHandler(this.delivery), this.esmOptions);
-      this.esm.start();
-      return this.esm;
-    }
-    // The what-if slow lane: its own DeliveryService (backoffs change visibility on its own queue) and mapping.
-    const slowDelivery = new DeliveryService({ ...this.deliveryDeps, queue: new SimDeliveryQueue(slowQueue, this.dlqQueue) });
-    const isSlow = (body: string) => {
-      const m = JSON.parse(body) as DeliveryMessage;
-      const until = this.subscriptions.byTenant.get(m.tenantId)?.get(m.webhookId)?.slowUntil;
-      return until !== undefined && Date.parse(until) > this.time.now();
-    };
-    this.esm = new SimEventSource(
-      this.time,
-      this.mainQueue,
-      () => {
-        const handler = createDeliverHandler(this.delivery);
-        return async (event, context) => {
-          const slow = event.Records.filter((r) => isSlow(r.body));
-          for (let i = 0; i < slow.length; i += 10) slowQueue.sendBatch(slow.slice(i, i + 10).map((r, j) => ({ id: String(j), body: r.body, groupId: r.attributes.MessageGroupId })));
-          const fast = event.Records.filter((r) => !slow.includes(r));
-          return fast.length ? handler({ Records: fast }, context) : { batchItemFailures: [] };
-        };
-      },
-      this.esmOptions,
-    );
-    this.slowEsm = new SimEventSource(this.time, slowQueue, () => createDeliverHandler(slowDelivery), { ...this.esmOptions, maxConcurrency: this.slowLane!.concurrency, reservedConcurrency: this.slowLane!.concurrency });
+    this.esm = new SimEventSource(this.time, this.mainQueue, () => createDeliverHandler(this.delivery), this.esmOptions);
     this.esm.start();
-    this.slowEsm.start();
+    if (this.slowQueue && this.slowDelivery && this.slowLane) {
+      const slow = this.slowDelivery;
+      const concurrency = this.slowLane.concurrency;
+      this.slowEsm = new SimEventSource(this.time, this.slowQueue, () => createDeliverHandler(slow), { ...this.esmOptions, batchSize: SLOW_LANE.batchSize, maxConcurrency: concurrency, reservedConcurrency: concurrency });
+      this.slowEsm.start();
+    }
     return this.esm;
   }
 

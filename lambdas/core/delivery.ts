@@ -49,6 +49,11 @@ export interface DeliveryDeps {
   subscriptionCacheMs: number;
   /** The delay ingest gives recovery copies (must match ingest's); bounds when a record read may be skipped. */
   recoveryDelaySeconds?: number;
+  /**
+   * The slow lane (settings SLOW_LANE), on the main lane's service only: a slow webhook's messages are
+   * sent there unattempted. Absent on the slow lane's service, and where the stack has no slow lane.
+   */
+  slowLane?: { send(messages: readonly DeliveryMessage[]): Promise<void> };
   /** Told about every attempt; the local stack prints a line per attempt from it. */
   onAttempt?: (a: AttemptReport) => void;
 }
@@ -81,6 +86,7 @@ const messageSchema = z.object({
   replayOf: z.string().optional(),
   released: z.literal(true).optional(),
   probe: z.literal(true).optional(),
+  forwarded: z.literal(true).optional(),
 });
 
 /** What one batch needs from the tables, read with one BatchGetItem each. */
@@ -156,7 +162,8 @@ export class DeliveryService {
     for (const r of batch) {
       const m = messages.get(r.messageId);
       if (!m) continue;
-      const fresh = r.receiveCount === 1 && !m.recovery && !m.released && !m.probe && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
+      // A message sent again by this service (released, probe, forwarded to the slow lane) is a first receive of a delivery that may have a record.
+      const fresh = r.receiveCount === 1 && !m.recovery && !m.released && !m.probe && !m.forwarded && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
       if (!fresh) needRecords.set(m.deliveryId, m);
     }
 
@@ -270,6 +277,17 @@ export class DeliveryService {
     const held = Math.min(now, acceptedAt(message));
     if (sub.paused) return park("paused", held);
     if (sub.circuit && !message.probe) return park("circuit", held);
+    if (this.deps.slowLane && isSlow(sub, now) && !message.probe) {
+      // Not attempted here: a slow attempt would hold this whole batch's invocation (the main lane's
+      // concurrency) for its time. The slow lane attempts it, within the webhook's slots.
+      try {
+        await this.deps.slowLane.send([{ ...message, forwarded: true }]);
+      } catch (err) {
+        return this.bookkeepingFailed(ctx, received, err, "slow lane forward");
+      }
+      this.deps.metrics.count(METRICS.forwardedToSlowLane);
+      return;
+    }
     // Released deliveries keep to the release rate where it matters, at the endpoint: the release's
     // DelaySeconds spread them, but a batching window (or a backlog) can bring several seconds' worth at once.
     const rate = message.released ? Math.min(sub.rateLimit ?? Number.POSITIVE_INFINITY, this.deps.policy.releaseRate ?? HEALTH.releaseRate) : sub.rateLimit;
@@ -462,7 +480,7 @@ export class DeliveryService {
     w: { roundStart: number; round?: string; nowIso: string; attempt?: Attempt; previousAttempts: number; reason: string },
   ): Promise<void> {
     const deadLetteredAt = w.nowIso;
-    const { recovery: _r, ...rest } = message;
+    const { recovery: _r, released: _l, probe: _p, forwarded: _f, ...rest } = message;
     try {
       await this.deps.queue.deadLetter({ ...rest, deadLetteredAt });
     } catch (err) {

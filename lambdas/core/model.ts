@@ -170,6 +170,8 @@ export interface DeliveryMessage {
   readonly released?: true;
   /** The probe of an open circuit: attempted although the circuit is open. */
   readonly probe?: true;
+  /** Sent on to the slow lane by the main lane (the delivery may have a record already). */
+  readonly forwarded?: true;
 }
 
 export interface StoredEvent {

@@ -201,6 +201,8 @@ export interface DeliveryQueue {
 
 export interface QueueDepths {
   delivery: { visible: number; inFlight: number; delayed: number };
+  /** The slow lane's queue (absent where there is none). */
+  slow?: { visible: number; inFlight: number; delayed: number };
   dlq: { visible: number; inFlight: number };
 }
 

@@ -56,9 +56,9 @@ export const QUEUE = {
   get maxConcurrency(): number {
     return this.deliverConcurrency;
   },
-  /** The deliver λ's reserved concurrency. */
+  /** The deliver λ's reserved concurrency: both lanes' mappings at their maximum (SLOW_LANE). */
   get reservedConcurrency(): number {
-    return this.deliverConcurrency;
+    return this.deliverConcurrency + SLOW_LANE.concurrency;
   },
   /** Deliver λ timeout: a batch runs concurrently, so one attempt timeout plus the bookkeeping. */
   deliverTimeoutSeconds: 30,
@@ -116,12 +116,26 @@ export const HEALTH = {
   slowAttemptMs: 2_000,
   slowForSeconds: 600,
   /** Requests a slow webhook may have in progress at once, across all workers; the rest wait parked. */
-  slowInProgress: 4,
+  slowInProgress: 10,
   /** A lease on an in-progress slot ends after this, even if its worker died. */
   slotLeaseSeconds: 60,
   /** rateLimit (deliveries per second) accepted on create and PATCH. */
   rateLimitMin: 1,
   rateLimitMax: 1_000,
+} as const;
+
+/**
+ * The slow lane: a second queue, consumed by the same deliver λ through a mapping of its own, for the
+ * deliveries of webhooks marked slow (HEALTH.slowAttemptMs). An invocation lasts as long as its
+ * slowest attempt, so slow attempts among fast ones would make every batch last their time and eat
+ * the main mapping's concurrency (docs/scale.md, scenario d); on a lane of their own they hold only
+ * its invocations. The main lane forwards a slow webhook's messages there (one SendMessage) unattempted.
+ */
+export const SLOW_LANE = {
+  batchSize: 100,
+  maxBatchingWindowSeconds: 1,
+  /** The slow lane mapping's maximum concurrency (reserved with the main lane's, see QUEUE). */
+  concurrency: 50,
 } as const;
 
 export const INGEST = {
@@ -183,6 +197,7 @@ export const METRICS = {
   deliveriesParked: "DeliveriesParked",
   deliveriesReleased: "DeliveriesReleased",
   releaseService: "webhooks-release",
+  forwardedToSlowLane: "ForwardedToSlowLane",
 } as const;
 
 /** Table key schemas: the stack creates them with these names and the local stack from the same. */
@@ -228,6 +243,9 @@ export const ENV = {
   dlqUrl: "DLQ_URL",
   dlqArn: "DLQ_ARN",
   deliveryQueueArn: "DELIVERY_QUEUE_ARN",
+  /** The slow lane's queue (SLOW_LANE). */
+  slowQueueUrl: "DELIVERY_SLOW_QUEUE_URL",
+  slowQueueArn: "DELIVERY_SLOW_QUEUE_ARN",
   retrySchedule: "WEBHOOKS_RETRY_SCHEDULE",
   allowPrivateEndpoints: "WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS",
   autoDisableAfter: "WEBHOOKS_AUTO_DISABLE_AFTER",

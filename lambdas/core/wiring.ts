@@ -75,6 +75,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
       queueArn: env[ENV.deliveryQueueArn] ?? "",
       dlqUrl: required(env, ENV.dlqUrl),
       dlqArn: env[ENV.dlqArn] ?? "",
+      slowQueueUrl: env[ENV.slowQueueUrl] || undefined,
+      slowQueueArn: env[ENV.slowQueueArn] || undefined,
       redrive: env.WEBHOOKS_REDRIVE_MODE === "copy" ? "copy" : "move-task",
     },
     schedule: schedule === undefined ? new RetrySchedule() : RetrySchedule.parse(schedule),
@@ -139,17 +141,24 @@ export function createManageService(config: RuntimeConfig, o: Observability): Ma
   });
 }
 
-export function createDeliveryService(
+/** The deliver λ's services: the main lane's, and the slow lane's (SLOW_LANE) where the stack has one. */
+export interface DeliveryServices {
+  main: DeliveryService;
+  slow?: { service: DeliveryService; queueArn: string };
+}
+
+export function createDeliveryServices(
   config: RuntimeConfig,
   o: Observability & { sender?: HttpSender; onAttempt?: (a: AttemptReport) => void; attemptTimeoutMs?: number; recoveryDelaySeconds?: number },
-): DeliveryService {
+): DeliveryServices {
   const metrics = o.metrics ?? noMetrics;
   // The service counts its own failed bookkeeping writes (BookkeepingWriteFailures), where it handles them.
   const { queue, subscriptions, deliveries } = stores(config);
   const subscriptionCacheMs = o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs;
-  return new DeliveryService({
+  const db = documentClient(config.dynamodb);
+  const deps = {
     subscriptions,
-    health: new DynamoHealthStore(documentClient(config.dynamodb), config.tables.subscriptions),
+    health: new DynamoHealthStore(db, config.tables.subscriptions),
     policy: config.health,
     deliveries,
     queue,
@@ -165,7 +174,20 @@ export function createDeliveryService(
     subscriptionCacheMs,
     onAttempt: o.onAttempt,
     recoveryDelaySeconds: o.recoveryDelaySeconds,
-  });
+  };
+  const slowQueue = queue.slowLane();
+  if (!slowQueue) return { main: new DeliveryService(deps) };
+  // The slow lane's service: its backoffs change visibility on its own queue; it forwards nothing.
+  const slow = new DeliveryService({ ...deps, queue: slowQueue });
+  return {
+    main: new DeliveryService({ ...deps, slowLane: { send: (messages) => slowQueue.send(messages) } }),
+    slow: { service: slow, queueArn: config.queue.slowQueueArn ?? "" },
+  };
+}
+
+/** The main lane's service alone (tools and tests that feed it directly). */
+export function createDeliveryService(config: RuntimeConfig, o: Parameters<typeof createDeliveryServices>[1]): DeliveryService {
+  return createDeliveryServices(config, o).main;
 }
 
 /** The full health policy: the configured parts, the rest from HEALTH. */

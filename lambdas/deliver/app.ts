@@ -2,6 +2,12 @@ import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-p
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import type { DeliveryService, ReceivedMessage } from "#core/delivery.ts";
 
+/** The slow lane's service and the ARN of its queue: its records are recognised by their event source. */
+export interface SlowLaneHandler {
+  service: DeliveryService;
+  queueArn: string;
+}
+
 const received = (r: SQSRecord): ReceivedMessage => ({
   messageId: r.messageId,
   receiptHandle: r.receiptHandle,
@@ -19,8 +25,10 @@ const received = (r: SQSRecord): ReceivedMessage => ({
  * local event source, the bench and the tests run several invocations at once in one process. A
  * shared one let a batch's start clear another's failures, whose messages were then deleted.
  */
-export function createDeliverHandler(service: DeliveryService) {
+export function createDeliverHandler(main: DeliveryService, slowLane?: SlowLaneHandler) {
   return async (event: SQSEvent, context: Context) => {
+    // One mapping per lane: a batch comes from one queue, so its first record says which.
+    const service = slowLane && event.Records[0]?.eventSourceARN === slowLane.queueArn ? slowLane.service : main;
     const processor = new BatchProcessor(EventType.SQS);
     const batch = await service.prepare(event.Records.map(received));
     try {

@@ -1,13 +1,15 @@
 import middy from "@middy/core";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { configFromEnv, createDeliveryService } from "#core/wiring.ts";
+import { configFromEnv, createDeliveryServices } from "#core/wiring.ts";
 import { observability } from "../shared/observability.ts";
 import { createDeliverHandler } from "./app.ts";
 
 /** The λ entry: wiring from the environment the stack sets, Powertools middleware, then the app. */
 const { logger, metrics, coreMetrics } = observability("webhooks-deliver");
 
-export const handler = middy(createDeliverHandler(createDeliveryService(configFromEnv(), { logger, metrics: coreMetrics })))
+const services = createDeliveryServices(configFromEnv(), { logger, metrics: coreMetrics });
+
+export const handler = middy(createDeliverHandler(services.main, services.slow))
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics));

@@ -16,6 +16,9 @@ import { RedriveInProgress, type DeliveryQueue, type QueueDepths, type RedriveTa
 export interface SqsQueueConfig {
   queueUrl: string;
   queueArn: string;
+  /** The slow lane's queue (settings SLOW_LANE), if the stack has one. */
+  slowQueueUrl?: string;
+  slowQueueArn?: string;
   dlqUrl: string;
   dlqArn: string;
   /**
@@ -133,8 +136,15 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   }
 
   async depths(): Promise<QueueDepths> {
-    const [delivery, dlq] = await Promise.all([this.depth(this.config.queueUrl), this.depth(this.config.dlqUrl)]);
-    return { delivery, dlq: { visible: dlq.visible, inFlight: dlq.inFlight } };
+    const { slowQueueUrl } = this.config;
+    const [delivery, dlq, slow] = await Promise.all([this.depth(this.config.queueUrl), this.depth(this.config.dlqUrl), slowQueueUrl ? this.depth(slowQueueUrl) : undefined]);
+    return { delivery, ...(slow ? { slow } : {}), dlq: { visible: dlq.visible, inFlight: dlq.inFlight } };
+  }
+
+  /** The same queue port on the slow lane's queue: sends and backoffs go there; the DLQ is the same. */
+  slowLane(): SqsDeliveryQueue | undefined {
+    const { slowQueueUrl, slowQueueArn } = this.config;
+    return slowQueueUrl ? new SqsDeliveryQueue(this.sqs, { ...this.config, queueUrl: slowQueueUrl, queueArn: slowQueueArn ?? "", slowQueueUrl: undefined }) : undefined;
   }
 
   private async depth(queueUrl: string): Promise<QueueDepths["delivery"]> {
