@@ -154,6 +154,9 @@ export interface LocalResources {
   queueArn: string;
   dlqUrl: string;
   dlqArn: string;
+  /** The slow lane's queue (settings SLOW_LANE). */
+  slowQueueUrl: string;
+  slowQueueArn: string;
 }
 
 /** Creates the queues and tables from the same settings the CDK stack uses; safe to run again. */
@@ -169,18 +172,22 @@ export async function createResources(
     }),
   );
   const dlqArn = await queueArn(sqs, dlq.QueueUrl!);
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${prefix}-deliveries`,
-      Attributes: {
-        VisibilityTimeout: String(visibilityTimeoutSeconds),
-        MessageRetentionPeriod: String(QUEUE.retentionSeconds),
-        // As the stack sets it (fauxqs's default is 1 MiB, AWS's 256 KiB).
-        MaximumMessageSize: String(MAX_MESSAGE_BYTES),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: QUEUE.maxReceiveCount }),
-      },
-    }),
-  );
+  // The delivery queue and the slow lane's, alike (the stack makes both the same way).
+  const deliveryQueue = (name: string) =>
+    sqs.send(
+      new CreateQueueCommand({
+        QueueName: name,
+        Attributes: {
+          VisibilityTimeout: String(visibilityTimeoutSeconds),
+          MessageRetentionPeriod: String(QUEUE.retentionSeconds),
+          // As the stack sets it (fauxqs's default is 1 MiB, AWS's 256 KiB).
+          MaximumMessageSize: String(MAX_MESSAGE_BYTES),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: QUEUE.maxReceiveCount }),
+        },
+      }),
+    );
+  const queue = await deliveryQueue(`${prefix}-deliveries`);
+  const slow = await deliveryQueue(`${prefix}-deliveries-slow`);
   const tables = {
     subscriptions: `${prefix}-subscriptions`,
     events: `${prefix}-events`,
@@ -188,7 +195,15 @@ export async function createResources(
     portalSessions: `${prefix}-portal-sessions`,
   } satisfies Record<TableName, string>;
   for (const name of Object.keys(tables) as TableName[]) await createTable(db, tables[name], name);
-  return { tables, queueUrl: queue.QueueUrl!, queueArn: await queueArn(sqs, queue.QueueUrl!), dlqUrl: dlq.QueueUrl!, dlqArn };
+  return {
+    tables,
+    queueUrl: queue.QueueUrl!,
+    queueArn: await queueArn(sqs, queue.QueueUrl!),
+    dlqUrl: dlq.QueueUrl!,
+    dlqArn,
+    slowQueueUrl: slow.QueueUrl!,
+    slowQueueArn: await queueArn(sqs, slow.QueueUrl!),
+  };
 }
 
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {

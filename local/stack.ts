@@ -8,8 +8,8 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AttemptReport } from "#core/delivery.ts";
 import type { CoreMetrics, HttpSender } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
-import { DELIVERY, HEALTH, QUEUE } from "#core/settings.ts";
-import { createDeliveryService, createIngestService, createManageService, createParkingService, createPortalService, type RuntimeConfig } from "#core/wiring.ts";
+import { DELIVERY, HEALTH, QUEUE, SLOW_LANE } from "#core/settings.ts";
+import { createDeliveryServices, createIngestService, createManageService, createParkingService, createPortalService, type RuntimeConfig } from "#core/wiring.ts";
 import { createDeliverHandler } from "../lambdas/deliver/app.ts";
 import { createIngestHandler } from "../lambdas/ingest/app.ts";
 import { createManageHandler } from "../lambdas/manage/app.ts";
@@ -40,6 +40,8 @@ export interface LocalStackOptions {
   /** Run the deliver worker in this process (default) or not (a separate process runs it). */
   worker?: boolean;
   workerConcurrency?: number;
+  /** Pollers of the slow lane's queue (default 2). */
+  slowWorkerConcurrency?: number;
   receiveWaitSeconds?: number;
   logLevel?: Level;
   /** Where log lines go (default: stderr); tests capture them to prove no secret is ever logged. */
@@ -107,11 +109,22 @@ export function startWorker(
   config: RuntimeConfig,
   o: Pick<
     LocalStackOptions,
-    "logLevel" | "logSink" | "onAttempt" | "metrics" | "attemptTimeoutMs" | "sender" | "workerConcurrency" | "receiveWaitSeconds" | "subscriptionCacheMs" | "recoveryDelaySeconds" | "sweepIntervalMs"
+    | "logLevel"
+    | "logSink"
+    | "onAttempt"
+    | "metrics"
+    | "attemptTimeoutMs"
+    | "sender"
+    | "workerConcurrency"
+    | "slowWorkerConcurrency"
+    | "receiveWaitSeconds"
+    | "subscriptionCacheMs"
+    | "recoveryDelaySeconds"
+    | "sweepIntervalMs"
   >,
 ): LocalEventSource {
   const logger = consoleLogger(o.logLevel, o.logSink);
-  const service = createDeliveryService(config, {
+  const services = createDeliveryServices(config, {
     logger,
     metrics: o.metrics,
     onAttempt: o.onAttempt,
@@ -120,17 +133,24 @@ export function startWorker(
     subscriptionCacheMs: o.subscriptionCacheMs,
     recoveryDelaySeconds: o.recoveryDelaySeconds,
   });
-  const source = new LocalEventSource(new SQSClient(config.sqs!), createDeliverHandler(service), {
-    queueUrl: config.queue.queueUrl,
-    queueArn: config.queue.queueArn,
-    // One ReceiveMessage returns at most 10; the Lambda event source gathers QUEUE.batchSize from several.
-    batchSize: Math.min(QUEUE.batchSize, 10),
-    concurrency: o.workerConcurrency ?? 4,
-    waitSeconds: o.receiveWaitSeconds ?? 2,
-    region: LOCAL_REGION,
-    onError: (err) => logger.error("deliver worker error", { error: err as Error }),
-  });
+  const handler = createDeliverHandler(services.main, services.slow);
+  const sqs = new SQSClient(config.sqs!);
+  const poll = { waitSeconds: o.receiveWaitSeconds ?? 2, region: LOCAL_REGION, onError: (err: unknown) => logger.error("deliver worker error", { error: err as Error }) };
+  // One ReceiveMessage returns at most 10; the Lambda event source gathers QUEUE.batchSize from several.
+  const source = new LocalEventSource(sqs, handler, { ...poll, queueUrl: config.queue.queueUrl, queueArn: config.queue.queueArn, batchSize: Math.min(QUEUE.batchSize, 10), concurrency: o.workerConcurrency ?? 4 });
   source.start();
+  // The slow lane's mapping (settings SLOW_LANE): pollers of its own, so slow endpoints never hold the main ones.
+  if (config.queue.slowQueueUrl) {
+    const slow = new LocalEventSource(sqs, handler, {
+      ...poll,
+      queueUrl: config.queue.slowQueueUrl,
+      queueArn: config.queue.slowQueueArn ?? "",
+      batchSize: Math.min(SLOW_LANE.batchSize, 10),
+      concurrency: o.slowWorkerConcurrency ?? 2,
+    });
+    slow.start();
+    source.alongside(slow);
+  }
   // The release λ's schedule, locally: the same sweep on a timer, stopped with the worker.
   const sweepMs = o.sweepIntervalMs ?? HEALTH.localSweepSeconds * 1000;
   const parking = createParkingService(config, { logger, metrics: o.metrics, sweepSeconds: sweepMs / 1000 });
@@ -162,7 +182,15 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     endpoints,
     {
       tables: resources.tables,
-      queue: { queueUrl: resources.queueUrl, queueArn: resources.queueArn, dlqUrl: resources.dlqUrl, dlqArn: resources.dlqArn, redrive: "copy" },
+      queue: {
+        queueUrl: resources.queueUrl,
+        queueArn: resources.queueArn,
+        dlqUrl: resources.dlqUrl,
+        dlqArn: resources.dlqArn,
+        slowQueueUrl: resources.slowQueueUrl,
+        slowQueueArn: resources.slowQueueArn,
+        redrive: "copy",
+      },
     },
     {
       schedule: o.retrySchedule ?? new RetrySchedule(),
