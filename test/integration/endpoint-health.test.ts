@@ -379,8 +379,9 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     // 50 at 5 a second take 10 distinct seconds: first to last more than 8 s (and not much more than 10).
     expect(span).toBeGreaterThan(8_000);
     expect(span).toBeLessThan(20_000);
-    // The excess waits parked, not in flight: the queue holds at most the next second's paced release.
-    expect(Math.max(...depths)).toBeLessThanOrEqual(10);
+    // The excess (45) waits parked, not in flight: the queue holds only the paced release of the next
+    // second or two (5 a sweep; a sweep late under load can find the previous one's still there).
+    expect(Math.max(...depths)).toBeLessThanOrEqual(15);
   }, 45_000);
 
   test("a race: concurrent publishes to a dead endpoint, worked by two deliver workers (two λs: own caches, own coalescing, 8 pollers): the circuit opens once; after recovery no event is lost or doubled", async () => {
@@ -445,7 +446,7 @@ describe("a slow endpoint does not starve a fast one", () => {
     const beside = { tenant, type: "record.updated", r: fast };
 
     await latencies(stack, { ...beside, prefix: "warm", n: 3, spacingMs: 100 });
-    const idle = await latencies(stack, { ...beside, prefix: "idle", n: 30, spacingMs: 100 });
+    const idle = await latencies(stack, { ...beside, prefix: "idle", n: 30, spacingMs: 50 });
     note(`slow endpoint: fast webhook idle ${summary(idle)}`);
 
     // Two events find the webhook not yet known to be slow (both admitted); their 5 s attempts mark it slow.
