@@ -19,8 +19,9 @@ import { startTestStack, type TestStack } from "../support/stack.ts";
  * What the numbers mean locally: everything (API, worker, sweep, both emulators, receivers) runs in
  * this one Node process on a shared machine, and the local queue is one FIFO-ish queue (fauxqs ignores
  * MessageGroupId). A burst of hundreds of messages for any webhook therefore delays the others' by the
- * time the worker takes to get through it, dead endpoint or not; where a test says so, it measures
- * after such a burst has been taken off the queue, and reports the burst's figures.
+ * time the worker takes to get through it, dead endpoint or not. So the dead-endpoint test bounds a
+ * healthy event published during the burst by the burst's time on the queue plus its usual latency,
+ * and the slow-endpoint test measures once the burst is off the queue; both report the burst's figures.
  */
 
 /** Counts a worker's and its sweep's metrics (CircuitsOpened: one per successful conditional open). */
@@ -189,11 +190,12 @@ async function latencies(
 }
 
 /**
- * The worst p99 a healthy webhook may show at "its usual latency": 2× its idle p99, but never less
- * than this absolute floor (idle p99 is 30–60 ms here unloaded: a single GC pause or a neighbour's
- * burst of CPU on this shared machine is more than 2× that; the problem this guards against is seconds).
+ * The worst p99 a healthy webhook may show at "its usual latency": 2× its idle p99, or this absolute
+ * bound if larger. Idle p99 here is 50–300 ms (30 samples: p99 is the slowest) and swings with what
+ * else runs on this shared 2-core machine; a GC pause or a neighbour's burst of CPU alone can double it.
+ * What it guards against, a fast webhook waiting on a slow or dead one, costs seconds (the issue saw 6–25 s).
  */
-const NOISE_FLOOR_MS = 500;
+const NOISE_FLOOR_MS = 1_000;
 
 /** Seven attempts over about two minutes. */
 const LONG_SCHEDULE = "1s,2s,30s,30s,30s,30s";
@@ -430,7 +432,7 @@ describe("a slow endpoint does not starve a fast one", () => {
   });
   afterAll(() => stack?.stop());
 
-  test("while a 5 s endpoint works through a 200-event backlog, a fast webhook's p99 stays within 2× of its idle figure, and the slow one never has more than HEALTH.slowInProgress requests in progress", async () => {
+  test("while a 5 s endpoint works through a 200-event backlog, a fast webhook's p99 stays within 2× of its idle figure (or 1 s), and the slow one never has more than HEALTH.slowInProgress requests in progress", async () => {
     const tenant = "acct_slow";
     const fast = await receiver();
     await stack.createWebhook(tenant, fast.url, ["record.updated"]);
