@@ -396,7 +396,7 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
       const opened = metrics.get(METRICS.circuitsOpened);
       // 60 publishes at once, each a POST of its own.
       await Promise.all(ids("race", 60).map((id) => publish(stack, tenant, "record.created", [id])));
-      await until("circuit open", async () => (await health(stack, tenant, hook.id)).state === "open", 10_000, 50);
+      await until("circuit open", async () => (await health(stack, tenant, hook.id)).state === "open", 15_000, 50);
       await until("the queue holds none of them", async () => (await queued(stack)) === 0, 15_000);
       const h = await health(stack, tenant, hook.id);
       const attempts = (await deliveryLog(stack, tenant, hook.id)).reduce((n, d) => n + d.attemptCount, 0);
