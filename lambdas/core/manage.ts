@@ -475,6 +475,8 @@ export function presentDelivery(d: DeliveryRecord) {
     status: d.status,
     attemptCount: d.attemptCount,
     nextAttemptAt: d.nextAttemptAt ?? null,
+    // Design §5a: a held delivery (circuit open, paused, over its rate, long backoff) is `pending` with `"parked": true`.
+    ...(d.parked ? { parked: true as const } : {}),
     reason: d.reason ?? null,
     replayOf: d.replayOf ?? null,
     createdAt: d.createdAt,

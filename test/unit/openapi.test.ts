@@ -187,6 +187,11 @@ test("what the core's presenters produce fits the schemas", () => {
   expect(api.schema("Delivery", presentDelivery(record))).toEqual([]);
   expect(api.schema("DeliverySummary", summariseDelivery(record))).toEqual([]);
   expect(api.schema("DeliverySummary", summariseDelivery({ ...record, attempts: [], attemptCount: 0 }))).toEqual([]);
+  // A parked delivery (design §5a) says so.
+  const parked = summariseDelivery({ ...record, nextAttemptAt: undefined, parked: true, parkedFor: "circuit", dueAt: "2026-11-26T10:00:00.000Z", windowEndsAt: "2026-11-28T10:00:00.000Z" });
+  expect(parked).toMatchObject({ status: "pending", parked: true, nextAttemptAt: null });
+  expect(api.schema("DeliverySummary", parked)).toEqual([]);
+  expect("parked" in summariseDelivery(record)).toBe(false);
   // A list entry carries the last attempt only; a full record is not a summary.
   expect(api.schema("DeliverySummary", presentDelivery(record))).not.toEqual([]);
 
