@@ -51,10 +51,14 @@ export class ParkingService {
   async sweep(): Promise<SweepReport> {
     const { health, clock, metrics } = this.deps;
     const report: SweepReport = { webhooks: 0, released: 0, probes: 0, expired: 0, openCircuits: 0, parked: 0 };
-    const due = await health.due(new Date(clock.now()).toISOString(), HEALTH.sweepWebhooks);
+    const started = clock.now();
+    const due = await health.due(new Date(started).toISOString(), HEALTH.sweepWebhooks);
     const queue = [...due];
+    // A sweep ends well within its interval (the release λ's timeout is shorter still): the webhooks it
+    // did not reach stay due and come first at the next one.
+    const deadline = started + this.deps.policy.sweepSeconds * 1000 * SWEEP_BUDGET;
     const worker = async () => {
-      for (let sub = queue.shift(); sub; sub = queue.shift()) {
+      for (let sub = queue.shift(); sub && clock.now() < deadline; sub = queue.shift()) {
         try {
           await this.wake(sub, report);
         } catch (err) {
@@ -196,6 +200,8 @@ export class ParkingService {
 
 /** Webhooks swept at once by one sweep. */
 const SWEEP_CONCURRENCY = 8;
+/** The share of the sweep interval a sweep may spend starting webhooks. */
+const SWEEP_BUDGET = 0.6;
 /** Parked deliveries of a held (open, paused) webhook read per page to find those whose window ended. */
 const EXPIRY_PAGE = 100;
 /** Expired deliveries failed per webhook and sweep at most (about 170/s at a sweep a minute), a few at a time. */

@@ -317,6 +317,29 @@ describe("sweeps that keep pace and stay idle", () => {
   });
 });
 
+describe("a sweep keeps within its interval", () => {
+  test("webhooks it cannot reach within 60 % of the interval stay due and are served by the next sweep", async () => {
+    // Slow requests (2 s each), 40 paused webhooks with a parked delivery whose window ended.
+    const world = new World({ policy: { sweepSeconds: 60 }, sweepLatency: { dynamoMs: 2_000, sqsMs: 2_000 } });
+    const nowIso = new Date(world.time.now()).toISOString();
+    for (let i = 0; i < 40; i++) {
+      const id = newWebhookId(world.time.now() + i);
+      await world.subscriptions.create({ tenantId: TENANT, id, url: `https://h${i}.example.com/`, eventTypes: ["*"], enabled: true, paused: true, secrets: [], createdAt: nowIso, updatedAt: nowIso }, LIMITS.webhooksPerTenant);
+      const message = { v: 1 as const, deliveryId: `dlv_${String(i).padStart(26, "0")}`, tenantId: TENANT, webhookId: id, eventId: `s${i}`, eventType: "record.created", payload: "{}" };
+      await world.time.drive(world.deliveries.park({ message, status: "pending", roundStart: 0, nowIso, reason: "paused", dueAt: nowIso, windowEndsAt: nowIso }));
+      await world.time.drive(world.health.noteParked(TENANT, id, { count: 1, dueAt: nowIso, nowIso }));
+    }
+    const first = await world.time.drive(world.parking.sweep());
+    const took = world.time.now() - Date.parse(nowIso);
+    expect(first.webhooks).toBeLessThan(40);
+    expect(took).toBeLessThan(60_000);
+    let served = first.webhooks;
+    for (let i = 0; i < 5 && served < 40; i++) served += (await world.time.drive(world.parking.sweep())).webhooks;
+    expect(served).toBe(40);
+    expect(world.dlqQueue.depth).toBe(40);
+  });
+});
+
 describe("100,000 parked deliveries of one webhook", () => {
   test("are released in order, at the release rate, without throttling a partition, and every one is delivered once", async () => {
     const { world, subs } = await setup();
