@@ -59,7 +59,7 @@ export interface WebhooksStackProps extends StackProps {
 }
 
 /**
- * The webhook delivery service: tables, the delivery pipeline (queue, DLQ, deliver λ), the
+ * The webhook delivery service: tables, the delivery pipeline (queue, slow lane queue, DLQ, deliver λ), the
  * IAM-authorised HTTP API (ingest and manage λs), and monitoring. Environment-agnostic.
  */
 export class WebhooksStack extends Stack {
@@ -92,6 +92,7 @@ export class WebhooksStack extends Stack {
     this.health = new EndpointHealth(this, "Health", {
       tables: this.tables,
       queue: this.pipeline.queue,
+      slowQueue: this.pipeline.slowQueue,
       dlq: this.pipeline.dlq,
       config,
       secretsKey: this.key,
@@ -99,6 +100,7 @@ export class WebhooksStack extends Stack {
     this.api = new WebhooksApi(this, "Api", {
       tables: this.tables,
       queue: this.pipeline.queue,
+      slowQueue: this.pipeline.slowQueue,
       dlq: this.pipeline.dlq,
       config,
       secretsKey: this.key,
@@ -129,6 +131,7 @@ export class WebhooksStack extends Stack {
       ApiUrl: this.api.url,
       ApiArn: this.api.invokeArn,
       DeliveryQueueUrl: this.pipeline.queue.queueUrl,
+      DeliverySlowQueueUrl: this.pipeline.slowQueue.queueUrl,
       DlqUrl: this.pipeline.dlq.queueUrl,
       SubscriptionsTableName: this.tables.subscriptions.tableName,
       EventsTableName: this.tables.events.tableName,

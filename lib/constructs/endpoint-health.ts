@@ -14,6 +14,8 @@ import { WebhooksFunction } from "./webhooks-function.ts";
 export interface EndpointHealthProps {
   readonly tables: WebhooksTables;
   readonly queue: sqs.IQueue;
+  /** Named in the environment every λ gets; the release λ sends to the main queue only (the deliver λ forwards slow webhooks' deliveries). */
+  readonly slowQueue: sqs.IQueue;
   readonly dlq: sqs.IQueue;
   readonly config: RuntimeConfig;
   /** Named in the environment every λ gets; the release λ is granted nothing on it. */
@@ -40,7 +42,7 @@ export class EndpointHealth extends Construct {
 
   constructor(scope: Construct, id: string, props: EndpointHealthProps) {
     super(scope, id);
-    const { tables, queue, dlq } = props;
+    const { tables, queue, slowQueue, dlq } = props;
     const sweep = Duration.seconds(HEALTH.sweepSeconds);
 
     const release = new WebhooksFunction(this, "Release", {
@@ -50,7 +52,7 @@ export class EndpointHealth extends Construct {
       timeout: Duration.seconds(HEALTH.sweepSeconds - 10),
       // Two sweeps at once would release the same webhooks' deliveries twice as fast as the release rate.
       reservedConcurrentExecutions: 1,
-      environment: webhooksEnvironment({ tables, queue, dlq, config: props.config, secretsKey: props.secretsKey }),
+      environment: webhooksEnvironment({ tables, queue, slowQueue, dlq, config: props.config, secretsKey: props.secretsKey }),
     });
     // A sweep that failed or could not start within its minute is not retried: the next tick does
     // its work (the parked deliveries wait in DynamoDB meanwhile), and retries would only pile up

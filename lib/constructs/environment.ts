@@ -19,6 +19,8 @@ export interface RuntimeConfig {
 export interface EnvironmentSources {
   readonly tables: WebhooksTables;
   readonly queue: sqs.IQueue;
+  /** The slow lane's queue (SLOW_LANE). */
+  readonly slowQueue: sqs.IQueue;
   readonly dlq: sqs.IQueue;
   readonly config: RuntimeConfig;
   /** The key that seals signing secrets. */
@@ -30,7 +32,7 @@ export interface EnvironmentSources {
  * variables; what each may actually touch is decided by its grants, not by what it can name.
  */
 export function webhooksEnvironment(sources: EnvironmentSources): Record<string, string> {
-  const { tables, queue, dlq, config, secretsKey } = sources;
+  const { tables, queue, slowQueue, dlq, config, secretsKey } = sources;
   return {
     [ENV.subscriptionsTable]: tables.subscriptions.tableName,
     [ENV.eventsTable]: tables.events.tableName,
@@ -38,6 +40,8 @@ export function webhooksEnvironment(sources: EnvironmentSources): Record<string,
     [ENV.portalSessionsTable]: tables.portalSessions.tableName,
     [ENV.deliveryQueueUrl]: queue.queueUrl,
     [ENV.deliveryQueueArn]: queue.queueArn,
+    [ENV.slowQueueUrl]: slowQueue.queueUrl,
+    [ENV.slowQueueArn]: slowQueue.queueArn,
     [ENV.dlqUrl]: dlq.queueUrl,
     [ENV.dlqArn]: dlq.queueArn,
     [ENV.retrySchedule]: config.retryScheduleSeconds.map((s) => `${s}s`).join(","),

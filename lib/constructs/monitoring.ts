@@ -19,7 +19,7 @@ export interface WebhooksMonitoringProps {
   readonly alarmTopic?: sns.ITopic;
 }
 
-/** One dashboard over the API, the queues and the λs, and the wiring of every alarm to the topic. */
+/** One dashboard over the API, the queues (both delivery lanes, the DLQ) and the λs, and the wiring of every alarm to the topic. */
 export class WebhooksMonitoring extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
 
@@ -40,6 +40,7 @@ export class WebhooksMonitoring extends Construct {
     const max = { period, statistic: "Maximum" };
     const sum = { period, statistic: "Sum" };
     const fns = Object.entries({ ingest: api.ingest, manage: api.manage, deliver: pipeline.deliver, release: health.release });
+    const lanes = Object.entries({ main: pipeline.queue, slow: pipeline.slowQueue });
     const perFunction = (metric: (fn: WebhooksFunction, label: string) => cloudwatch.IMetric) =>
       fns.map(([label, fn]) => metric(fn, label));
 
@@ -59,13 +60,14 @@ export class WebhooksMonitoring extends Construct {
         title: "API latency (p99)",
         left: [api.stage.metricLatency({ period, statistic: "p99" })],
       }),
+      // Both lanes: the slow lane's queue has its own in-flight limit and its own backlog.
       new cloudwatch.GraphWidget({
-        title: "Delivery queue",
-        left: [
-          pipeline.queue.metricApproximateNumberOfMessagesVisible(max),
-          pipeline.queue.metricApproximateNumberOfMessagesNotVisible(max),
-        ],
-        right: [pipeline.queue.metricApproximateAgeOfOldestMessage(max)],
+        title: "Delivery queues (main, slow lane)",
+        left: lanes.flatMap(([lane, queue]) => [
+          queue.metricApproximateNumberOfMessagesVisible({ ...max, label: `${lane} visible` }),
+          queue.metricApproximateNumberOfMessagesNotVisible({ ...max, label: `${lane} in flight` }),
+        ]),
+        right: lanes.map(([lane, queue]) => queue.metricApproximateAgeOfOldestMessage({ ...max, label: `${lane} oldest (s)` })),
       }),
       new cloudwatch.GraphWidget({
         title: "DLQ depth and messages sent to it",

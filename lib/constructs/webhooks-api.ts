@@ -41,6 +41,8 @@ export const DEFAULT_THROTTLES: Required<ApiThrottles> = {
 export interface WebhooksApiProps {
   readonly tables: WebhooksTables;
   readonly queue: sqs.IQueue;
+  /** The slow lane's queue: the manage λ reads its depths for `GET /admin/queues`. */
+  readonly slowQueue: sqs.IQueue;
   readonly dlq: sqs.IQueue;
   readonly config: RuntimeConfig;
   /** The key that seals signing secrets: the manage and portal λs seal new ones. */
@@ -68,8 +70,8 @@ export class WebhooksApi extends Construct {
 
   constructor(scope: Construct, id: string, props: WebhooksApiProps) {
     super(scope, id);
-    const { tables, queue, dlq } = props;
-    const environment = webhooksEnvironment({ tables, queue, dlq, config: props.config, secretsKey: props.secretsKey });
+    const { tables, queue, slowQueue, dlq } = props;
+    const environment = webhooksEnvironment({ tables, queue, slowQueue, dlq, config: props.config, secretsKey: props.secretsKey });
 
     const ingest = new WebhooksFunction(this, "Ingest", {
       entry: "lambdas/ingest/handler.ts",
@@ -100,6 +102,8 @@ export class WebhooksApi extends Construct {
     manage.bindSecrets(props.secretsKey, "seal");
     // Test sends, replays, and the destination of a DLQ redrive; its depths for `GET /admin/queues`.
     manage.bindQueue(queue, ["SendMessage", "GetQueueAttributes"]);
+    // The slow lane's depths for `GET /admin/queues` (`slow`); nothing is sent there but by the deliver λ.
+    manage.bindQueue(slowQueue, ["GetQueueAttributes"]);
     // DLQ depth, and a redrive: StartMessageMoveTask needs receive, delete and attributes on its
     // source; ListMessageMoveTasks reports a redrive already running (409).
     manage.bindQueue(dlq, ["GetQueueAttributes", "ReceiveMessage", "DeleteMessage", "StartMessageMoveTask", "ListMessageMoveTasks"]);

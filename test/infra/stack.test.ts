@@ -11,7 +11,7 @@ import * as cxapi from "aws-cdk-lib/cx-api";
 import type { IConstruct } from "constructs";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { ROUTES } from "#core/routes.ts";
-import { ENV, HEALTH, MAX_MESSAGE_BYTES, METRICS, QUEUE, SQS_MAX_MESSAGE_BYTES, TABLES } from "#core/settings.ts";
+import { ENV, HEALTH, MAX_MESSAGE_BYTES, METRICS, QUEUE, SLOW_LANE, SQS_MAX_MESSAGE_BYTES, TABLES } from "#core/settings.ts";
 import type { WebhooksFunction } from "../../lib/constructs/webhooks-function.ts";
 import { WebhooksStack } from "../../lib/webhooks-stack.ts";
 
@@ -85,6 +85,22 @@ function grantsOf(fn: WebhooksFunction): Record<string, string[]> {
     }
   }
   return Object.fromEntries(Object.entries(grants).map(([key, actions]) => [key, [...actions].sort()]));
+}
+
+/**
+ * The SQS metrics a dashboard body (an Fn::Join of JSON text and tokens) graphs for the queue with
+ * this logical id: each is `["AWS/SQS","<metric>","QueueName","` followed by the queue's name token.
+ */
+function sqsMetricsOn(body: { "Fn::Join": [string, unknown[]] }, queueId: string): string[] {
+  const parts = body["Fn::Join"][1];
+  const metrics = new Set<string>();
+  parts.forEach((part, i) => {
+    const att = (part as { "Fn::GetAtt"?: string[] })["Fn::GetAtt"];
+    if (att?.[0] !== queueId || att[1] !== "QueueName") return;
+    const metric = /\["AWS\/SQS","(\w+)","QueueName","$/.exec(String(parts[i - 1]))?.[1];
+    if (metric) metrics.add(metric);
+  });
+  return [...metrics].sort();
 }
 
 describe("API", () => {
@@ -175,6 +191,9 @@ describe("λs", () => {
       [ENV.portalSessionsTable]: ref(stack.tables.portalSessions),
       [ENV.deliveryQueueUrl]: ref(stack.pipeline.queue),
       [ENV.deliveryQueueArn]: arn(stack.pipeline.queue),
+      // The slow lane's queue: the deliver λ tells its records apart by this ARN, manage reads its depths.
+      DELIVERY_SLOW_QUEUE_URL: ref(stack.pipeline.slowQueue),
+      DELIVERY_SLOW_QUEUE_ARN: arn(stack.pipeline.slowQueue),
       [ENV.dlqUrl]: ref(stack.pipeline.dlq),
       [ENV.dlqArn]: arn(stack.pipeline.dlq),
       WEBHOOKS_RETRY_SCHEDULE: "5s,30s,120s,600s,1800s,3600s,7200s,14400s,28800s,43200s,43200s,43200s",
@@ -198,17 +217,19 @@ describe("λs", () => {
 });
 
 describe("delivery pipeline", () => {
-  test("queue visibility is at least 6 × the deliver λ timeout", () => {
+  test("both lanes' queue visibility is at least 6 × the deliver λ timeout", () => {
     const deliver = template.findResources("AWS::Lambda::Function")[logicalId(stack.pipeline.deliver.function)];
     expect(deliver.Properties.Timeout).toBe(QUEUE.deliverTimeoutSeconds);
-    const queue = template.findResources("AWS::SQS::Queue")[logicalId(stack.pipeline.queue)];
-    expect(queue.Properties.VisibilityTimeout).toBe(180);
-    expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * deliver.Properties.Timeout);
+    for (const lane of [stack.pipeline.queue, stack.pipeline.slowQueue]) {
+      const queue = template.findResources("AWS::SQS::Queue")[logicalId(lane)];
+      expect(queue.Properties.VisibilityTimeout).toBe(180);
+      expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * deliver.Properties.Timeout);
+    }
   });
 
-  test("queue and DLQ keep messages 14 days, encrypted, take the largest message ingest can make; the queue redrives to the DLQ", () => {
+  test("the queues and the DLQ keep messages 14 days, encrypted, take the largest message ingest can make; both lanes redrive to the DLQ", () => {
     const queues = template.findResources("AWS::SQS::Queue");
-    expect(Object.keys(queues)).toHaveLength(2);
+    expect(Object.keys(queues).sort()).toEqual([stack.pipeline.queue, stack.pipeline.slowQueue, stack.pipeline.dlq].map(logicalId).sort());
     expect(MAX_MESSAGE_BYTES).toBe(3 * 262_144 + 16_384);
     expect(MAX_MESSAGE_BYTES).toBeLessThanOrEqual(SQS_MAX_MESSAGE_BYTES);
     for (const queue of Object.values(queues)) {
@@ -221,10 +242,12 @@ describe("delivery pipeline", () => {
       maxReceiveCount: 50,
     });
     expect(queues[logicalId(stack.pipeline.dlq)].Properties.RedrivePolicy).toBeUndefined();
+    // The slow lane's queue is the delivery queue's twin: same timeout, retention, size, encryption, DLQ.
+    expect(queues[logicalId(stack.pipeline.slowQueue)]).toEqual(queues[logicalId(stack.pipeline.queue)]);
   });
 
-  test("both queues refuse requests without TLS", () => {
-    for (const queue of [stack.pipeline.queue, stack.pipeline.dlq]) {
+  test("every queue refuses requests without TLS", () => {
+    for (const queue of [stack.pipeline.queue, stack.pipeline.slowQueue, stack.pipeline.dlq]) {
       template.hasResourceProperties("AWS::SQS::QueuePolicy", {
         Queues: [ref(queue)],
         PolicyDocument: {
@@ -236,22 +259,42 @@ describe("delivery pipeline", () => {
     }
   });
 
-  test("the deliver λ drains the queue in batches with partial batch failures", () => {
-    template.resourceCountIs("AWS::Lambda::EventSourceMapping", 1);
-    template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
-      EventSourceArn: arn(stack.pipeline.queue),
-      FunctionName: ref(stack.pipeline.deliver.function),
-      BatchSize: 100,
-      MaximumBatchingWindowInSeconds: 1,
-      FunctionResponseTypes: ["ReportBatchItemFailures"],
-      ScalingConfig: { MaximumConcurrency: 500 },
+  test("the deliver λ drains both lanes' queues in batches with partial batch failures, one mapping each", () => {
+    const mappings = Object.values(template.findResources("AWS::Lambda::EventSourceMapping")).map((m) => m.Properties);
+    expect(mappings).toHaveLength(2);
+    const mappingOf = (queue: IConstruct) => mappings.filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(arn(queue)));
+    expect(mappingOf(stack.pipeline.queue)).toEqual([
+      {
+        EventSourceArn: arn(stack.pipeline.queue),
+        FunctionName: ref(stack.pipeline.deliver.function),
+        BatchSize: 100,
+        MaximumBatchingWindowInSeconds: 1,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        ScalingConfig: { MaximumConcurrency: 500 },
+      },
+    ]);
+    // The slow lane (SLOW_LANE): the same λ, a mapping of its own, so slow attempts hold only its invocations.
+    expect(SLOW_LANE).toEqual({ batchSize: 100, maxBatchingWindowSeconds: 1, concurrency: 50 });
+    expect(mappingOf(stack.pipeline.slowQueue)).toEqual([
+      {
+        EventSourceArn: arn(stack.pipeline.slowQueue),
+        FunctionName: ref(stack.pipeline.deliver.function),
+        BatchSize: 100,
+        MaximumBatchingWindowInSeconds: 1,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        ScalingConfig: { MaximumConcurrency: 50 },
+      },
+    ]);
+  });
+
+  test("the deliver λ reserves both mappings' maximum concurrency together (500 + 50)", () => {
+    expect(QUEUE.reservedConcurrency).toBe(QUEUE.deliverConcurrency + SLOW_LANE.concurrency);
+    const deliver = template.findResources("AWS::Lambda::Function")[logicalId(stack.pipeline.deliver.function)];
+    expect(deliver.Properties).toMatchObject({
+      Description: expect.stringMatching(/^Delivers signed webhooks from the delivery queue and the slow lane's queue/),
+      ReservedConcurrentExecutions: 550,
     });
-    // Reserved concurrency is the same one setting (QUEUE.deliverConcurrency).
-    template.hasResourceProperties("AWS::Lambda::Function", {
-      FunctionName: Match.absent(),
-      Description: Match.stringLikeRegexp("^Delivers signed webhooks"),
-      ReservedConcurrentExecutions: 500,
-    });
+    expect(deliver.Properties.FunctionName).toBeUndefined();
   });
 });
 
@@ -282,8 +325,10 @@ describe("endpoint health", () => {
     const release = template.findResources("AWS::Lambda::Function")[logicalId(stack.health.release.function)];
     expect(release.Properties).toMatchObject({ ReservedConcurrentExecutions: 1, Timeout: 50 });
     expect(release.Properties.Timeout).toBeLessThan(HEALTH.sweepSeconds);
-    // Only the rule invokes it: no event source mapping, no API route.
-    template.resourceCountIs("AWS::Lambda::EventSourceMapping", 1);
+    // Only the rule invokes it: no event source mapping (both are the deliver λ's), no API route.
+    for (const mapping of Object.values(template.findResources("AWS::Lambda::EventSourceMapping"))) {
+      expect(mapping.Properties.FunctionName).toEqual(ref(stack.pipeline.deliver.function));
+    }
   });
 });
 
@@ -359,15 +404,28 @@ describe("alarms", () => {
   const alarmOn = (metricName: string) =>
     Object.values(template.findResources("AWS::CloudWatch::Alarm", { Properties: { MetricName: metricName } }));
 
-  test("in-flight messages alarm at 80,000, well below the ~120,000 ceiling: a safety net behind the circuit breaker", () => {
-    const [alarm] = alarmOn("ApproximateNumberOfMessagesNotVisible");
-    expect(alarm.Properties.AlarmDescription).toMatch(/^Safety net: .*circuit breaker/);
-    expect(alarm.Properties).toMatchObject({
-      Threshold: 80_000,
-      ComparisonOperator: "GreaterThanOrEqualToThreshold",
-      Statistic: "Maximum",
-      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [logicalId(stack.pipeline.queue), "QueueName"] } }],
-    });
+  const queueName = (queue: IConstruct) => ({ "Fn::GetAtt": [logicalId(queue), "QueueName"] });
+  /** The alarms on `metricName` by the queue they watch (its logical id). */
+  const alarmsByQueue = (metricName: string) =>
+    Object.fromEntries(alarmOn(metricName).map((a) => [a.Properties.Dimensions[0].Value["Fn::GetAtt"][0], a.Properties]));
+
+  test("in-flight messages of each lane's queue alarm at 80,000, well below the ~120,000 ceiling: a safety net behind the circuit breaker", () => {
+    const alarms = alarmsByQueue("ApproximateNumberOfMessagesNotVisible");
+    expect(Object.keys(alarms).sort()).toEqual([stack.pipeline.queue, stack.pipeline.slowQueue].map(logicalId).sort());
+    for (const queue of [stack.pipeline.queue, stack.pipeline.slowQueue]) {
+      const alarm = alarms[logicalId(queue)];
+      expect(alarm.AlarmDescription).toMatch(/^Safety net: /);
+      expect(alarm).toMatchObject({
+        Namespace: "AWS/SQS",
+        Threshold: 80_000,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+        Statistic: "Maximum",
+        Period: 60,
+        Dimensions: [{ Name: "QueueName", Value: queueName(queue) }],
+      });
+    }
+    expect(alarms[logicalId(stack.pipeline.queue)].AlarmDescription).toMatch(/circuit breaker/);
+    expect(alarms[logicalId(stack.pipeline.slowQueue)].AlarmDescription).toMatch(/slow lane/);
   });
 
   test("messages sent to the DLQ alarm per 5 minutes (not its depth, which stays in ALARM for days)", () => {
@@ -400,8 +458,13 @@ describe("alarms", () => {
     expect(alarm.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold", TreatMissingData: "notBreaching" });
   });
 
-  test("a backlog older than an hour, deliver errors and throttles alarm", () => {
-    expect(alarmOn("ApproximateAgeOfOldestMessage")[0].Properties.Threshold).toBe(3_600);
+  test("a backlog older than an hour on either lane's queue, deliver errors and throttles alarm", () => {
+    const backlogs = alarmsByQueue("ApproximateAgeOfOldestMessage");
+    expect(Object.keys(backlogs).sort()).toEqual([stack.pipeline.queue, stack.pipeline.slowQueue].map(logicalId).sort());
+    for (const queue of [stack.pipeline.queue, stack.pipeline.slowQueue]) {
+      expect(backlogs[logicalId(queue)]).toMatchObject({ Threshold: 3_600, Statistic: "Maximum", Period: 300, ComparisonOperator: "GreaterThanThreshold" });
+    }
+    expect(backlogs[logicalId(stack.pipeline.slowQueue)].AlarmDescription).toMatch(/slow lane/);
     for (const metric of ["Errors", "Throttles"]) {
       const [alarm] = alarmOn(metric).filter((a) => a.Properties.Dimensions[0].Value.Ref === logicalId(stack.pipeline.deliver.function));
       expect(alarm.Properties).toMatchObject({
@@ -487,14 +550,14 @@ describe("alarms", () => {
     template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: arn(stack.key) });
     template.hasResourceProperties("AWS::SNS::Subscription", { Protocol: "email", Endpoint: "ops@example.com" });
     const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm"));
-    expect(alarms).toHaveLength(13);
+    expect(alarms).toHaveLength(15);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic[0] }]);
     }
     Annotations.fromStack(stack).hasNoWarning("*", Match.stringLikeRegexp("No alarm target"));
   });
 
-  test("a dashboard exists, with the endpoint health metrics and the release λ", () => {
+  test("a dashboard exists, with both delivery lanes' queues, the endpoint health metrics and the release λ", () => {
     template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
     const [dashboard] = Object.values(template.findResources("AWS::CloudWatch::Dashboard"));
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
@@ -502,6 +565,11 @@ describe("alarms", () => {
       expect([name, body.includes(name)]).toEqual([name, true]);
     }
     expect(body).toContain(logicalId(stack.health.release.function));
+    // Both lanes' queues: visible, in flight and oldest message of each.
+    const metricsOf = (queue: IConstruct) => sqsMetricsOn(dashboard.Properties.DashboardBody, logicalId(queue));
+    for (const queue of [stack.pipeline.queue, stack.pipeline.slowQueue]) {
+      expect(metricsOf(queue)).toEqual(["ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesVisible"]);
+    }
   });
 });
 
@@ -511,6 +579,7 @@ describe("least privilege", () => {
     events: logicalId(stack.tables.events),
     deliveries: logicalId(stack.tables.deliveries),
     queue: logicalId(stack.pipeline.queue),
+    slowQueue: logicalId(stack.pipeline.slowQueue),
     dlq: logicalId(stack.pipeline.dlq),
     key: logicalId(stack.key),
   });
@@ -526,14 +595,15 @@ describe("least privilege", () => {
     });
   });
 
-  test("manage: exactly the table actions it calls, seals secrets (never opens them), queue send and depths, DLQ redrive", () => {
-    const { subscriptions, events, deliveries, queue, dlq, key } = ids();
+  test("manage: exactly the table actions it calls, seals secrets (never opens them), queue send and depths (both lanes), DLQ redrive", () => {
+    const { subscriptions, events, deliveries, queue, slowQueue, dlq, key } = ids();
     expect(grantsOf(stack.api.manage)).toEqual({
       [logicalId(stack.api.manage.logGroup)]: LOGS,
       [subscriptions]: dynamo("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
       [events]: dynamo("GetItem", "PutItem"),
       [deliveries]: dynamo("BatchGetItem", "GetItem", "Query"),
       [queue]: sqsActions("GetQueueAttributes", "SendMessage"),
+      [slowQueue]: sqsActions("GetQueueAttributes"),
       [dlq]: sqsActions("DeleteMessage", "GetQueueAttributes", "ListMessageMoveTasks", "ReceiveMessage", "StartMessageMoveTask"),
       [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
       [`${key} secrets`]: ["kms:GenerateDataKey"],
@@ -554,13 +624,14 @@ describe("least privilege", () => {
     });
   });
 
-  test("deliver: batch reads and updates of subscriptions and records, opens secrets, consumes the queue, sends to the DLQ; no events access", () => {
-    const { subscriptions, deliveries, queue, dlq, key } = ids();
+  test("deliver: batch reads and updates of subscriptions and records, opens secrets, consumes both lanes' queues, forwards to the slow lane, sends to the DLQ; no events access", () => {
+    const { subscriptions, deliveries, queue, slowQueue, dlq, key } = ids();
     expect(grantsOf(stack.pipeline.deliver)).toEqual({
       [logicalId(stack.pipeline.deliver.logGroup)]: LOGS,
       [subscriptions]: dynamo("BatchGetItem", "UpdateItem"),
       [deliveries]: dynamo("BatchGetItem", "BatchWriteItem", "PutItem", "UpdateItem"),
       [queue]: sqsActions("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "ReceiveMessage"),
+      [slowQueue]: sqsActions("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "ReceiveMessage", "SendMessage"),
       [dlq]: sqsActions("SendMessage"),
       [`${key} via dynamodb`]: KMS_VIA_DYNAMODB,
       [`${key} secrets`]: ["kms:Decrypt"],
@@ -611,12 +682,13 @@ describe("least privilege", () => {
 describe("outputs", () => {
   test("have stable names", () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ["ApiArn", "ApiUrl", "DeliveriesTableName", "DeliveryQueueUrl", "DlqUrl", "EventsTableName", "PortalSessionsTableName", "PortalUrl", "SubscriptionsTableName"],
+      ["ApiArn", "ApiUrl", "DeliveriesTableName", "DeliveryQueueUrl", "DeliverySlowQueueUrl", "DlqUrl", "EventsTableName", "PortalSessionsTableName", "PortalUrl", "SubscriptionsTableName"],
     );
     template.hasOutput("ApiArn", {
       Value: { "Fn::Join": ["", Match.arrayWith([":execute-api:", ref(stack.api.httpApi), "/*/*/*"])] },
     });
     template.hasOutput("DlqUrl", { Value: ref(stack.pipeline.dlq) });
+    template.hasOutput("DeliverySlowQueueUrl", { Value: ref(stack.pipeline.slowQueue) });
     template.hasOutput("EventsTableName", { Value: ref(stack.tables.events) });
     template.hasOutput("PortalUrl", { Value: { "Fn::Join": ["", [{ "Fn::GetAtt": [logicalId(stack.api.httpApi), "ApiEndpoint"] }, "/portal"]] } });
   });
