@@ -1,6 +1,5 @@
 import type { CoreLogger, CoreMetrics } from "#core/ports.ts";
 import { DeliveryService, type AttemptReport, type DeliveryDeps, type ReceivedMessage } from "#core/delivery.ts";
-import type { DeliveryMessage } from "#core/model.ts";
 import { IngestService } from "#core/ingest.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, HEALTH, QUEUE, SLOW_LANE } from "#core/settings.ts";

@@ -47,9 +47,10 @@ export const QUEUE = {
   /** How long the event source waits to fill a batch. */
   maxBatchingWindowSeconds: 1,
   /**
-   * The one setting of deliver concurrency: the event source mapping's maxConcurrency and the deliver
-   * λ's reserved concurrency are both this, so the λ can always scale to what its poller asks and
-   * never takes the rest of the account (docs/operations.md has the sizing).
+   * The one setting of the main lane's deliver concurrency: its event source mapping's maxConcurrency;
+   * the deliver λ's reserved concurrency is this plus the slow lane's (SLOW_LANE.concurrency), so the λ
+   * can always scale to what both pollers ask and never takes the rest of the account
+   * (docs/operations.md has the sizing).
    */
   deliverConcurrency: 500,
   /** Upper bound of concurrent deliver λ invocations (event source mapping maxConcurrency). */
