@@ -304,7 +304,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     costPerMillion: (cost / delivered) * 1e6,
     violations: [...L.violations],
     throttles: Object.fromEntries(L.throttles),
-    metrics: Object.fromEntries([...world.metrics.counts].filter(([k]) => /Bookkeeping|Backoffs|Visibility|Dlq|Skipped|Failed|AutoDisables|CircuitsOpened|CircuitsClosed|DeliveriesParked|DeliveriesReleased/.test(k))),
+    metrics: Object.fromEntries([...world.metrics.counts].filter(([k]) => /Bookkeeping|Backoffs|Visibility|Dlq|Skipped|Failed|AutoDisables|CircuitsOpened|CircuitsClosed|DeliveriesParked|DeliveriesReleased|ForwardedToSlowLane/.test(k))),
     attempts: world.metrics.get("Attempts"),
     wallSeconds: (performance.now() - started) / 1000 + 0,
   };

@@ -81,7 +81,7 @@ test("the running stack's emulators take only its own credentials, and refuse a 
   const client = { region: "us-east-1", maxAttempts: 1 };
   // Positive control: the credentials in the state file see the stack's queues and tables.
   const queues = (await new SQSClient({ ...client, endpoint: endpoints.sqs, credentials: endpoints.credentials }).send(new ListQueuesCommand({}))).QueueUrls!;
-  expect(queues.map((u) => u.split("/").pop()).sort()).toEqual([config.queue.queueUrl, config.queue.dlqUrl].map((u: string) => u.split("/").pop()).sort());
+  expect(queues.map((u) => u.split("/").pop()).sort()).toEqual([config.queue.queueUrl, config.queue.slowQueueUrl, config.queue.dlqUrl].map((u: string) => u.split("/").pop()).sort());
   const tables = (await new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb, credentials: endpoints.credentials }).send(new ListTablesCommand({}))).TableNames!;
   expect(tables.sort()).toEqual(Object.values(config.tables as Record<string, string>).sort());
 

@@ -88,13 +88,13 @@ describe("GET /admin/queues", () => {
     const stack = await startTestStack({ worker: false });
     stacks.push(stack);
     const sqs = new SQSClient(stack.stack.config.sqs!);
-    expect(await depths(stack)).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    expect(await depths(stack)).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
     await stack.createWebhook("acct_depth", "https://a.example.com/h", ["record.*"]);
     await stack.createWebhook("acct_depth", "https://b.example.com/h", ["record.created"]);
     const events = Array.from({ length: 7 }, (_, i) => ({ type: i < 4 ? "record.created" : "record.updated", tenantId: "acct_depth", data: { recordId: `rec_${i}` } }));
     const accepted = await stack.api("POST", "/events", { events });
     expect(accepted.body.deliveries).toBe(11);
-    expect(await depths(stack)).toEqual({ delivery: { visible: 11, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    expect(await depths(stack)).toEqual({ delivery: { visible: 11, inFlight: 0, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
     // The same figures as SQS's own attributes.
     const res = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: stack.stack.config.queue.queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
@@ -116,12 +116,12 @@ describe("GET /admin/queues", () => {
     for (const recordId of ["rec_1", "rec_2"]) await stack.api("POST", "/events", { type: "record.created", tenantId: "acct_depth2", data: { recordId } });
     await stack.waitForDeliveries("acct_depth2", healthy.id, (items) => items.length === 2 && items.every((d) => d.status === "succeeded"));
     await stack.waitForDeliveries("acct_depth2", failing.id, (items) => items.length === 2 && items.every((d) => d.status === "pending" && d.attemptCount === 1));
-    expect(await depths(stack)).toEqual({ delivery: { visible: 0, inFlight: 2, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    expect(await depths(stack)).toEqual({ delivery: { visible: 0, inFlight: 2, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
     await stack.waitForDeliveries("acct_depth2", failing.id, (items) => items.length === 2 && items.every((d) => d.status === "failed"));
     expect(await until("the DLQ to hold both", async () => {
       const d = await depths(stack);
       return d.dlq.visible === 2 ? d : undefined;
-    })).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 2, inFlight: 0 } });
+    })).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 2, inFlight: 0 } });
     expect(up.requests).toHaveLength(2);
     expect(down.requests).toHaveLength(4);
   });

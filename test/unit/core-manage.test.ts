@@ -287,9 +287,12 @@ describe("test sends, the delivery log, retry and replay", () => {
     // Earlier tests may leave messages in flight: counted from where they stand.
     const start = await core.call("GET /admin/queues", {});
     expect(start.statusCode).toBe(200);
-    expect(start.body).toEqual({ delivery: { visible: 0, inFlight: expect.any(Number), delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    expect(start.body).toEqual({ delivery: { visible: 0, inFlight: expect.any(Number), delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
     const inFlight = start.body.delivery.inFlight;
-    const depths = (visible: number, more: number) => ({ statusCode: 200, body: { delivery: { visible, inFlight: inFlight + more, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } } });
+    const depths = (visible: number, more: number) => ({
+      statusCode: 200,
+      body: { delivery: { visible, inFlight: inFlight + more, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } },
+    });
     // A test send is one message on the delivery queue: visible, then in flight once received.
     const hook = (await core.call(`POST ${W}`, p("acct_q1"), { url: receiver.url, eventTypes: ["*"] })).body;
     await core.call(`POST ${W}/{webhookId}/test`, p("acct_q1", hook.id), {});
