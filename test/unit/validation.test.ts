@@ -108,10 +108,17 @@ describe("issuesToDetails", () => {
 });
 
 describe("parseOrThrow", () => {
-  const schema = z.object({ limit: z.coerce.number().int().max(100, "must be at most 100") });
+  const schema = z.object({ limit: z.coerce.number().int("must be a whole number").max(100, "must be at most 100") });
 
   test("returns the parsed value (coerced, unknown keys stripped)", () => {
     expect(parseOrThrow(schema, { limit: "7", other: 1 })).toEqual({ limit: 7 });
+  });
+
+  test("without a prefix, names the field as it is in the input", () => {
+    expect(refusal(() => parseOrThrow(schema, { limit: 1.5 }))).toEqual({
+      status: 400,
+      body: { error: { code: "validation_failed", message: "limit: must be a whole number", details: [{ field: "limit", message: "must be a whole number" }] } },
+    });
   });
 
   test("refuses with a 400 naming each invalid field under the prefix", () => {
