@@ -66,7 +66,12 @@ describe("handleApi", () => {
     expect(res).toEqual({ statusCode: 500, body: { error: { code: "internal_error", message: "internal error; the request may be retried", details: [] } } });
     expect(lines).toHaveLength(1);
     const [level, message, fields] = lines[0];
-    expect([level, message, fields.routeKey, (fields.error as Error).message]).toEqual(["error", "request failed", "GET /broken", "cannot read properties of undefined"]);
+    expect([level, message, fields.routeKey, (fields.error as Error).message]).toEqual([
+      "error",
+      "request failed",
+      "GET /broken",
+      "cannot read properties of undefined",
+    ]);
   });
 
   describe("body size", () => {
@@ -131,7 +136,16 @@ describe("handleApi", () => {
     test("sent as JSON is a 400 invalid_encoding; the route never sees it", async () => {
       const { res, reached } = await call({ bodyNotUtf8: true, contentType: JSON_TYPE });
       expect([res, reached]).toEqual([
-        { statusCode: 400, body: { error: { code: "invalid_encoding", message: "request body is not valid UTF-8", details: [{ field: "(body)", message: "must be JSON encoded as UTF-8" }] } } },
+        {
+          statusCode: 400,
+          body: {
+            error: {
+              code: "invalid_encoding",
+              message: "request body is not valid UTF-8",
+              details: [{ field: "(body)", message: "must be JSON encoded as UTF-8" }],
+            },
+          },
+        },
         false,
       ]);
     });

@@ -1,4 +1,4 @@
-import { activeSecrets, publicSubscription, webhookHealth, type Subscription } from "#core/model.ts";
+import { activeSecrets, publicSubscription, releaseReset, webhookHealth, type Subscription } from "#core/model.ts";
 
 /**
  * What leaves the service about a webhook (design §3, §5a): its public view, never a secret, with
@@ -68,7 +68,14 @@ describe("publicSubscription", () => {
 
   test("a described, disabled, paused, rate-limited webhook shows each", () => {
     const sub = { ...base, description: "billing", enabled: false, disabledReason: "failing", disabledAt: iso(T), paused: true, rateLimit: 50 };
-    expect(publicSubscription(sub)).toMatchObject({ description: "billing", enabled: false, disabledReason: "failing", disabledAt: iso(T), paused: true, rateLimit: 50 });
+    expect(publicSubscription(sub)).toMatchObject({
+      description: "billing",
+      enabled: false,
+      disabledReason: "failing",
+      disabledAt: iso(T),
+      paused: true,
+      rateLimit: 50,
+    });
   });
 
   test("its health is webhookHealth's", () => {
@@ -95,6 +102,27 @@ describe("activeSecrets", () => {
   });
 
   test("a secret that is only sealed (not opened) does not sign", () => {
-    expect(activeSecrets(withSecrets([{ sealed: "blob", createdAt: iso(T) }, { value: "open", createdAt: iso(T) }]), T)).toEqual(["open"]);
+    expect(
+      activeSecrets(
+        withSecrets([
+          { sealed: "blob", createdAt: iso(T) },
+          { value: "open", createdAt: iso(T) },
+        ]),
+        T,
+      ),
+    ).toEqual(["open"]);
+  });
+});
+
+describe("releaseReset (the release cursor's reset value)", () => {
+  /** A parked position: `parkSort` = dueAt#deliveryId (settings.ts, parkedIndex). */
+  const parked = (ms: number) => `${iso(ms)}#dlv_01JDQ7Z3X4Y5Z6A7B8C9D0E1F2`;
+
+  test("sorts before every parked position, even one due long before the reset", () => {
+    for (const due of [0, T - 86_400_000, T, T + 1]) expect(releaseReset(iso(T)) < parked(due)).toBe(true);
+  });
+
+  test("differs from one reset to the next, so that a conditional write on the cursor can tell two resets apart", () => {
+    expect(releaseReset(iso(T))).not.toBe(releaseReset(iso(T + 1)));
   });
 });

@@ -83,7 +83,10 @@ describe("fieldPath", () => {
 
 describe("issuesToDetails", () => {
   const schema = z.strictObject({
-    name: z.string().min(3, "must be at least 3 characters").regex(/^[a-z]+$/, "must be lower-case letters"),
+    name: z
+      .string()
+      .min(3, "must be at least 3 characters")
+      .regex(/^[a-z]+$/, "must be lower-case letters"),
     events: z.array(z.strictObject({ type: z.string("must be a string") })),
   });
   const issues = (input: unknown) => schema.safeParse(input).error!.issues;
@@ -117,14 +120,18 @@ describe("parseOrThrow", () => {
   test("without a prefix, names the field as it is in the input", () => {
     expect(refusal(() => parseOrThrow(schema, { limit: 1.5 }))).toEqual({
       status: 400,
-      body: { error: { code: "validation_failed", message: "limit: must be a whole number", details: [{ field: "limit", message: "must be a whole number" }] } },
+      body: {
+        error: { code: "validation_failed", message: "limit: must be a whole number", details: [{ field: "limit", message: "must be a whole number" }] },
+      },
     });
   });
 
   test("refuses with a 400 naming each invalid field under the prefix", () => {
     expect(refusal(() => parseOrThrow(schema, { limit: "500" }, "query"))).toEqual({
       status: 400,
-      body: { error: { code: "validation_failed", message: "query.limit: must be at most 100", details: [{ field: "query.limit", message: "must be at most 100" }] } },
+      body: {
+        error: { code: "validation_failed", message: "query.limit: must be at most 100", details: [{ field: "query.limit", message: "must be at most 100" }] },
+      },
     });
   });
 });
@@ -149,7 +156,13 @@ describe("parseJsonBody", () => {
     const parseMessage = (thrown(() => JSON.parse('{"a":')) as Error).message;
     expect({ status, body }).toEqual({
       status: 400,
-      body: { error: { code: "invalid_json", message: `request body is not valid JSON: ${parseMessage}`, details: [{ field: "(body)", message: "must be a JSON document" }] } },
+      body: {
+        error: {
+          code: "invalid_json",
+          message: `request body is not valid JSON: ${parseMessage}`,
+          details: [{ field: "(body)", message: "must be a JSON document" }],
+        },
+      },
     });
   });
 
@@ -157,7 +170,11 @@ describe("parseJsonBody", () => {
     expect(refusal(() => parseJsonBody("null"))).toEqual({
       status: 400,
       body: {
-        error: { code: "validation_failed", message: "(body): must be a JSON object, not null", details: [{ field: "(body)", message: "must be a JSON object, not null" }] },
+        error: {
+          code: "validation_failed",
+          message: "(body): must be a JSON object, not null",
+          details: [{ field: "(body)", message: "must be a JSON object, not null" }],
+        },
       },
     });
   });
