@@ -32,6 +32,13 @@ test("isWebhookId / isDeliveryId accept only their own kind", () => {
   for (const bad of [newWebhookId(), "dlv_", `dlv_${"O".repeat(26)}`, `dlv_${"0".repeat(26)} `]) expect(isDeliveryId(bad)).toBe(false);
 });
 
+test("isWebhookId / isDeliveryId take the whole string: nothing before the prefix, nothing after the ULID", () => {
+  const wh = newWebhookId();
+  const dlv = newDeliveryId();
+  expect([isWebhookId(`x${wh}`), isWebhookId(`${wh}0`), isWebhookId(` ${wh}`)]).toEqual([false, false, false]);
+  expect([isDeliveryId(`x${dlv}`), isDeliveryId(`${dlv}0`), isDeliveryId(`tenant/${dlv}`)]).toEqual([false, false, false]);
+});
+
 describe("sortable by time", () => {
   test("ids made later sort after ids made earlier, whatever the prefix's kind", () => {
     for (const make of [newWebhookId, newEventId, newDeliveryId]) {
@@ -91,24 +98,25 @@ describe("deterministicDeliveryId", () => {
 });
 
 describe("deliveryIdBounds", () => {
-  let from: number;
-  let to: number;
-  let inside: (id: string) => boolean;
-  let bounds: { lowest: string; highest: string };
-
-  beforeAll(() => {
-    from = freshTime();
-    to = from + 3_600_000;
-    bounds = deliveryIdBounds(from, to);
-    inside = (id) => bounds.lowest <= id && id <= bounds.highest;
-  });
+  /**
+   * A fresh window and its bounds, made inside each test (not in a beforeAll): mutation testing
+   * attributes the code a test runs to that test only, and a hook's calls to none.
+   */
+  function window() {
+    const from = freshTime();
+    const to = from + 3_600_000;
+    const bounds = deliveryIdBounds(from, to);
+    return { from, to, bounds, inside: (id: string) => bounds.lowest <= id && id <= bounds.highest };
+  }
 
   test("are delivery-id shaped", () => {
+    const { bounds } = window();
     expect(isDeliveryId(bounds.lowest)).toBe(true);
     expect(isDeliveryId(bounds.highest)).toBe(true);
   });
 
   test("bracket every id created in the window, at both edges", () => {
+    const { from, to, inside } = window();
     for (const t of [from, from + 1, from + 1_800_000, to - 1, to]) {
       expect(inside(newDeliveryId(t))).toBe(true);
       expect(inside(deterministicDeliveryId(t, "acct_1", `evt_${t}`, "wh_x"))).toBe(true);
@@ -116,6 +124,7 @@ describe("deliveryIdBounds", () => {
   });
 
   test("leave out ids created just before or just after it", () => {
+    const { from, to, inside } = window();
     // newDeliveryId cannot go back in time (monotonic): the deterministic ids stand for "before".
     expect(inside(newDeliveryId(to + 1))).toBe(false);
     expect(inside(deterministicDeliveryId(from - 1, "acct_1", "evt_1", "wh_x"))).toBe(false);

@@ -143,11 +143,12 @@ describe("RetrySchedule.parse (WEBHOOKS_RETRY_SCHEDULE)", () => {
     expect(new RetrySchedule([0, 43_200]).maxAttempts).toBe(3);
   });
 
-  test("parseDuration knows ms, s, m, h, d and bare seconds", () => {
+  test("parseDuration knows ms, s, m, h, d and bare seconds, and fractions of any length", () => {
     expect([parseDuration("250ms"), parseDuration("7"), parseDuration("7s"), parseDuration("3m"), parseDuration("2h"), parseDuration("1d")]).toEqual([
       0.25, 7, 7, 180, 7_200, 86_400,
     ]);
     expect(parseDuration("1.5m")).toBe(90);
+    expect([parseDuration("1.25s"), parseDuration("0.125h")]).toEqual([1.25, 450]);
   });
 });
 
