@@ -274,6 +274,8 @@ function lambdaEnv(fn: string): NodeJS.ProcessEnv {
     DLQ_URL: onEndpoint(stack.config.queue.dlqUrl),
     DLQ_ARN: stack.config.queue.dlqArn,
     WEBHOOKS_RETRY_SCHEDULE: RETRY_SCHEDULE,
+    // As the stack's worker: the 3-attempt batches fail on purpose, the breaker must not park them.
+    WEBHOOKS_BREAKER_THRESHOLD: String(stack.config.health.breakerThreshold),
     // The receivers are on 127.0.0.1; on AWS this is "false" and only the endpoint guard's verdict differs.
     WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS: "true",
     WEBHOOKS_AUTO_DISABLE_AFTER: String(stack.config.autoDisableAfterSeconds),

@@ -513,8 +513,11 @@ export class DeliveryService {
       this.noteBookkeepingFailure(err, "failure count", log);
       return { disabled: false, open: false };
     }
-    this.cache.delete(subKey(sub.tenantId, sub.id));
-    if (!now) return { disabled: false, open: false };
+    if (!now) {
+      this.cache.delete(subKey(sub.tenantId, sub.id));
+      return { disabled: false, open: false };
+    }
+    this.refreshHealth(now);
     const failingSince = now.failingSince ?? nowIso;
     const failingForSeconds = (Date.parse(nowIso) - Date.parse(failingSince)) / 1000;
     if (failingForSeconds >= this.deps.autoDisableAfterSeconds) {
@@ -535,6 +538,18 @@ export class DeliveryService {
       return { disabled: false, open: false };
     }
     return { disabled: false, open: true };
+  }
+
+  /**
+   * The webhook as a health write returned it, into the cache: the next batches see its streak and
+   * circuit without reading it again (its secrets, already opened, are kept; the entry keeps its age).
+   */
+  private refreshHealth(fresh: Subscription): void {
+    const key = subKey(fresh.tenantId, fresh.id);
+    const cached = this.cache.get(key);
+    if (!cached?.sub) return;
+    const { secrets: _s, ...health } = fresh;
+    this.cache.set(key, { sub: { ...health, secrets: cached.sub.secrets }, at: cached.at });
   }
 
   /** Opens the circuit (one conditional write: concurrent λs open it once). */
