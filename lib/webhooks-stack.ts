@@ -89,21 +89,11 @@ export class WebhooksStack extends Stack {
     });
     this.tables = new WebhooksTables(this, "Tables", { encryptionKey: this.key });
     this.pipeline = new DeliveryPipeline(this, "Delivery", { tables: this.tables, config, secretsKey: this.key });
-    this.health = new EndpointHealth(this, "Health", {
-      tables: this.tables,
-      queue: this.pipeline.queue,
-      slowQueue: this.pipeline.slowQueue,
-      dlq: this.pipeline.dlq,
-      config,
-      secretsKey: this.key,
-    });
+    // What every λ's environment names.
+    const sources = { tables: this.tables, queue: this.pipeline.queue, slowQueue: this.pipeline.slowQueue, dlq: this.pipeline.dlq, config, secretsKey: this.key };
+    this.health = new EndpointHealth(this, "Health", sources);
     this.api = new WebhooksApi(this, "Api", {
-      tables: this.tables,
-      queue: this.pipeline.queue,
-      slowQueue: this.pipeline.slowQueue,
-      dlq: this.pipeline.dlq,
-      config,
-      secretsKey: this.key,
+      ...sources,
       throttle: props.apiThrottle,
       portalFrameAncestors: props.portalFrameAncestors,
     });

@@ -2,25 +2,17 @@ import { Duration } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
-import type * as kms from "aws-cdk-lib/aws-kms";
-import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { HEALTH, METRICS } from "#core/settings.ts";
 import { thresholdAlarm } from "./alarms.ts";
-import { webhooksEnvironment, type RuntimeConfig } from "./environment.ts";
-import type { WebhooksTables } from "./tables.ts";
+import { webhooksEnvironment, type EnvironmentSources } from "./environment.ts";
 import { WebhooksFunction } from "./webhooks-function.ts";
 
-export interface EndpointHealthProps {
-  readonly tables: WebhooksTables;
-  readonly queue: sqs.IQueue;
-  /** Named in the environment every λ gets; the release λ sends to the main queue only (the deliver λ forwards slow webhooks' deliveries). */
-  readonly slowQueue: sqs.IQueue;
-  readonly dlq: sqs.IQueue;
-  readonly config: RuntimeConfig;
-  /** Named in the environment every λ gets; the release λ is granted nothing on it. */
-  readonly secretsKey: kms.IKey;
-}
+/**
+ * What every λ's environment names. The release λ sends to the main queue only (the deliver λ forwards
+ * slow webhooks' deliveries) and is granted nothing on the secrets key.
+ */
+export type EndpointHealthProps = EnvironmentSources;
 
 /** Parked deliveries (all webhooks) above which `ParkedHigh` fires. */
 export const PARKED_ALARM_THRESHOLD = 100_000;

@@ -8,14 +8,11 @@ import { writePortalAssets } from "../../portal/build.ts";
 import { frameAncestors } from "../../lambdas/portal/app.ts";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
-import type * as kms from "aws-cdk-lib/aws-kms";
 import * as logs from "aws-cdk-lib/aws-logs";
-import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { thresholdAlarm } from "./alarms.ts";
 import { ROUTES, type FunctionName } from "#core/routes.ts";
-import { webhooksEnvironment, type RuntimeConfig } from "./environment.ts";
-import type { WebhooksTables } from "./tables.ts";
+import { webhooksEnvironment, type EnvironmentSources } from "./environment.ts";
 import { WebhooksFunction } from "./webhooks-function.ts";
 
 export interface ApiThrottle {
@@ -38,15 +35,11 @@ export const DEFAULT_THROTTLES: Required<ApiThrottles> = {
   management: { rateLimit: 50, burstLimit: 100 },
 };
 
-export interface WebhooksApiProps {
-  readonly tables: WebhooksTables;
-  readonly queue: sqs.IQueue;
-  /** The slow lane's queue: the manage λ reads its depths for `GET /admin/queues`. */
-  readonly slowQueue: sqs.IQueue;
-  readonly dlq: sqs.IQueue;
-  readonly config: RuntimeConfig;
-  /** The key that seals signing secrets: the manage and portal λs seal new ones. */
-  readonly secretsKey: kms.IKey;
+/**
+ * The resources every λ's environment names (the manage λ reads the slow lane's depths for
+ * `GET /admin/queues`; the manage and portal λs seal new secrets with the key), and the API's own settings.
+ */
+export interface WebhooksApiProps extends EnvironmentSources {
   /** @default DEFAULT_THROTTLES */
   readonly throttle?: ApiThrottles;
   /** Origins allowed to frame the tenant portal (CSP frame-ancestors). @default none */

@@ -9,6 +9,8 @@ import { LOCAL_REGION } from "../../local/emulators.ts";
 import { LocalEventSource } from "../../local/event-source.ts";
 import { TestReceiver, type Behaviour, type Received } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
+// Counts a worker's and its sweep's metrics (CircuitsOpened: one per successful conditional open).
+import { CountingMetrics } from "../../sim/world.ts";
 
 /**
  * Endpoint health (issue 10, design §5a) on the local stack: the deliver worker and the release sweep
@@ -23,18 +25,6 @@ import { startTestStack, type TestStack } from "../support/stack.ts";
  * healthy event published during the burst by the burst's time on the queue plus its usual latency,
  * and the slow-endpoint test measures once the burst is off the queue; both report the burst's figures.
  */
-
-/** Counts a worker's and its sweep's metrics (CircuitsOpened: one per successful conditional open). */
-class CountingMetrics implements CoreMetrics {
-  readonly counts = new Map<string, number>();
-  count(name: string, value = 1): void {
-    this.counts.set(name, (this.counts.get(name) ?? 0) + value);
-  }
-  milliseconds(): void {}
-  get(name: string): number {
-    return this.counts.get(name) ?? 0;
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
