@@ -33,6 +33,9 @@ export default {
   ],
   // Integration and e2e tests wait for real deliveries with retries of a second or two.
   testTimeout: 60_000,
+  // Both cores: jest's default (cores − 1) runs the files one at a time on a 2-core machine, and most
+  // of the suite's time is spent waiting (deliveries, backoffs, a browser), not computing.
+  maxWorkers: 2,
   // A test that fails half-way can leave what it started (a worker child, a listener) behind; the
   // run must still end, so that CI reports the failure instead of hanging until its time limit.
   forceExit: true,
