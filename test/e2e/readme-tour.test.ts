@@ -193,6 +193,12 @@ test("README's table of what npm start reads names every variable the local stac
     const src = readFileSync(join(ROOT, "local", file), "utf8");
     for (const m of src.matchAll(/\b(?:process\.env|env)\.([A-Z][A-Z0-9_]*)/g)) names.add(m[1]);
     for (const m of src.matchAll(/\benv\[ENV\.(\w+)\]/g)) names.add(ENV[m[1] as keyof typeof ENV]);
+    // The endpoint-health settings are read by the core's `healthFromEnv`, which the local stack calls.
+    if (src.includes("healthFromEnv(")) {
+      const wiring = readFileSync(join(ROOT, "lambdas", "core", "wiring.ts"), "utf8");
+      const body = wiring.slice(wiring.indexOf("export function healthFromEnv("), wiring.indexOf("export function configFromEnv("));
+      for (const m of body.matchAll(/\bENV\.(\w+)/g)) names.add(ENV[m[1] as keyof typeof ENV]);
+    }
   }
   const run = README.slice(README.indexOf("## Run it"), README.indexOf("## A 5-minute tour"));
   const table = [...run.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((m) => m[1]);
