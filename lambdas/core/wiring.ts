@@ -107,6 +107,8 @@ function stores(config: RuntimeConfig) {
   const db = documentClient(config.dynamodb);
   return {
     subscriptions: new DynamoSubscriptionStore(db, config.tables.subscriptions),
+    // A webhook's health lives on its subscription item (same table, same client).
+    health: new DynamoHealthStore(db, config.tables.subscriptions),
     events: new DynamoEventStore(db, config.tables.events),
     deliveries: new DynamoDeliveryLog(db, config.tables.deliveries),
     queue: new SqsDeliveryQueue(new SQSClient(config.sqs ?? {}), config.queue),
@@ -153,12 +155,11 @@ export function createDeliveryServices(
 ): DeliveryServices {
   const metrics = o.metrics ?? noMetrics;
   // The service counts its own failed bookkeeping writes (BookkeepingWriteFailures), where it handles them.
-  const { queue, subscriptions, deliveries } = stores(config);
+  const { queue, subscriptions, deliveries, health } = stores(config);
   const subscriptionCacheMs = o.subscriptionCacheMs ?? DELIVERY.subscriptionCacheMs;
-  const db = documentClient(config.dynamodb);
   const deps = {
     subscriptions,
-    health: new DynamoHealthStore(db, config.tables.subscriptions),
+    health,
     policy: config.health,
     deliveries,
     queue,
@@ -197,9 +198,9 @@ export function healthPolicy(config: RuntimeConfig, sweepSeconds: number = HEALT
 
 /** The release λ's service (and the local stack's timer): parked deliveries, probes, expiry. */
 export function createParkingService(config: RuntimeConfig, o: Observability & { sweepSeconds?: number }): ParkingService {
-  const { queue, deliveries } = stores(config);
+  const { queue, deliveries, health } = stores(config);
   return new ParkingService({
-    health: new DynamoHealthStore(documentClient(config.dynamodb), config.tables.subscriptions),
+    health,
     deliveries,
     queue,
     clock: o.clock ?? systemClock,

@@ -34,7 +34,7 @@ export class EndpointHealth extends Construct {
 
   constructor(scope: Construct, id: string, props: EndpointHealthProps) {
     super(scope, id);
-    const { tables, queue, slowQueue, dlq } = props;
+    const { tables, queue, dlq } = props;
     const sweep = Duration.seconds(HEALTH.sweepSeconds);
 
     const release = new WebhooksFunction(this, "Release", {
@@ -44,7 +44,7 @@ export class EndpointHealth extends Construct {
       timeout: Duration.seconds(HEALTH.sweepSeconds - 10),
       // Two sweeps at once would release the same webhooks' deliveries twice as fast as the release rate.
       reservedConcurrentExecutions: 1,
-      environment: webhooksEnvironment({ tables, queue, slowQueue, dlq, config: props.config, secretsKey: props.secretsKey }),
+      environment: webhooksEnvironment(props),
     });
     // A sweep that failed or could not start within its minute is not retried: the next tick does
     // its work (the parked deliveries wait in DynamoDB meanwhile), and retries would only pile up

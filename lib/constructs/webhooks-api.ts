@@ -64,7 +64,7 @@ export class WebhooksApi extends Construct {
   constructor(scope: Construct, id: string, props: WebhooksApiProps) {
     super(scope, id);
     const { tables, queue, slowQueue, dlq } = props;
-    const environment = webhooksEnvironment({ tables, queue, slowQueue, dlq, config: props.config, secretsKey: props.secretsKey });
+    const environment = webhooksEnvironment(props);
 
     const ingest = new WebhooksFunction(this, "Ingest", {
       entry: "lambdas/ingest/handler.ts",
