@@ -14,7 +14,10 @@ export class Child {
   private waiting: { resolve: (m: any) => void; reject: (e: Error) => void }[] = [];
   readonly ready: Promise<any>;
 
-  constructor(readonly name: string, readonly proc: ChildProcess) {
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
     this.ready = new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
     proc.on("message", (m) => this.waiting.shift()?.resolve(m));
     proc.on("exit", (code, signal) => {
@@ -55,7 +58,10 @@ export class Publisher {
   private readonly agent = new Agent({ connections: 16 });
   private seq = 0;
 
-  constructor(private readonly apiUrl: string, private readonly token: string) {}
+  constructor(
+    private readonly apiUrl: string,
+    private readonly token: string,
+  ) {}
 
   /** `n` events spread over `tenants`, each carrying the time it was published. */
   events(n: number, tenants: readonly string[]) {

@@ -85,7 +85,12 @@ async function receive(size: number): Promise<Message[]> {
   while (out.length < size) {
     if (Date.now() > deadline) throw new Error(`only ${out.length} of ${size} messages arrived on the delivery queue`);
     const res = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: Math.min(10, size - out.length), WaitTimeSeconds: 1, MessageSystemAttributeNames: ["All"] }),
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: Math.min(10, size - out.length),
+        WaitTimeSeconds: 1,
+        MessageSystemAttributeNames: ["All"],
+      }),
       { abortSignal: AbortSignal.timeout(5_000) },
     );
     out.push(...(res.Messages ?? []));

@@ -110,7 +110,12 @@ export function goals(r: Results): Goal[] {
       met: e.perSecond >= 1_500,
       by: e.perSecond < 1_500 ? `${n(((e.perSecond - 1_500) / 1_500) * 100)} %` : undefined,
     });
-    atMost(`worker CPU per delivery ÷ bare loop CPU per request, fan-out ${fanout}`, e.workerCpuMsPerDelivery / r.bareLoop.cpuMsPerRequest, 2, (x) => `${n(x, 2)}×`);
+    atMost(
+      `worker CPU per delivery ÷ bare loop CPU per request, fan-out ${fanout}`,
+      e.workerCpuMsPerDelivery / r.bareLoop.cpuMsPerRequest,
+      2,
+      (x) => `${n(x, 2)}×`,
+    );
   }
   atMost(`batch wall time with one ${r.slowBatch.slowMs} ms endpoint`, r.slowBatch.medianMs, 1.25 * r.slowBatch.slowMs, (x) => `${n(x)} ms`);
   for (const fanout of [1, 10]) {
@@ -194,7 +199,14 @@ function tables(r: Results, previous?: Results): Table[] {
     },
     {
       title: "λ handlers, bundled, driven directly",
-      headers: ["handler", "records per invocation", "wall ms (median)", "CPU ms", `estimated ms on a ${r.settings.lambdaMemoryMb} MB λ`, "bytes logged per invocation"],
+      headers: [
+        "handler",
+        "records per invocation",
+        "wall ms (median)",
+        "CPU ms",
+        `estimated ms on a ${r.settings.lambdaMemoryMb} MB λ`,
+        "bytes logged per invocation",
+      ],
       rows: Object.entries(r.lambda).map(([name, m]) => [name, n(m.messagesPerInvocation), n(m.wallMs, 1), n(m.cpuMs, 1), n(m.lambdaMs, 1), n(m.logBytes)]),
       note: `Batch of ${r.slowBatch.batch} with one endpoint at ${r.slowBatch.slowMs} ms: median ${n(r.slowBatch.medianMs)} ms, max ${n(r.slowBatch.maxMs)} ms (${r.slowBatch.samplesMs.map((s) => n(s)).join(", ")}).`,
     },
@@ -218,7 +230,13 @@ function tables(r: Results, previous?: Results): Table[] {
     {
       title: "Cold start: bundles (esbuild, as the stack builds them) and fresh-process import",
       headers: ["λ", "bundle", "import ms, median", "fastest", "largest inputs"],
-      rows: r.coldStart.bundles.map((b) => [b.name, kb(b.bytes), n(b.importMs), n(b.importMinMs), b.largest.map((l) => `${l.input} ${kb(l.bytes)}`).join(", ")]),
+      rows: r.coldStart.bundles.map((b) => [
+        b.name,
+        kb(b.bytes),
+        n(b.importMs),
+        n(b.importMinMs),
+        b.largest.map((l) => `${l.input} ${kb(l.bytes)}`).join(", "),
+      ]),
       note: `${r.coldStart.runs} fresh processes each; an empty module's ${n(r.coldStart.emptyMs, 1)} ms taken off. This is the bundle's own loading cost on this machine, not a Lambda init duration.`,
     },
     {
@@ -275,7 +293,15 @@ function text(t: Table): string {
 
 function markdown(t: Table): string {
   const row = (cells: string[]) => `| ${cells.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`;
-  return [`### ${t.title}`, "", row(t.headers), row(t.headers.map((_, i) => (i === 0 ? "---" : "---:"))), ...t.rows.map(row), ...(t.note ? ["", t.note] : []), ""].join("\n");
+  return [
+    `### ${t.title}`,
+    "",
+    row(t.headers),
+    row(t.headers.map((_, i) => (i === 0 ? "---" : "---:"))),
+    ...t.rows.map(row),
+    ...(t.note ? ["", t.note] : []),
+    "",
+  ].join("\n");
 }
 
 function machineLine(r: Results): string {
@@ -296,14 +322,7 @@ const END = "<!-- bench:end -->";
 
 /** Replaces the generated part of docs/performance.md (between the markers) with this run. */
 export function updatePerformanceDoc(file: string, r: Results): void {
-  const generated = [
-    START,
-    "",
-    `Measured on ${machineLine(r)}, with \`${r.command}\`.`,
-    "",
-    ...tables(r).map(markdown),
-    END,
-  ].join("\n");
+  const generated = [START, "", `Measured on ${machineLine(r)}, with \`${r.command}\`.`, "", ...tables(r).map(markdown), END].join("\n");
   const current = existsSync(file) ? readFileSync(file, "utf8") : `# Performance\n\n${START}\n${END}\n`;
   const from = current.indexOf(START);
   const to = current.indexOf(END);

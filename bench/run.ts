@@ -39,7 +39,16 @@ const { values: flags } = parseArgs({
 
 const PLAN = flags.quick
   ? { deliveries: 1_000, halfLoadSeconds: 2, bareRequests: 1_000, threeAttemptEvents: 100, slowBatches: 2, durationBatches: 2, ingestCalls: 3, importRuns: 3 }
-  : { deliveries: 20_000, halfLoadSeconds: 10, bareRequests: 20_000, threeAttemptEvents: 1_000, slowBatches: 5, durationBatches: 20, ingestCalls: 10, importRuns: 9 };
+  : {
+      deliveries: 20_000,
+      halfLoadSeconds: 10,
+      bareRequests: 20_000,
+      threeAttemptEvents: 1_000,
+      slowBatches: 5,
+      durationBatches: 20,
+      ingestCalls: 10,
+      importRuns: 9,
+    };
 const WORKER_CONCURRENCY = Number(flags.concurrency ?? 8);
 const BARE_CONCURRENCY = 32;
 /** Three attempts with no wait between them: the 3-attempt case counts requests, not backoff time. */
@@ -343,7 +352,10 @@ await deliverProbe.stop();
 log("ingest λ (bundled), driven directly");
 const ingestProbe = Child.start("ingest probe", "bench/lambda-probe.ts", [bundleOf("ingest")], { env: lambdaEnv("Ingest") });
 await ingestProbe.ready;
-for (const [key, tenants] of [["ingest, fan-out 1", F1], ["ingest, fan-out 10", F10]] as const) {
+for (const [key, tenants] of [
+  ["ingest, fan-out 1", F1],
+  ["ingest, fan-out 10", F10],
+] as const) {
   const body = publisher.body(EVENTS_PER_PUBLISH, tenants);
   await ingestProbe.ask({ cmd: "ingest", body, times: 1 }); // warm-up
   const answer = await ingestProbe.ask<ProbeAnswer>({ cmd: "ingest", body, times: PLAN.ingestCalls });

@@ -155,8 +155,19 @@ const shortTable = (name: string) => name.slice(name.lastIndexOf("-") + 1);
 export function perDelivery(t: Tally, deliveries: number): PerDelivery {
   const sum = (ops: Record<string, OpCount>, pick: (op: string) => boolean, field: keyof OpCount = "requests") =>
     Object.entries(ops).reduce((n, [op, c]) => n + (pick(op) ? c[field] : 0), 0) / deliveries;
-  const is = (...names: string[]) => (op: string) => names.includes(op);
-  const known = ["SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"];
+  const is =
+    (...names: string[]) =>
+    (op: string) =>
+      names.includes(op);
+  const known = [
+    "SendMessage",
+    "SendMessageBatch",
+    "ReceiveMessage",
+    "DeleteMessage",
+    "DeleteMessageBatch",
+    "ChangeMessageVisibility",
+    "ChangeMessageVisibilityBatch",
+  ];
   return {
     sqs: {
       send: sum(t.sqs, is("SendMessage", "SendMessageBatch")),
@@ -173,9 +184,7 @@ export function perDelivery(t: Tally, deliveries: number): PerDelivery {
       writeRequests: sum(t.dynamodb, (op) => DYNAMODB_WRITES.has(op)),
       readUnits: sum(t.dynamodb, (op) => DYNAMODB_READS.has(op), "units"),
       writeUnits: sum(t.dynamodb, (op) => DYNAMODB_WRITES.has(op), "units"),
-      tables: Object.fromEntries(
-        Object.entries(t.tables).map(([name, c]) => [shortTable(name), { read: c.read / deliveries, write: c.write / deliveries }]),
-      ),
+      tables: Object.fromEntries(Object.entries(t.tables).map(([name, c]) => [shortTable(name), { read: c.read / deliveries, write: c.write / deliveries }])),
     },
   };
 }

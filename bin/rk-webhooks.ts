@@ -40,11 +40,13 @@ import { inspectCommand } from "./cli/inspect.ts";
 import { tailCommand } from "./cli/tail.ts";
 import { connect, type TargetOptions } from "./cli/target.ts";
 
-const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => (value: string) => {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
-  return n;
-};
+const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    return n;
+  };
 
 const seconds = (value: string) => {
   try {
@@ -81,7 +83,9 @@ let target: TargetOptions | undefined;
 function buildProgram(): Command {
   const program = new Command("rk-webhooks");
   program
-    .description("Operate RecordsKeeper.AI webhooks: create, change and pause webhooks, their health, publish events, deliveries, replay, queue depths, DLQ redrive, live tail, a signature-checking staging endpoint.")
+    .description(
+      "Operate RecordsKeeper.AI webhooks: create, change and pause webhooks, their health, publish events, deliveries, replay, queue depths, DLQ redrive, live tail, a signature-checking staging endpoint.",
+    )
     .version(version)
     .option("--json", "print machine-readable JSON instead of text")
     .option("--state-dir <dir>", "the local stack's state dir (default: $WEBHOOKS_STATE_DIR or .local)")
@@ -120,7 +124,9 @@ function buildProgram(): Command {
     .description("create a webhook; prints `export WEBHOOK=… SECRET=…` for the shell (the secret is shown only now)")
     .requiredOption(tenant, "the tenant")
     .requiredOption("--url <url>", "the endpoint (https and public on AWS; http and loopback allowed on the local stack)")
-    .addOption(new Option("--event-types <patterns>", "comma-separated types or patterns: record.created,file.*").argParser(patterns).default(["*"], "*, every type"))
+    .addOption(
+      new Option("--event-types <patterns>", "comma-separated types or patterns: record.created,file.*").argParser(patterns).default(["*"], "*, every type"),
+    )
     .option("--description <text>", "a note for people")
     .option("--disabled", "create it disabled")
     .option("--paused", "create it paused: its deliveries are kept (parked) until `webhooks resume`")
@@ -140,7 +146,11 @@ function buildProgram(): Command {
     .option("--url <url>", "the new endpoint")
     .option("--event-types <patterns>", "the new comma-separated types or patterns", patterns)
     .option("--description <text>", "the new description ('' clears it)")
-    .option("--rate-limit <perSecond>", `at most this many deliveries per second (${HEALTH.rateLimitMin}–${HEALTH.rateLimitMax}); none removes the limit`, rateLimitOrNone)
+    .option(
+      "--rate-limit <perSecond>",
+      `at most this many deliveries per second (${HEALTH.rateLimitMin}–${HEALTH.rateLimitMax}); none removes the limit`,
+      rateLimitOrNone,
+    )
     .action((id, o, cmd) => webhooksUpdateCommand(ctx(cmd), id, o));
   webhooks
     .command("disable")
@@ -183,7 +193,10 @@ function buildProgram(): Command {
   program
     .command("publish")
     .description("publish an event, as the core app does (to every matching webhook of the tenant)")
-    .requiredOption("--type <eventType>", "the event type: record.created, record.updated, file.ingested, sync.completed, ai.insight.generated (GET /event-types)")
+    .requiredOption(
+      "--type <eventType>",
+      "the event type: record.created, record.updated, file.ingested, sync.completed, ai.insight.generated (GET /event-types)",
+    )
     .requiredOption(tenant, "the tenant")
     .requiredOption("--data <json>", "the event's data: a JSON object, or @file.json (@- reads standard input)")
     .option("--id <eventId>", "the idempotency key (default: a new evt_…)")

@@ -147,7 +147,10 @@ export class WebhooksClient {
     else {
       const region = o.region ?? apiRegion(this.apiUrl) ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
       if (!region) {
-        throw new WebhooksError({ code: "config", message: `region is missing: ${url.host} names none; pass the region option or set AWS_REGION (or pass token for the local stack)` });
+        throw new WebhooksError({
+          code: "config",
+          message: `region is missing: ${url.host} names none; pass the region option or set AWS_REGION (or pass token for the local stack)`,
+        });
       }
       this.authorize = sigv4({ region, credentials: o.credentials ?? defaultCredentials(o.profile) });
     }
@@ -187,7 +190,8 @@ export class WebhooksClient {
         message: missing ? `no local stack found: ${file} does not exist. Start one with "npm start"` : `cannot read ${file}: ${(err as Error).message}`,
       });
     }
-    if (typeof state.apiUrl !== "string" || typeof state.token !== "string") throw new WebhooksError({ code: "no_local_stack", message: `${file} has no apiUrl and token` });
+    if (typeof state.apiUrl !== "string" || typeof state.token !== "string")
+      throw new WebhooksError({ code: "no_local_stack", message: `${file} has no apiUrl and token` });
     return new WebhooksClient({ ...o, apiUrl: state.apiUrl, token: state.token });
   }
 
@@ -349,7 +353,8 @@ export class WebhooksClient {
   url(route: RouteKey, params: Record<string, string> = {}, query: Record<string, string | number | undefined> = {}): URL {
     const path = route.split(" ")[1].replace(/\{(\w+)\}/g, (_, name: string) => {
       const value = params[name];
-      if (value === undefined || value === "") throw new WebhooksError({ code: "validation_failed", message: `${name}: is required`, details: [{ field: name, message: "is required" }] });
+      if (value === undefined || value === "")
+        throw new WebhooksError({ code: "validation_failed", message: `${name}: is required`, details: [{ field: name, message: "is required" }] });
       return encodeURIComponent(value);
     });
     const base = new URL(this.apiUrl);

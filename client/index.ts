@@ -4,5 +4,16 @@
  */
 export { WebhooksClient, CLIENT_ROUTES, type WebhooksClientOptions, type RetryOptions } from "./client.ts";
 export { WebhooksError, type ErrorDetail } from "./errors.ts";
-export { bearer, sigv4, defaultCredentials, apiRegion, stackApiUrl, API_URL_OUTPUT, type Authorizer, type Credentials, type OutgoingRequest, type DescribeStacks } from "./auth.ts";
+export {
+  bearer,
+  sigv4,
+  defaultCredentials,
+  apiRegion,
+  stackApiUrl,
+  API_URL_OUTPUT,
+  type Authorizer,
+  type Credentials,
+  type OutgoingRequest,
+  type DescribeStacks,
+} from "./auth.ts";
 export type * from "./types.ts";

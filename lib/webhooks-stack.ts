@@ -90,7 +90,14 @@ export class WebhooksStack extends Stack {
     this.tables = new WebhooksTables(this, "Tables", { encryptionKey: this.key });
     this.pipeline = new DeliveryPipeline(this, "Delivery", { tables: this.tables, config, secretsKey: this.key });
     // What every λ's environment names.
-    const sources = { tables: this.tables, queue: this.pipeline.queue, slowQueue: this.pipeline.slowQueue, dlq: this.pipeline.dlq, config, secretsKey: this.key };
+    const sources = {
+      tables: this.tables,
+      queue: this.pipeline.queue,
+      slowQueue: this.pipeline.slowQueue,
+      dlq: this.pipeline.dlq,
+      config,
+      secretsKey: this.key,
+    };
     this.health = new EndpointHealth(this, "Health", sources);
     this.api = new WebhooksApi(this, "Api", {
       ...sources,
@@ -169,9 +176,7 @@ export function validRetrySchedule(schedule: readonly number[]): readonly number
   }
   const longest = schedule.reduce((a, b) => a + b, 0) * (1 + RETRY_JITTER);
   if (longest >= QUEUE.retentionSeconds) {
-    throw new Error(
-      `retryScheduleSeconds: up to ${longest} s in all (with jitter) outlasts the queue's message retention (${QUEUE.retentionSeconds} s)`,
-    );
+    throw new Error(`retryScheduleSeconds: up to ${longest} s in all (with jitter) outlasts the queue's message retention (${QUEUE.retentionSeconds} s)`);
   }
   return schedule;
 }

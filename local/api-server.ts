@@ -73,9 +73,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<{ serve
       try {
         url = new URL(req.url ?? "/", "http://local");
       } catch {
-        return json(res, 400, refusal("invalid_request_target", `the request target ${JSON.stringify(req.url)} is not a valid path or URL`, [
-          { field: "(request-target)", message: "must be a path such as /events, or an absolute URL with a valid host and port" },
-        ]));
+        return json(
+          res,
+          400,
+          refusal("invalid_request_target", `the request target ${JSON.stringify(req.url)} is not a valid path or URL`, [
+            { field: "(request-target)", message: "must be a path such as /events, or an absolute URL with a valid host and port" },
+          ]),
+        );
       }
       // HEAD answers like GET, without the body (Node's server leaves it out).
       const extra = req.method === "GET" || req.method === "HEAD" ? options.extras?.[url.pathname] : undefined;
@@ -94,14 +98,22 @@ export async function startApiServer(options: ApiServerOptions): Promise<{ serve
       const route = candidates.find((r) => r.method === req.method);
       if (!route) {
         return candidates.length
-          ? json(res, 405, refusal("method_not_allowed", `${req.method} is not allowed on ${url.pathname}; allowed: ${candidates.map((c) => c.method).join(", ")}`))
+          ? json(
+              res,
+              405,
+              refusal("method_not_allowed", `${req.method} is not allowed on ${url.pathname}; allowed: ${candidates.map((c) => c.method).join(", ")}`),
+            )
           : json(res, 404, refusal("route_not_found", `no route ${req.method} ${url.pathname}`));
       }
       const body = await readBody(req, INGEST.maxRequestBytes);
       if (body === undefined) {
-        return json(res, 413, refusal("payload_too_large", `request body is larger than ${INGEST.maxRequestBytes} bytes`, [
-          { field: "(body)", message: `must be at most ${INGEST.maxRequestBytes} bytes` },
-        ]));
+        return json(
+          res,
+          413,
+          refusal("payload_too_large", `request body is larger than ${INGEST.maxRequestBytes} bytes`, [
+            { field: "(body)", message: `must be at most ${INGEST.maxRequestBytes} bytes` },
+          ]),
+        );
       }
       const match = route.pattern.exec(url.pathname)!;
       const pathParameters = Object.fromEntries(route.params.map((p, i) => [p, decodePathSegment(match[i + 1])]));
@@ -143,7 +155,13 @@ function toEvent(req: IncomingMessage, url: URL, routeKey: string, pathParameter
       apiId: "local",
       domainName: url.host,
       domainPrefix: "local",
-      http: { method: req.method ?? "GET", path: url.pathname, protocol: "HTTP/1.1", sourceIp: req.socket.remoteAddress ?? "", userAgent: headers["user-agent"] ?? "" },
+      http: {
+        method: req.method ?? "GET",
+        path: url.pathname,
+        protocol: "HTTP/1.1",
+        sourceIp: req.socket.remoteAddress ?? "",
+        userAgent: headers["user-agent"] ?? "",
+      },
       requestId: `local-${now}`,
       routeKey,
       stage: "$default",

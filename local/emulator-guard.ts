@@ -60,9 +60,7 @@ export interface Guard {
 /** How far a request's `x-amz-date` may be from now, as on AWS. */
 export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 
-export type Verdict =
-  | { ok: true; signingName: string; region: string }
-  | { ok: false; status: number; type: string; message: string };
+export type Verdict = { ok: true; signingName: string; region: string } | { ok: false; status: number; type: string; message: string };
 
 /** As DynamoDB and KMS answer them (AWS's common errors): a bad or missing signature is a 400, a refusal of access a 403. */
 const refuse = (type: string, message: string, status = type === "AccessDeniedException" ? 403 : 400): Verdict => ({ ok: false, status, type, message });
@@ -75,8 +73,13 @@ export interface SignedRequest {
 }
 
 /** Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`. */
-function parseAuthorization(value: string): { keyId: string; date: string; region: string; service: string; signedHeaders: string[]; signature: string } | undefined {
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(value.trim());
+function parseAuthorization(
+  value: string,
+): { keyId: string; date: string; region: string; service: string; signedHeaders: string[]; signature: string } | undefined {
+  const m =
+    /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(
+      value.trim(),
+    );
   if (!m) return undefined;
   return { keyId: m[1], date: m[2], region: m[3], service: m[4], signedHeaders: m[5].split(";"), signature: m[6] };
 }
@@ -112,12 +115,19 @@ export async function verifyRequest(
   const prefix = target.slice(0, target.indexOf("."));
   const service = services.find((s) => s.targetPrefixes.includes(prefix));
   if (req.method !== "POST" || req.path !== "/" || !service || !/^[A-Za-z0-9_]+\.[A-Za-z]+$/.test(target)) {
-    return refuse("AccessDeniedException", `this endpoint serves the local stack's AWS SDK clients only: POST / with an x-amz-target of ${services.flatMap((s) => s.targetPrefixes).join(", ")}`);
+    return refuse(
+      "AccessDeniedException",
+      `this endpoint serves the local stack's AWS SDK clients only: POST / with an x-amz-target of ${services.flatMap((s) => s.targetPrefixes).join(", ")}`,
+    );
   }
   const authorization = header("authorization");
   if (!authorization) return refuse("MissingAuthenticationTokenException", "Request is missing Authentication Token");
   const auth = parseAuthorization(authorization);
-  if (!auth) return refuse("IncompleteSignatureException", "Authorization must be AWS4-HMAC-SHA256 Credential=…/date/region/service/aws4_request, SignedHeaders=…, Signature=…");
+  if (!auth)
+    return refuse(
+      "IncompleteSignatureException",
+      "Authorization must be AWS4-HMAC-SHA256 Credential=…/date/region/service/aws4_request, SignedHeaders=…, Signature=…",
+    );
   if (!sameSecret(auth.keyId, credentials.accessKeyId)) {
     return refuse("UnrecognizedClientException", "The security token included in the request is invalid.");
   }

@@ -29,7 +29,11 @@ export class LocalEventSource {
   /** Stopped together with the pollers (the release sweeper runs beside the deliver worker). */
   private readonly companions: { stop(): Promise<void> }[] = [];
 
-  constructor(private readonly sqs: SQSClient, private readonly handler: SqsHandler, private readonly options: EventSourceOptions) {}
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly handler: SqsHandler,
+    private readonly options: EventSourceOptions,
+  ) {}
 
   start(): void {
     this.running = true;

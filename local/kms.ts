@@ -37,7 +37,11 @@ export interface LocalKms {
 }
 
 class KmsError extends Error {
-  constructor(readonly type: string, message: string, readonly status = 400) {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
     super(message);
   }
 }
@@ -85,7 +89,12 @@ export function localKms(o: { stateDir?: string } = {}): { keyArn: string; servi
   const operations: Record<string, (input: Record<string, unknown>) => Record<string, unknown>> = {
     GenerateDataKey(input) {
       checkKeyId(input.KeyId, true);
-      const bytes = input.KeySpec === "AES_128" ? 16 : input.KeySpec === "AES_256" || input.KeySpec === undefined ? (input.NumberOfBytes as number | undefined) ?? 32 : NaN;
+      const bytes =
+        input.KeySpec === "AES_128"
+          ? 16
+          : input.KeySpec === "AES_256" || input.KeySpec === undefined
+            ? ((input.NumberOfBytes as number | undefined) ?? 32)
+            : NaN;
       if (!Number.isInteger(bytes) || bytes < 1 || bytes > 1_024) throw new KmsError("ValidationException", "KeySpec or NumberOfBytes is invalid");
       const dataKey = randomBytes(bytes);
       const iv = randomBytes(12);

@@ -32,7 +32,13 @@ if (require.main === module) {
   if (!atLeast(process.versions.node, min.parts)) {
     if (process.argv.indexOf("--quiet") === -1) {
       console.error(
-        "npm start needs Node.js " + min.text + ", and this is Node.js " + process.versions.node + " (" + process.execPath + "). " +
+        "npm start needs Node.js " +
+          min.text +
+          ", and this is Node.js " +
+          process.versions.node +
+          " (" +
+          process.execPath +
+          "). " +
           ".nvmrc says 24: `nvm install` (or Node.js 24 from nodejs.org), then npm start again.",
       );
     }

@@ -9,7 +9,14 @@ import type { AttemptReport } from "#core/delivery.ts";
 import type { CoreMetrics, HttpSender } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, HEALTH, QUEUE, SLOW_LANE } from "#core/settings.ts";
-import { createDeliveryServices, createIngestService, createManageService, createParkingService, createPortalService, type RuntimeConfig } from "#core/wiring.ts";
+import {
+  createDeliveryServices,
+  createIngestService,
+  createManageService,
+  createParkingService,
+  createPortalService,
+  type RuntimeConfig,
+} from "#core/wiring.ts";
 import { createDeliverHandler } from "../lambdas/deliver/app.ts";
 import { createIngestHandler } from "../lambdas/ingest/app.ts";
 import { createManageHandler } from "../lambdas/manage/app.ts";
@@ -135,9 +142,19 @@ export function startWorker(
   });
   const handler = createDeliverHandler(services.main, services.slow);
   const sqs = new SQSClient(config.sqs!);
-  const poll = { waitSeconds: o.receiveWaitSeconds ?? 2, region: LOCAL_REGION, onError: (err: unknown) => logger.error("deliver worker error", { error: err as Error }) };
+  const poll = {
+    waitSeconds: o.receiveWaitSeconds ?? 2,
+    region: LOCAL_REGION,
+    onError: (err: unknown) => logger.error("deliver worker error", { error: err as Error }),
+  };
   // One ReceiveMessage returns at most 10; the Lambda event source gathers QUEUE.batchSize from several.
-  const source = new LocalEventSource(sqs, handler, { ...poll, queueUrl: config.queue.queueUrl, queueArn: config.queue.queueArn, batchSize: Math.min(QUEUE.batchSize, 10), concurrency: o.workerConcurrency ?? 4 });
+  const source = new LocalEventSource(sqs, handler, {
+    ...poll,
+    queueUrl: config.queue.queueUrl,
+    queueArn: config.queue.queueArn,
+    batchSize: Math.min(QUEUE.batchSize, 10),
+    concurrency: o.workerConcurrency ?? 4,
+  });
   source.start();
   // The slow lane's mapping (settings SLOW_LANE): pollers of its own, so slow endpoints never hold the main ones.
   if (config.queue.slowQueueUrl) {
@@ -211,7 +228,10 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     port: o.port ?? 3000,
     token,
     handlers: { ingest: createIngestHandler(ingest, logger), manage: createManageHandler(manage, logger), portal: portalHandler },
-    extras: { "/health": () => ({ statusCode: ready ? 200 : 503, body: { status: ready ? "ok" : "starting" } }), "/openapi.json": () => ({ statusCode: 200, body: loadOpenApi() }) },
+    extras: {
+      "/health": () => ({ statusCode: ready ? 200 : 503, body: { status: ready ? "ok" : "starting" } }),
+      "/openapi.json": () => ({ statusCode: 200, body: loadOpenApi() }),
+    },
   }).catch(async (err: unknown) => {
     await emulators?.stop(); // e.g. the port is taken: leave nothing open behind
     await localKms?.stop();

@@ -74,7 +74,9 @@ async function main(): Promise<void> {
     health,
   }).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "EADDRINUSE") {
-      throw new StartError(`port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what listens there, or choose another port, e.g. PORT=${port + 1} npm start`);
+      throw new StartError(
+        `port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what listens there, or choose another port, e.g. PORT=${port + 1} npm start`,
+      );
     }
     if (err.code === "EACCES") throw new StartError(`port ${port} needs privileges this user lacks (PORT=${port}): choose a port above 1023`);
     throw err;

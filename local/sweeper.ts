@@ -10,7 +10,11 @@ export class LocalSweeper {
   private running?: Promise<void>;
   private stopped = false;
 
-  constructor(private readonly service: ParkingService, private readonly intervalMs: number, private readonly logger: CoreLogger) {}
+  constructor(
+    private readonly service: ParkingService,
+    private readonly intervalMs: number,
+    private readonly logger: CoreLogger,
+  ) {}
 
   start(): this {
     const tick = () => {

@@ -57,7 +57,10 @@ export function buildPortalAssets(): Record<string, string> {
  */
 export function writePortalAssets(): string {
   const files = buildPortalAssets();
-  const hash = createHash("sha256").update(JSON.stringify(Object.entries(files).sort())).digest("hex").slice(0, 16);
+  const hash = createHash("sha256")
+    .update(JSON.stringify(Object.entries(files).sort()))
+    .digest("hex")
+    .slice(0, 16);
   const dir = join(tmpdir(), `rk-webhooks-portal-${hash}`);
   mkdirSync(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);

@@ -111,7 +111,10 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** An AWS rule a request broke: the fake refuses it as AWS would, and the simulator reports it. */
 export class AwsRuleError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(`${code}: ${message}`);
     this.name = code;
   }

@@ -20,7 +20,12 @@ for (const spec of scenarios(quick)) {
   process.stdout.write(`running (${spec.key}) ${spec.title}…`);
   const r = await runScenario(spec);
   results.push(r);
-  console.log(text([r], results.find((x) => x.key === "a")));
+  console.log(
+    text(
+      [r],
+      results.find((x) => x.key === "a"),
+    ),
+  );
 }
 if (!quick && !only) updateScaleDoc(join(import.meta.dirname, "..", "docs", "scale.md"), results, "npm run simulate");
 const failed = results.filter((r) => !passed(r));

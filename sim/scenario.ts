@@ -174,7 +174,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const n = Math.floor(carry);
     carry -= n;
     const events: unknown[] = [];
-    for (let i = 0; i < n; i++, seq++) events.push({ id: `e${seq}`, type: TYPES[seq % 2], tenantId: tenantIds[(seq >> 1) % tenants], data: { recordId: `rec_${seq}` } });
+    for (let i = 0; i < n; i++, seq++)
+      events.push({ id: `e${seq}`, type: TYPES[seq % 2], tenantId: tenantIds[(seq >> 1) % tenants], data: { recordId: `rec_${seq}` } });
     if (spec.hotTenant) {
       hotCarry += (spec.hotTenant.eventsPerSecond * tickMs) / 1000;
       const h = Math.floor(hotCarry);
@@ -222,7 +223,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   }
 
   // The loss accounting: every delivery of every accepted event is delivered, failed, skipped, or still retrying on the queue.
-  const inQueue = new Set([...world.mainQueue.heldBodies(), ...(world.slowQueue?.heldBodies() ?? [])].map((b) => (JSON.parse(b) as DeliveryMessage).deliveryId));
+  const inQueue = new Set(
+    [...world.mainQueue.heldBodies(), ...(world.slowQueue?.heldBodies() ?? [])].map((b) => (JSON.parse(b) as DeliveryMessage).deliveryId),
+  );
   const inDlq = new Set(world.dlqQueue.heldBodies().map((b) => (JSON.parse(b) as DeliveryMessage).deliveryId));
   const accounting = { delivered: 0, failedInDlq: 0, failedOther: 0, skipped: 0, retrying: 0, parked: 0, missing: 0 };
   let parkedOfWatched = 0;
@@ -291,7 +294,13 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     parkedPeak,
     openCircuitsPeak,
     idleWakes,
-    sweeps: { probes: world.swept.probes, released: world.swept.released, expired: world.swept.expired, longestSeconds: world.swept.longestMs / 1000, overruns: world.swept.overruns },
+    sweeps: {
+      probes: world.swept.probes,
+      released: world.swept.released,
+      expired: world.swept.expired,
+      longestSeconds: world.swept.longestMs / 1000,
+      overruns: world.swept.overruns,
+    },
     pacing: spec.pacingFrom === undefined ? undefined : pacing(posts, pacingFromMs, parkedOfWatched),
     largestItemBytes: world.dynamo.largestItem,
     hottestPartitionWcu: world.dynamo.hottestWcuPerSecond,
@@ -299,12 +308,22 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     hottestByTable: Object.fromEntries(world.dynamo.hottestByTable),
     concurrencyPeak: esm.peakConcurrency,
     concurrencyLimit: concurrency,
-    slowLane: world.slowEsm && { concurrencyPeak: world.slowEsm.peakConcurrency, concurrencyLimit: world.slowEsm.options.maxConcurrency, inFlightPeak: world.slowQueue!.peakInFlight },
+    slowLane: world.slowEsm && {
+      concurrencyPeak: world.slowEsm.peakConcurrency,
+      concurrencyLimit: world.slowEsm.options.maxConcurrency,
+      inFlightPeak: world.slowQueue!.peakInFlight,
+    },
     requestsPerDelivery: { sqs: sqsRequests / delivered, dynamodb: dynamoRequests / delivered, lambda: invocations / delivered },
     costPerMillion: (cost / delivered) * 1e6,
     violations: [...L.violations],
     throttles: Object.fromEntries(L.throttles),
-    metrics: Object.fromEntries([...world.metrics.counts].filter(([k]) => /Bookkeeping|Backoffs|Visibility|Dlq|Skipped|Failed|AutoDisables|CircuitsOpened|CircuitsClosed|DeliveriesParked|DeliveriesReleased|ForwardedToSlowLane/.test(k))),
+    metrics: Object.fromEntries(
+      [...world.metrics.counts].filter(([k]) =>
+        /Bookkeeping|Backoffs|Visibility|Dlq|Skipped|Failed|AutoDisables|CircuitsOpened|CircuitsClosed|DeliveriesParked|DeliveriesReleased|ForwardedToSlowLane/.test(
+          k,
+        ),
+      ),
+    ),
     attempts: world.metrics.get("Attempts"),
     wallSeconds: (performance.now() - started) / 1000 + 0,
   };
@@ -321,7 +340,17 @@ function maxInWindow(times: readonly number[], ms: number): number {
 }
 
 function pacing(posts: Map<string, { all: number[]; released: number[] }>, fromMs: number, parkedAtEnd: number): Pacing {
-  const p: Pacing = { webhooks: posts.size, released: 0, maxReleasedPerSecond: 0, maxReleasedPerCalendarSecond: 0, maxReleasedPer10s: 0, maxPostsPerSecond: 0, drainSeconds: 0, firstReleaseSeconds: Number.POSITIVE_INFINITY, parkedAtEnd };
+  const p: Pacing = {
+    webhooks: posts.size,
+    released: 0,
+    maxReleasedPerSecond: 0,
+    maxReleasedPerCalendarSecond: 0,
+    maxReleasedPer10s: 0,
+    maxPostsPerSecond: 0,
+    drainSeconds: 0,
+    firstReleaseSeconds: Number.POSITIVE_INFINITY,
+    parkedAtEnd,
+  };
   for (const { all, released } of posts.values()) {
     all.sort((a, b) => a - b);
     released.sort((a, b) => a - b);
@@ -340,7 +369,15 @@ function pacing(posts: Map<string, { all: number[]; released: number[] }>, fromM
   return p;
 }
 
-async function addWebhook(world: World, tenantId: string, type: string, url: string, endpoint: Endpoint, isHealthy: boolean, urls: Map<string, { url: string; healthy: boolean }>) {
+async function addWebhook(
+  world: World,
+  tenantId: string,
+  type: string,
+  url: string,
+  endpoint: Endpoint,
+  isHealthy: boolean,
+  urls: Map<string, { url: string; healthy: boolean }>,
+) {
   const now = new Date(world.time.now()).toISOString();
   const sub: Subscription = {
     tenantId,

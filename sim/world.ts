@@ -170,7 +170,13 @@ export class World {
     };
     this.slowLane = o.slowLane === false ? undefined : (o.slowLane ?? { concurrency: SLOW_LANE.concurrency });
     if (this.slowLane) {
-      const slowQueue = new SimQueue(this.time, this.ledger, { name: "slow", visibilityTimeoutSeconds: QUEUE.visibilityTimeoutSeconds, inFlightLimit: limit, maxReceiveCount: QUEUE.maxReceiveCount, dlq: this.dlqQueue });
+      const slowQueue = new SimQueue(this.time, this.ledger, {
+        name: "slow",
+        visibilityTimeoutSeconds: QUEUE.visibilityTimeoutSeconds,
+        inFlightLimit: limit,
+        maxReceiveCount: QUEUE.maxReceiveCount,
+        dlq: this.dlqQueue,
+      });
       const slowPort = new SimDeliveryQueue(slowQueue, this.dlqQueue);
       this.slowQueue = slowQueue;
       // As the deliver λ's wiring does it: the slow lane's service backs off on its own queue; the main one forwards to it.
@@ -209,7 +215,12 @@ export class World {
     if (this.slowQueue && this.slowDelivery && this.slowLane) {
       const slow = this.slowDelivery;
       const concurrency = this.slowLane.concurrency;
-      this.slowEsm = new SimEventSource(this.time, this.slowQueue, () => createDeliverHandler(slow), { ...this.esmOptions, batchSize: SLOW_LANE.batchSize, maxConcurrency: concurrency, reservedConcurrency: concurrency });
+      this.slowEsm = new SimEventSource(this.time, this.slowQueue, () => createDeliverHandler(slow), {
+        ...this.esmOptions,
+        batchSize: SLOW_LANE.batchSize,
+        maxConcurrency: concurrency,
+        reservedConcurrency: concurrency,
+      });
       this.slowEsm.start();
     }
     return this.esm;

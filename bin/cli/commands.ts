@@ -57,7 +57,15 @@ export async function webhooksCommand(ctx: Ctx, o: { tenant: string }): Promise<
   ctx.print(
     table(
       ["ID", "ENABLED", "HEALTH", "RATE", "EVENT TYPES", "URL", "DESCRIPTION"],
-      items.map((w) => [w.id, w.enabled ? "yes" : `no (${clip(w.disabledReason, 30)})`, healthCell(w), rateCell(w), w.eventTypes.join(","), w.url, clip(w.description, 40)]),
+      items.map((w) => [
+        w.id,
+        w.enabled ? "yes" : `no (${clip(w.disabledReason, 30)})`,
+        healthCell(w),
+        rateCell(w),
+        w.eventTypes.join(","),
+        w.url,
+        clip(w.description, 40),
+      ]),
     ),
   );
 }
@@ -123,7 +131,8 @@ export async function webhooksUpdateCommand(
     description: o.description === undefined ? undefined : o.description === "" ? null : o.description,
     rateLimit: o.rateLimit === "none" ? null : o.rateLimit,
   };
-  if (Object.values(patch).every((v) => v === undefined)) throw new UsageError("webhooks update needs at least one of --url, --event-types, --description, --rate-limit");
+  if (Object.values(patch).every((v) => v === undefined))
+    throw new UsageError("webhooks update needs at least one of --url, --event-types, --description, --rate-limit");
   const w = await (await ctx.client()).updateWebhook(o.tenant, webhook, patch);
   if (ctx.json) return printJson(ctx, w);
   printWebhook(ctx, w);
@@ -188,7 +197,7 @@ export function readData(value: string): Record<string, unknown> {
   } catch (err) {
     throw new UsageError(`--data is not JSON: ${(err as Error).message}`);
   }
-  if (typeof data !== "object" || data === null || Array.isArray(data)) throw new UsageError("--data must be a JSON object, e.g. '{\"recordId\": \"rec_1\"}'");
+  if (typeof data !== "object" || data === null || Array.isArray(data)) throw new UsageError('--data must be a JSON object, e.g. \'{"recordId": "rec_1"}\'');
   return data as Record<string, unknown>;
 }
 
@@ -289,7 +298,7 @@ export async function replayCommand(
   const body = { since: sinceTime(o.since), until: sinceTime(o.until ?? "0s", Date.now(), "--until"), status: o.status };
   const client = await ctx.client();
   // One call replays a bounded number; its cursor carries on until the whole range is replayed.
-  const total = { replayed: 0, matched: 0, calls: 0, status: o.status ?? "failed" as string };
+  const total = { replayed: 0, matched: 0, calls: 0, status: o.status ?? ("failed" as string) };
   let cursor: string | undefined;
   do {
     const r = await client.replay(o.tenant, o.webhook, { ...body, cursor });
@@ -311,7 +320,9 @@ export async function sendTestCommand(ctx: Ctx, o: { tenant: string; webhook: st
   if (o.type !== undefined) {
     const w = await client.getWebhook(o.tenant, o.webhook);
     if (!matchesType(w.eventTypes, o.type)) {
-      ctx.note(`note: webhook ${w.id} is not subscribed to ${o.type} (it takes ${w.eventTypes.join(",")}): the test is sent anyway, but published ${o.type} events will not reach it`);
+      ctx.note(
+        `note: webhook ${w.id} is not subscribed to ${o.type} (it takes ${w.eventTypes.join(",")}): the test is sent anyway, but published ${o.type} events will not reach it`,
+      );
     }
   }
   const r = await client.sendTest(o.tenant, o.webhook, o.type ? { type: o.type } : {});

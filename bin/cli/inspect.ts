@@ -46,7 +46,9 @@ export async function inspectCommand(ctx: Ctx, o: { port: number; host: string; 
   const url = `http://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}/`;
   if (ctx.json) ctx.print(JSON.stringify({ listening: url, verifying: verifier !== undefined }));
   else {
-    ctx.print(`inspecting webhooks at ${url} — ${verifier ? "verifying signatures with the given secret" : "signatures unverified (pass --secret whsec_… to verify)"}`);
+    ctx.print(
+      `inspecting webhooks at ${url} — ${verifier ? "verifying signatures with the given secret" : "signatures unverified (pass --secret whsec_… to verify)"}`,
+    );
     ctx.note("use it as a webhook's url on the local stack (it allows http and loopback); Ctrl-C stops");
   }
   await new Promise<void>((resolve) => {
@@ -86,7 +88,9 @@ async function inspect(req: IncomingMessage, verifier: Webhook | undefined): Pro
 }
 
 export function formatInspected(r: Inspected): string {
-  const mark = { verified: "✔ signature verified", invalid: `✖ signature invalid: ${r.error}`, unverified: "· signature unverified (no --secret)" }[r.signature];
+  const mark = { verified: "✔ signature verified", invalid: `✖ signature invalid: ${r.error}`, unverified: "· signature unverified (no --secret)" }[
+    r.signature
+  ];
   return [
     `── ${r.method} ${r.path}  ${time(r.at)}  ${mark}`,
     ...Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`),

@@ -6,7 +6,14 @@ export type Cell = string | number | boolean | null | undefined;
 export function table(headers: readonly string[], rows: readonly (readonly Cell[])[]): string {
   const text = [headers, ...rows].map((row) => row.map((c) => (c === null || c === undefined ? "-" : String(c))));
   const widths = headers.map((_, i) => Math.max(...text.map((row) => row[i]?.length ?? 0)));
-  return text.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd()).join("\n");
+  return text
+    .map((row) =>
+      row
+        .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i])))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** `2026-11-26T10:00:00.123Z` → `2026-11-26 10:00:00Z`. */

@@ -49,7 +49,9 @@ export async function deployedClient(o: { stack: string; region?: string; profil
     return await WebhooksClient.fromStack({ stack: o.stack, region: o.region, profile: o.profile });
   } catch (err) {
     if (err instanceof WebhooksError && /region is missing/i.test(err.message)) {
-      throw new CliError(`cannot read stack ${o.stack}: no AWS region. Pass --region REGION (the stack's region, e.g. eu-west-1), set AWS_REGION, or set a region in the --profile's config`);
+      throw new CliError(
+        `cannot read stack ${o.stack}: no AWS region. Pass --region REGION (the stack's region, e.g. eu-west-1), set AWS_REGION, or set a region in the --profile's config`,
+      );
     }
     throw err;
   }

@@ -30,7 +30,9 @@ export async function publishOne(client: WebhooksClient, tenantId: string): Prom
  * event, in order; a refused event says which field and why, and fails only the events of its call.
  */
 export async function publishBatch(client: WebhooksClient, tenantId: string, recordIds: readonly string[]): Promise<PublishResult[]> {
-  const results = await client.publishMany(recordIds.map((recordId) => ({ type: "record.created", tenantId, data: { recordId, title: `Record ${recordId}` } })));
+  const results = await client.publishMany(
+    recordIds.map((recordId) => ({ type: "record.created", tenantId, data: { recordId, title: `Record ${recordId}` } })),
+  );
   const failed = results.filter((r) => !r.ok);
   console.log(`published ${results.length - failed.length} of ${results.length} record.created events`);
   for (const r of failed) if (!r.ok) console.log(`  not published ${r.id}: ${r.error.code}: ${r.error.message}`);

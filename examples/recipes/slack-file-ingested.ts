@@ -49,7 +49,9 @@ export function slackMessage(event: WebhookEvent<FileIngested>): { text: string;
       { type: "section", text: { type: "mrkdwn", text: `:page_facing_up: *File ingested:* ${linked}\n${details}` } },
       {
         type: "context",
-        elements: [{ type: "mrkdwn", text: `RecordsKeeper.AI · account ${escapeMrkdwn(event.tenantId)} · ${event.timestamp} · event ${escapeMrkdwn(event.id)}` }],
+        elements: [
+          { type: "mrkdwn", text: `RecordsKeeper.AI · account ${escapeMrkdwn(event.tenantId)} · ${event.timestamp} · event ${escapeMrkdwn(event.id)}` },
+        ],
       },
     ],
   };

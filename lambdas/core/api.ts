@@ -24,11 +24,7 @@ export interface ApiResponse {
 export type RouteHandler = (req: ApiRequest) => Promise<ApiResponse>;
 
 /** Dispatches by route key and turns every refusal into the one error shape. */
-export async function handleApi(
-  routes: Readonly<Record<string, RouteHandler>>,
-  req: ApiRequest,
-  logger: CoreLogger,
-): Promise<ApiResponse> {
+export async function handleApi(routes: Readonly<Record<string, RouteHandler>>, req: ApiRequest, logger: CoreLogger): Promise<ApiResponse> {
   try {
     const route = routes[req.routeKey];
     if (!route) throw new ApiError(404, "route_not_found", `no route ${req.routeKey}`);
@@ -39,9 +35,12 @@ export async function handleApi(
     }
     const hasBody = (req.body !== undefined && req.body !== "") || req.bodyNotUtf8;
     if (hasBody && !isJsonMediaType(req.contentType)) {
-      throw new ApiError(415, "unsupported_media_type", `request bodies must be JSON, sent as 'content-type: application/json' (got ${JSON.stringify(req.contentType ?? "none")})`, [
-        { field: "content-type", message: "must be application/json (charset, if given, utf-8)" },
-      ]);
+      throw new ApiError(
+        415,
+        "unsupported_media_type",
+        `request bodies must be JSON, sent as 'content-type: application/json' (got ${JSON.stringify(req.contentType ?? "none")})`,
+        [{ field: "content-type", message: "must be application/json (charset, if given, utf-8)" }],
+      );
     }
     if (req.bodyNotUtf8) {
       throw new ApiError(400, "invalid_encoding", "request body is not valid UTF-8", [{ field: "(body)", message: "must be JSON encoded as UTF-8" }]);

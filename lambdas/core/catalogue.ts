@@ -15,7 +15,11 @@ export interface EventTypeDefinition<S extends z.ZodType = z.ZodType, N extends 
   readonly example: z.infer<S>;
 }
 
-const id = (what: string) => z.string({ error: `is required: the ${what} id` }).min(1).max(256);
+const id = (what: string) =>
+  z
+    .string({ error: `is required: the ${what} id` })
+    .min(1)
+    .max(256);
 
 /** Keeps each type's literal name and schema, so that clients derive their types from this list (client/). */
 function define<S extends z.ZodType, const N extends string>(def: EventTypeDefinition<S, N>): EventTypeDefinition<S, N> {

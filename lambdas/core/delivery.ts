@@ -1,7 +1,19 @@
 import { z } from "zod";
 import { activeSecrets, releaseReset, type Attempt, type DeliveryMessage, type DeliveryRecord, type ParkReason, type Subscription } from "./model.ts";
 import type { HealthPolicy } from "./parking.ts";
-import type { AttemptWrite, Clock, CoreLogger, CoreMetrics, DeliveryLog, DeliveryQueue, HealthStore, HttpResult, HttpSender, SecretSealer, SubscriptionStore } from "./ports.ts";
+import type {
+  AttemptWrite,
+  Clock,
+  CoreLogger,
+  CoreMetrics,
+  DeliveryLog,
+  DeliveryQueue,
+  HealthStore,
+  HttpResult,
+  HttpSender,
+  SecretSealer,
+  SubscriptionStore,
+} from "./ports.ts";
 import { parseRetryAfter, type RetrySchedule } from "./retry.ts";
 import { signatureHeader } from "./signing.ts";
 import { HEALTH, MAX_VISIBILITY_TIMEOUT_SECONDS, METRICS, QUEUE, RECOVERY_DELAY_SECONDS } from "./settings.ts";
@@ -67,7 +79,10 @@ export interface AttemptReport {
 
 /** Thrown by `deliver` for a message that must stay on the queue (its backoff is already applied). */
 export class RetryLater extends Error {
-  constructor(readonly deliveryId: string, readonly delaySeconds: number) {
+  constructor(
+    readonly deliveryId: string,
+    readonly delaySeconds: number,
+  ) {
     super(`delivery ${deliveryId} failed; next attempt in ${delaySeconds}s`);
     this.name = "RetryLater";
   }
@@ -163,7 +178,8 @@ export class DeliveryService {
       const m = messages.get(r.messageId);
       if (!m) continue;
       // A message sent again by this service (released, probe, forwarded to the slow lane) is a first receive of a delivery that may have a record.
-      const fresh = r.receiveCount === 1 && !m.recovery && !m.released && !m.probe && !m.forwarded && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
+      const fresh =
+        r.receiveCount === 1 && !m.recovery && !m.released && !m.probe && !m.forwarded && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
       if (!fresh) needRecords.set(m.deliveryId, m);
     }
 
@@ -272,7 +288,16 @@ export class DeliveryService {
     // The webhook's gate (docs/delivery-semantics.md): paused or circuit open → parked; over its rate or its slots → parked, due soon.
     const now = clock.now();
     const park = (reason: ParkReason, dueAtMs: number, extra?: Partial<AttemptWrite>, fallbackSeconds?: number) =>
-      this.park(ctx, received, { message, status: "pending", roundStart, round, nowIso, previousAttempts, ...extra }, sub, record, reason, dueAtMs, fallbackSeconds);
+      this.park(
+        ctx,
+        received,
+        { message, status: "pending", roundStart, round, nowIso, previousAttempts, ...extra },
+        sub,
+        record,
+        reason,
+        dueAtMs,
+        fallbackSeconds,
+      );
     // Held by the webhook (paused, circuit open): due since its acceptance, so that it is released oldest first.
     const held = Math.min(now, acceptedAt(message));
     if (sub.paused) return park("paused", held);
@@ -291,7 +316,11 @@ export class DeliveryService {
     // Released deliveries keep to the release rate where it matters, at the endpoint: the release's
     // DelaySeconds spread them, but a batching window (or a backlog) can bring several seconds' worth at once.
     const rate = message.released ? Math.min(sub.rateLimit ?? Number.POSITIVE_INFINITY, this.deps.policy.releaseRate ?? HEALTH.releaseRate) : sub.rateLimit;
-    if (rate && !message.probe && !(await this.deps.health.takeRate(sub.tenantId, sub.id, { second: Math.floor(now / 1000), limit: rate }).catch(() => false))) {
+    if (
+      rate &&
+      !message.probe &&
+      !(await this.deps.health.takeRate(sub.tenantId, sub.id, { second: Math.floor(now / 1000), limit: rate }).catch(() => false))
+    ) {
       return park("rate", now + 1_000);
     }
     let lease: number | undefined;
@@ -304,7 +333,8 @@ export class DeliveryService {
     try {
       result = await this.attempt(sub, message);
     } finally {
-      if (lease !== undefined) await this.deps.health.freeSlot(sub.tenantId, sub.id, lease).catch((err) => this.noteBookkeepingFailure(err, "slot release", log));
+      if (lease !== undefined)
+        await this.deps.health.freeSlot(sub.tenantId, sub.id, lease).catch((err) => this.noteBookkeepingFailure(err, "slot release", log));
     }
     if (result.durationMs > HEALTH.slowAttemptMs) await this.noteSlow(sub, result.durationMs, log);
     const attempt: Attempt = {
@@ -350,14 +380,32 @@ export class DeliveryService {
     try {
       if (result.statusCode === 410) {
         await this.disable(sub, "the endpoint answered 410 Gone", nowIso);
-        await this.deps.deliveries.write({ message, attempt, status: "failed", roundStart, round, nowIso, previousAttempts, reason: "endpoint answered 410 Gone" });
+        await this.deps.deliveries.write({
+          message,
+          attempt,
+          status: "failed",
+          roundStart,
+          round,
+          nowIso,
+          previousAttempts,
+          reason: "endpoint answered 410 Gone",
+        });
         this.deps.metrics.count("DeliveriesFailed");
         this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
         return;
       }
       const health = await this.noteFailure(sub, nowIso, message, log);
       if (health.disabled) {
-        await this.deps.deliveries.write({ message, attempt, status: "failed", roundStart, round, nowIso, previousAttempts, reason: "subscription auto-disabled" });
+        await this.deps.deliveries.write({
+          message,
+          attempt,
+          status: "failed",
+          roundStart,
+          round,
+          nowIso,
+          previousAttempts,
+          reason: "subscription auto-disabled",
+        });
         this.deps.metrics.count("DeliveriesFailed");
         this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
         return;
@@ -377,7 +425,12 @@ export class DeliveryService {
       // Not held in flight: an open circuit's retries, and backoffs longer than the queue should hold, wait parked.
       // If parking fails, the message is held for the attempt's backoff as before (never sooner).
       this.deps.onAttempt?.({ message, attempt, outcome: "retrying", nextDelaySeconds: delay });
-      return park(circuitOpen ? "circuit" : "backoff", circuitOpen ? Math.min(clock.now(), acceptedAt(message)) : clock.now() + delay * 1000, { attempt }, delay);
+      return park(
+        circuitOpen ? "circuit" : "backoff",
+        circuitOpen ? Math.min(clock.now(), acceptedAt(message)) : clock.now() + delay * 1000,
+        { attempt },
+        delay,
+      );
     }
     const nextAttemptAt = new Date(clock.now() + delay * 1000).toISOString();
     try {
@@ -488,14 +541,33 @@ export class DeliveryService {
       return this.later(ctx, received, bookkeepingDelay(received));
     }
     try {
-      await this.deps.deliveries.write({ message, attempt: w.attempt, status: "failed", roundStart: w.roundStart, round: w.round, nowIso: w.nowIso, deadLetteredAt, reason: w.reason, previousAttempts: w.previousAttempts });
+      await this.deps.deliveries.write({
+        message,
+        attempt: w.attempt,
+        status: "failed",
+        roundStart: w.roundStart,
+        round: w.round,
+        nowIso: w.nowIso,
+        deadLetteredAt,
+        reason: w.reason,
+        previousAttempts: w.previousAttempts,
+      });
     } catch (err) {
       // The DLQ holds it: done here; the log still says pending.
-      this.noteBookkeepingFailure(err, "record of a dead-lettered delivery", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId });
+      this.noteBookkeepingFailure(err, "record of a dead-lettered delivery", {
+        deliveryId: message.deliveryId,
+        tenantId: message.tenantId,
+        webhookId: message.webhookId,
+      });
     }
     this.deps.metrics.count("DeliveriesFailed");
     this.deps.metrics.count("DlqMoves");
-    this.deps.logger.warn("delivery failed and was sent to the DLQ", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId, reason: w.reason });
+    this.deps.logger.warn("delivery failed and was sent to the DLQ", {
+      deliveryId: message.deliveryId,
+      tenantId: message.tenantId,
+      webhookId: message.webhookId,
+      reason: w.reason,
+    });
   }
 
   /**
@@ -503,7 +575,12 @@ export class DeliveryService {
    * (one conditional write, so concurrent λs open it once) and auto-disables it after its failing
    * streak's length. A failed probe leaves the circuit open.
    */
-  private async noteFailure(sub: Subscription, nowIso: string, message: DeliveryMessage, log: Record<string, unknown>): Promise<{ disabled: boolean; open: boolean }> {
+  private async noteFailure(
+    sub: Subscription,
+    nowIso: string,
+    message: DeliveryMessage,
+    log: Record<string, unknown>,
+  ): Promise<{ disabled: boolean; open: boolean }> {
     const { health, policy } = this.deps;
     let now: Subscription | undefined;
     try {
@@ -556,9 +633,20 @@ export class DeliveryService {
   private async openCircuit(sub: Subscription, nowIso: string, log: Record<string, unknown>): Promise<void> {
     const { policy } = this.deps;
     const nextProbeAt = new Date(Date.parse(nowIso) + policy.probeIntervalSeconds * 1000).toISOString();
-    if (await this.deps.health.openCircuit(sub.tenantId, sub.id, { threshold: policy.breakerThreshold, nowIso, nextProbeAt, probeIntervalSeconds: policy.probeIntervalSeconds })) {
+    if (
+      await this.deps.health.openCircuit(sub.tenantId, sub.id, {
+        threshold: policy.breakerThreshold,
+        nowIso,
+        nextProbeAt,
+        probeIntervalSeconds: policy.probeIntervalSeconds,
+      })
+    ) {
       this.deps.metrics.count(METRICS.circuitsOpened);
-      this.deps.logger.warn("circuit opened: deliveries to this webhook are parked until a probe succeeds", { ...log, consecutiveFailures: sub.consecutiveFailures, nextProbeAt });
+      this.deps.logger.warn("circuit opened: deliveries to this webhook are parked until a probe succeeds", {
+        ...log,
+        consecutiveFailures: sub.consecutiveFailures,
+        nextProbeAt,
+      });
     }
   }
 
@@ -586,7 +674,14 @@ export class DeliveryService {
       // (paused); the others when due. A wake already at or before that needs no conditional write.
       const wakeBy = reason === "circuit" && sub.nextProbeAt ? [dueAt, sub.nextProbeAt].sort()[1] : reason === "paused" ? windowEndsAt : dueAt;
       const sooner = !(sub.wakeAt !== undefined && sub.wakeAt <= wakeBy);
-      await this.parks.call(subKey(message.tenantId, message.webhookId), { tenantId: message.tenantId, id: message.webhookId, count: record?.parked ? 0 : 1, dueAt: wakeBy, nowIso: w.nowIso, sooner });
+      await this.parks.call(subKey(message.tenantId, message.webhookId), {
+        tenantId: message.tenantId,
+        id: message.webhookId,
+        count: record?.parked ? 0 : 1,
+        dueAt: wakeBy,
+        nowIso: w.nowIso,
+        sooner,
+      });
     } catch (err) {
       if (fallbackSeconds === undefined) return this.bookkeepingFailed(ctx, received, err, "park");
       this.noteBookkeepingFailure(err, "park", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId });
@@ -632,7 +727,14 @@ export class DeliveryService {
 
   private async disable(sub: Subscription, reason: string, nowIso: string): Promise<void> {
     // Its parked deliveries are released (and skipped) from the start of the parked set.
-    await this.deps.subscriptions.update(sub.tenantId, sub.id, { enabled: false, disabledReason: reason, disabledAt: nowIso, failingSince: null, releasedThrough: releaseReset(nowIso), updatedAt: nowIso });
+    await this.deps.subscriptions.update(sub.tenantId, sub.id, {
+      enabled: false,
+      disabledReason: reason,
+      disabledAt: nowIso,
+      failingSince: null,
+      releasedThrough: releaseReset(nowIso),
+      updatedAt: nowIso,
+    });
     this.cache.delete(subKey(sub.tenantId, sub.id));
     this.deps.metrics.count("AutoDisables");
     this.deps.logger.warn("subscription disabled", { tenantId: sub.tenantId, webhookId: sub.id, reason });

@@ -38,11 +38,7 @@ export class ForbiddenAddressError extends Error {
     readonly address: string,
     reason: string,
   ) {
-    super(
-      hostname === address
-        ? `refusing to connect to ${address}: ${reason}`
-        : `refusing to connect to ${hostname}: it resolves to ${reason}`,
-    );
+    super(hostname === address ? `refusing to connect to ${address}: ${reason}` : `refusing to connect to ${hostname}: it resolves to ${reason}`);
     this.name = "ForbiddenAddressError";
   }
 }
@@ -132,9 +128,7 @@ export function forbiddenAddressReason(ip: string): string | undefined {
   const text = ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
   if (!ipaddr.isValid(text)) return `an invalid address (${ip})`;
   const address = ipaddr.parse(text);
-  return address.kind() === "ipv4"
-    ? ipv4Reason(address as ipaddr.IPv4)
-    : ipv6Reason(address as ipaddr.IPv6);
+  return address.kind() === "ipv4" ? ipv4Reason(address as ipaddr.IPv4) : ipv6Reason(address as ipaddr.IPv6);
 }
 
 // ---------------------------------------------------------------------------------------------

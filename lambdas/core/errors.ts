@@ -24,9 +24,4 @@ export class ApiError extends Error {
 export const notFound = (what: string): ApiError => new ApiError(404, "not_found", `${what} not found`);
 
 export const validationError = (details: readonly ErrorDetail[]): ApiError =>
-  new ApiError(
-    400,
-    "validation_failed",
-    details.length === 1 ? `${details[0].field}: ${details[0].message}` : `${details.length} fields are invalid`,
-    details,
-  );
+  new ApiError(400, "validation_failed", details.length === 1 ? `${details[0].field}: ${details[0].message}` : `${details.length} fields are invalid`, details);

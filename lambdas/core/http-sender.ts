@@ -12,7 +12,10 @@ import { DELIVERY } from "./settings.ts";
 export class UndiciSender implements HttpSender {
   private readonly dispatcher: Dispatcher;
 
-  constructor(private readonly policy: EndpointPolicy, dispatcher?: Dispatcher) {
+  constructor(
+    private readonly policy: EndpointPolicy,
+    dispatcher?: Dispatcher,
+  ) {
     this.dispatcher = dispatcher ?? createGuardedDispatcher(policy);
   }
 
@@ -40,7 +43,12 @@ export class UndiciSender implements HttpSender {
         durationMs: elapsed(),
         responseExcerpt,
         retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-        error: statusCode >= 200 && statusCode < 300 ? undefined : statusCode >= 300 && statusCode < 400 ? `redirect: HTTP ${statusCode} (redirects are not followed)` : `http_error: HTTP ${statusCode}`,
+        error:
+          statusCode >= 200 && statusCode < 300
+            ? undefined
+            : statusCode >= 300 && statusCode < 400
+              ? `redirect: HTTP ${statusCode} (redirects are not followed)`
+              : `http_error: HTTP ${statusCode}`,
       };
     } catch (err) {
       return { error: describeFailure(err, timeoutMs), durationMs: elapsed() };
@@ -80,7 +88,13 @@ export function describeFailure(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code ?? "";
   const message = e.message ?? String(err);
-  if (e.name === "TimeoutError" || e.name === "AbortError" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") {
+  if (
+    e.name === "TimeoutError" ||
+    e.name === "AbortError" ||
+    code === "UND_ERR_HEADERS_TIMEOUT" ||
+    code === "UND_ERR_BODY_TIMEOUT" ||
+    code === "UND_ERR_CONNECT_TIMEOUT"
+  ) {
     return `timeout: no complete response within ${timeoutMs} ms`;
   }
   if (code === "ERR_FORBIDDEN_ADDRESS") return `forbidden_address: ${message}`;

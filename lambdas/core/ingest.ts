@@ -185,7 +185,9 @@ export class IngestService {
       timestamp,
       acceptedAt,
       payload: JSON.stringify({ id, type: input.type, timestamp, tenantId: input.tenantId, data: input.data }),
-      fingerprint: createHash("sha256").update(JSON.stringify([input.type, input.occurredAt ?? null, input.data])).digest("base64url"),
+      fingerprint: createHash("sha256")
+        .update(JSON.stringify([input.type, input.occurredAt ?? null, input.data]))
+        .digest("base64url"),
       deliveries: subs.map((s) => ({ deliveryId: deterministicDeliveryId(acceptedAt, input.tenantId, id, s.id), webhookId: s.id })),
       ...(batch ? { batch } : {}),
     };
@@ -242,7 +244,7 @@ function validateBatch(body: object): EventInput[] {
 function validateEvent(raw: unknown, prefix: string): EventInput {
   const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw validationError([{ field: prefix || "(body)", message: "must be a JSON object: one event, or {\"events\": [...]}" }]);
+    throw validationError([{ field: prefix || "(body)", message: 'must be a JSON object: one event, or {"events": [...]}' }]);
   }
   const parsed = eventSchema.safeParse(raw);
   if (!parsed.success) throw validationError(issuesToDetails(parsed.error.issues, prefix));

@@ -5,8 +5,28 @@ import { ApiError, notFound, validationError } from "./errors.ts";
 import { checkEndpointUrl, type EndpointPolicy } from "./endpoint-guard.ts";
 import { isDeliveryId, isWebhookId, newDeliveryId, newEventId, newWebhookId } from "./ids.ts";
 import { matchesType, unknownPatterns } from "./matching.ts";
-import { DELIVERY_STATUSES, publicSubscription, releaseReset, WAKE_DUE, type DeliveryMessage, type DeliveryRecord, type StoredEvent, type Subscription } from "./model.ts";
-import { RedriveInProgress, StaleWrite, type Clock, type CoreLogger, type DeliveryLog, type DeliveryQueue, type EventStore, type RedriveTask, type SecretSealer, type SubscriptionStore } from "./ports.ts";
+import {
+  DELIVERY_STATUSES,
+  publicSubscription,
+  releaseReset,
+  WAKE_DUE,
+  type DeliveryMessage,
+  type DeliveryRecord,
+  type StoredEvent,
+  type Subscription,
+} from "./model.ts";
+import {
+  RedriveInProgress,
+  StaleWrite,
+  type Clock,
+  type CoreLogger,
+  type DeliveryLog,
+  type DeliveryQueue,
+  type EventStore,
+  type RedriveTask,
+  type SecretSealer,
+  type SubscriptionStore,
+} from "./ports.ts";
 import { decodeCursor } from "./adapters/dynamodb.ts";
 import { lookupEvent } from "./event-lookup.ts";
 import { HEALTH, LIMITS } from "./settings.ts";
@@ -25,10 +45,13 @@ export interface ManageDeps {
   endpointPolicy: EndpointPolicy;
 }
 
-const urlSchema = z.string({ error: "is required and must be a string" }).min(1, "must not be empty").max(LIMITS.urlMaxLength, `must be at most ${LIMITS.urlMaxLength} characters`);
+const urlSchema = z
+  .string({ error: "is required and must be a string" })
+  .min(1, "must not be empty")
+  .max(LIMITS.urlMaxLength, `must be at most ${LIMITS.urlMaxLength} characters`);
 const eventTypesSchema = z
   .array(z.string({ error: "must be a string" }).min(1, "must not be empty"), { error: "is required and must be an array of event types" })
-  .min(1, "must name at least one event type, or \"*\"")
+  .min(1, 'must name at least one event type, or "*"')
   .max(50, "must name at most 50 event types");
 const descriptionSchema = z.string({ error: "must be a string" }).max(LIMITS.descriptionMaxLength, `must be at most ${LIMITS.descriptionMaxLength} characters`);
 /** Deliveries per second at most (docs/delivery-semantics.md); beyond it they wait parked, none is dropped. */
@@ -301,7 +324,11 @@ export class ManageService {
       this.deps.logger.info("webhook secret rotated", { tenantId: sub.tenantId, webhookId: sub.id, graceSeconds: grace });
       return { statusCode: 200, body: { ...publicSubscription(updated), secret, previousSecretsExpireAt: kept.length ? expiresAt : null } };
     }
-    throw new ApiError(409, "concurrent_rotation", `the webhook's secret kept changing under ${ROTATE_ATTEMPTS} attempts to rotate it; nothing was changed by this call, retry`);
+    throw new ApiError(
+      409,
+      "concurrent_rotation",
+      `the webhook's secret kept changing under ${ROTATE_ATTEMPTS} attempts to rotate it; nothing was changed by this call, retry`,
+    );
   }
 
   private async test(req: ApiRequest): Promise<ApiResponse> {
@@ -310,7 +337,7 @@ export class ManageService {
     const typeName = input.type ?? EVENT_TYPES.find((t) => matchesType(sub.eventTypes, t.name))?.name ?? EVENT_TYPE_NAMES[0];
     const type = findEventType(typeName);
     if (!type) throw unknownType("type", typeName);
-    if (!sub.enabled) throw new ApiError(409, "webhook_disabled", "the webhook is disabled; enable it with PATCH {\"enabled\": true} first");
+    if (!sub.enabled) throw new ApiError(409, "webhook_disabled", 'the webhook is disabled; enable it with PATCH {"enabled": true} first');
     const now = this.deps.clock.now();
     const id = newEventId(now);
     const timestamp = new Date(now).toISOString();
@@ -424,7 +451,11 @@ export class ManageService {
 /** `409 redrive_running`: the error shape plus the running task. */
 class RedriveRunningError extends ApiError {
   constructor(readonly task: RedriveTask) {
-    super(409, "redrive_running", `a DLQ redrive is already running${task.taskId ? ` (task ${task.taskId}, started ${task.startedAt ?? "earlier"})` : ""}; wait for it to finish (GET /admin/dlq shows the depth)`);
+    super(
+      409,
+      "redrive_running",
+      `a DLQ redrive is already running${task.taskId ? ` (task ${task.taskId}, started ${task.startedAt ?? "earlier"})` : ""}; wait for it to finish (GET /admin/dlq shows the depth)`,
+    );
   }
 
   override toBody() {

@@ -90,7 +90,11 @@ export class ParkingService {
     const budget = held ? EXPIRY_PAGE : Math.max(1, Math.floor(pace * policy.sweepSeconds));
     // Held: the whole set from its start (expiry, the probe). Releasing: after the release cursor (what
     // was sent already stays in the set until its attempt is recorded, and is not sent twice).
-    let front = await deliveries.parked(sub.tenantId, sub.id, { dueBy: held ? FAR_FUTURE : nowIso, limit: budget + 1, after: held ? undefined : sub.releasedThrough });
+    let front = await deliveries.parked(sub.tenantId, sub.id, {
+      dueBy: held ? FAR_FUTURE : nowIso,
+      limit: budget + 1,
+      after: held ? undefined : sub.releasedThrough,
+    });
 
     let live: ParkedDelivery[] = [];
     let gone = 0;
@@ -143,7 +147,9 @@ export class ParkingService {
       report.released += released;
       if (released > 0) cursor = { from: sub.releasedThrough, to: batch[batch.length - 1].parkSort };
       const more = front.length > budget;
-      wakeAt = more ? new Date(now + policy.sweepSeconds * 1000).toISOString() : await deliveries.nextDue(sub.tenantId, sub.id, cursor?.to ?? sub.releasedThrough);
+      wakeAt = more
+        ? new Date(now + policy.sweepSeconds * 1000).toISOString()
+        : await deliveries.nextDue(sub.tenantId, sub.id, cursor?.to ?? sub.releasedThrough);
       if (wakeAt && Date.parse(wakeAt) < now + policy.sweepSeconds * 1000 && !more) wakeAt = new Date(Math.max(Date.parse(wakeAt), now + 1_000)).toISOString();
     }
     if (gone > 0) await health.noteUnparked(sub.tenantId, sub.id, gone);
@@ -164,7 +170,12 @@ export class ParkingService {
    * until then the release cursor keeps them from being sent twice. No write per release here: a
    * minute's release of one webhook never bursts on its partition.
    */
-  private async release(batch: readonly ParkedDelivery[], pace: number, nowIso: string, mark: { released: true } | { probe: true } = { released: true }): Promise<number> {
+  private async release(
+    batch: readonly ParkedDelivery[],
+    pace: number,
+    nowIso: string,
+    mark: { released: true } | { probe: true } = { released: true },
+  ): Promise<number> {
     if (batch.length === 0) return 0;
     const now = Date.parse(nowIso);
     await this.deps.queue.sendDelayed(
@@ -193,7 +204,11 @@ export class ParkingService {
     });
     this.deps.metrics.count("DeliveriesFailed");
     this.deps.metrics.count("DlqMoves");
-    this.deps.logger.warn("parked delivery failed: its retry window ended", { deliveryId: p.message.deliveryId, tenantId: p.message.tenantId, webhookId: p.message.webhookId });
+    this.deps.logger.warn("parked delivery failed: its retry window ended", {
+      deliveryId: p.message.deliveryId,
+      tenantId: p.message.tenantId,
+      webhookId: p.message.webhookId,
+    });
     return true;
   }
 }

@@ -81,7 +81,9 @@ export class PortalService {
       routes[portalRouteKey(key)] = async (req) => {
         const session = await this.authenticate(req);
         if (req.pathParameters.tenantId !== undefined && req.pathParameters.tenantId !== session.tenantId) {
-          throw new ApiError(403, "tenant_mismatch", "this portal session belongs to another tenant", [{ field: "tenantId", message: "must be the session's tenant" }]);
+          throw new ApiError(403, "tenant_mismatch", "this portal session belongs to another tenant", [
+            { field: "tenantId", message: "must be the session's tenant" },
+          ]);
         }
         if (write && session.readOnly) throw new ApiError(403, "read_only_session", "this portal session is read-only: it cannot change anything");
         return handler({ ...req, routeKey: key });

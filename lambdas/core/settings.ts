@@ -5,9 +5,7 @@
  */
 
 /** Delays after attempt 1, in seconds (design §5): 13 attempts over about 2.2 days (51 h 43 min before jitter). */
-export const DEFAULT_RETRY_SCHEDULE_SECONDS: readonly number[] = [
-  5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 43_200, 43_200,
-];
+export const DEFAULT_RETRY_SCHEDULE_SECONDS: readonly number[] = [5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 43_200, 43_200];
 
 /** Each delay is scaled by a random factor in [1 - JITTER, 1 + JITTER]. */
 export const RETRY_JITTER = 0.2;

@@ -10,6 +10,4 @@ const { logger, metrics, coreMetrics } = observability("webhooks-deliver");
 
 const services = createDeliveryServices(configFromEnv(), { logger, metrics: coreMetrics });
 
-export const handler = middy(createDeliverHandler(services.main, services.slow))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+export const handler = middy(createDeliverHandler(services.main, services.slow)).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -65,7 +65,11 @@ export function createPortalHandler(service: PortalService, assets: PortalAssets
     if (event.routeKey === "GET /portal/assets/{asset}") {
       const name = event.pathParameters?.asset ?? "";
       if (name === "index.html" || !Object.hasOwn(assets, name)) {
-        return { statusCode: 404, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ error: { code: "not_found", message: "asset not found", details: [] } }) };
+        return {
+          statusCode: 404,
+          headers: { "content-type": "application/json", ...headers },
+          body: JSON.stringify({ error: { code: "not_found", message: "asset not found", details: [] } }),
+        };
       }
       return file(name, "no-cache");
     }

@@ -18,9 +18,7 @@ export function thresholdAlarm(scope: Construct, id: string, p: ThresholdAlarmPr
     alarmDescription: p.description,
     metric: p.metric,
     threshold: p.threshold,
-    comparisonOperator: p.atOrAbove
-      ? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-      : cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    comparisonOperator: p.atOrAbove ? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD : cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     evaluationPeriods: 1,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });

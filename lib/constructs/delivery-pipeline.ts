@@ -173,7 +173,8 @@ export class DeliveryPipeline extends Construct {
         atOrAbove: true,
       }),
       thresholdAlarm(this, "BookkeepingWriteFailures", {
-        description: "The deliver λ failed to write delivery records or subscription flags (metric BookkeepingWriteFailures): the log lags, batches are retried",
+        description:
+          "The deliver λ failed to write delivery records or subscription flags (metric BookkeepingWriteFailures): the log lags, batches are retried",
         metric: deliverMetric(METRICS.bookkeepingWriteFailures, "Sum"),
         threshold: 0,
       }),

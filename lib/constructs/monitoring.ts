@@ -41,15 +41,12 @@ export class WebhooksMonitoring extends Construct {
     const sum = { period, statistic: "Sum" };
     const fns = Object.entries({ ingest: api.ingest, manage: api.manage, deliver: pipeline.deliver, release: health.release });
     const lanes = Object.entries({ main: pipeline.queue, slow: pipeline.slowQueue });
-    const perFunction = (metric: (fn: WebhooksFunction, label: string) => cloudwatch.IMetric) =>
-      fns.map(([label, fn]) => metric(fn, label));
+    const perFunction = (metric: (fn: WebhooksFunction, label: string) => cloudwatch.IMetric) => fns.map(([label, fn]) => metric(fn, label));
 
     this.dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
       defaultInterval: Duration.hours(3),
     });
-    this.dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms, width: 24 }),
-    );
+    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms, width: 24 }));
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: "API requests and errors",

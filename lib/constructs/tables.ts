@@ -39,7 +39,10 @@ export class WebhooksTables extends Construct {
     const usingMetrics: Record<string, cloudwatch.IMetric> = {};
     const tables = { s: this.subscriptions, e: this.events, d: this.deliveries, p: this.portalSessions };
     for (const [key, table] of Object.entries(tables)) {
-      for (const [kind, metricName] of [["r", "ReadThrottleEvents"], ["w", "WriteThrottleEvents"]]) {
+      for (const [kind, metricName] of [
+        ["r", "ReadThrottleEvents"],
+        ["w", "WriteThrottleEvents"],
+      ]) {
         usingMetrics[`${kind}${key}`] = table.metric(metricName, { period: Duration.minutes(5), statistic: "Sum" });
       }
     }

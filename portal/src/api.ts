@@ -66,7 +66,12 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
       sessionStorage.removeItem(TOKEN_KEY);
       onExpired(String(error.code ?? "session_invalid"));
     }
-    throw new ApiFailure(res.status, String(error.code ?? "error"), String(error.message ?? `The request failed (${res.status}).`), Array.isArray(error.details) ? error.details : []);
+    throw new ApiFailure(
+      res.status,
+      String(error.code ?? "error"),
+      String(error.message ?? `The request failed (${res.status}).`),
+      Array.isArray(error.details) ? error.details : [],
+    );
   }
   return json as T;
 }

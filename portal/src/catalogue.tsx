@@ -5,7 +5,9 @@ export function Catalogue({ types }: { types: EventType[] }) {
   return (
     <>
       <Heading>Event catalogue</Heading>
-      <p class="muted">Every event type a webhook can receive. Subscribe to a type, a family (<code>record.*</code>) or everything (<code>*</code>).</p>
+      <p class="muted">
+        Every event type a webhook can receive. Subscribe to a type, a family (<code>record.*</code>) or everything (<code>*</code>).
+      </p>
       {types.map((t) => (
         <section key={t.name} class="panel" aria-labelledby={`cat-${t.name}`}>
           <h2 id={`cat-${t.name}`}>

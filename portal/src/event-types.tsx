@@ -17,7 +17,12 @@ export function EventTypePicker({ types, selected, onChange }: { types: EventTyp
   const toggle = (pattern: string, on: boolean) => onChange(on ? [...selected.filter((p) => p !== pattern), pattern] : selected.filter((p) => p !== pattern));
   const box = (pattern: string, label: string, describedBy?: string) => (
     <label class="check">
-      <input type="checkbox" checked={selected.includes(pattern)} onChange={(e) => toggle(pattern, (e.target as HTMLInputElement).checked)} aria-describedby={describedBy} />{" "}
+      <input
+        type="checkbox"
+        checked={selected.includes(pattern)}
+        onChange={(e) => toggle(pattern, (e.target as HTMLInputElement).checked)}
+        aria-describedby={describedBy}
+      />{" "}
       {label}
     </label>
   );

@@ -27,7 +27,7 @@ interface Delivery {
   attempts?: Attempt[];
 }
 
-const outcome = (a: Attempt | null | undefined): string => (!a ? "—" : a.statusCode !== null ? `HTTP ${a.statusCode}` : a.error ?? "no response");
+const outcome = (a: Attempt | null | undefined): string => (!a ? "—" : a.statusCode !== null ? `HTTP ${a.statusCode}` : (a.error ?? "no response"));
 
 /** Webhook Logs of one webhook: newest first, filtered by status, paginated; replay of a time window. */
 export function DeliveryLog({ session, webhookId, refresh }: { session: Session; webhookId: string; refresh: number }) {
@@ -39,7 +39,10 @@ export function DeliveryLog({ session, webhookId, refresh }: { session: Session;
     () =>
       api<{ items: Delivery[]; cursor: string | null }>(
         "GET",
-        tenantPath(session, `/webhooks/${webhookId}/deliveries?limit=20${status ? `&status=${status}` : ""}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
+        tenantPath(
+          session,
+          `/webhooks/${webhookId}/deliveries?limit=20${status ? `&status=${status}` : ""}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+        ),
       ),
     [webhookId, status, cursor, refresh, tick],
   );
@@ -61,7 +64,9 @@ export function DeliveryLog({ session, webhookId, refresh }: { session: Session;
     try {
       const when = new Date(since);
       if (!since || Number.isNaN(when.getTime())) throw new Error("Choose the date and time to recover from.");
-      const r = await api<{ replayed: number; matched: number; truncated: boolean }>("POST", tenantPath(session, `/webhooks/${webhookId}/replay`), { since: when.toISOString() });
+      const r = await api<{ replayed: number; matched: number; truncated: boolean }>("POST", tenantPath(session, `/webhooks/${webhookId}/replay`), {
+        since: when.toISOString(),
+      });
       setRecovered(`${r.replayed} failed ${r.replayed === 1 ? "delivery" : "deliveries"} sent again${r.truncated ? " (more remain: recover again)" : ""}.`);
       setTick((t) => t + 1);
     } catch (err) {
@@ -95,7 +100,15 @@ export function DeliveryLog({ session, webhookId, refresh }: { session: Session;
       {loading && !data && <Loading what="deliveries" />}
       <ErrorMessage error={error} />
       {data && data.items.length === 0 && (
-        <p class="empty">{cursor ? "No more deliveries." : status ? `No ${status} deliveries.` : session.readOnly ? "No deliveries yet." : "No deliveries yet — send a test event."}</p>
+        <p class="empty">
+          {cursor
+            ? "No more deliveries."
+            : status
+              ? `No ${status} deliveries.`
+              : session.readOnly
+                ? "No deliveries yet."
+                : "No deliveries yet — send a test event."}
+        </p>
       )}
       {data && data.items.length > 0 && (
         <table>
@@ -186,10 +199,11 @@ function AttemptsTable({ attempts }: { attempts: Attempt[] }) {
 
 export function DeliveryDetail({ session, webhookId, deliveryId }: { session: Session; webhookId: string; deliveryId: string }) {
   const [tick, setTick] = useState(0);
-  const { data: d, error, loading } = useLoad(
-    () => api<Delivery>("GET", tenantPath(session, `/webhooks/${webhookId}/deliveries/${deliveryId}`)),
-    [webhookId, deliveryId, tick],
-  );
+  const {
+    data: d,
+    error,
+    loading,
+  } = useLoad(() => api<Delivery>("GET", tenantPath(session, `/webhooks/${webhookId}/deliveries/${deliveryId}`)), [webhookId, deliveryId, tick]);
   const [retried, setRetried] = useState<string | undefined>();
   const [retryError, setRetryError] = useState<unknown>();
   useEffect(() => {

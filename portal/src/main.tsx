@@ -44,22 +44,15 @@ function App() {
   useToken(token, () => setExpired(true));
   useEffect(() => {
     if (!token) return;
-    Promise.all([api<Session>("GET", "/session"), api<{ eventTypes: EventType[] }>("GET", "/event-types")]).then(
-      ([s, c]) => {
-        setSession(s);
-        setTypes(c.eventTypes);
-      },
-      setError,
-    );
+    Promise.all([api<Session>("GET", "/session"), api<{ eventTypes: EventType[] }>("GET", "/event-types")]).then(([s, c]) => {
+      setSession(s);
+      setTypes(c.eventTypes);
+    }, setError);
   }, [token]);
 
   if (expired) return <Expired />;
   if (!session || !types) {
-    return (
-      <main id="main">
-        {error ? <ErrorMessage error={error} /> : <Loading what="the webhooks portal" />}
-      </main>
-    );
+    return <main id="main">{error ? <ErrorMessage error={error} /> : <Loading what="the webhooks portal" />}</main>;
   }
   const [section, id, sub, subId] = route;
   const current = section === "events" ? "events" : section === "catalogue" ? "catalogue" : "webhooks";
@@ -67,7 +60,8 @@ function App() {
   if (section === "catalogue") screen = <Catalogue types={types} />;
   else if (section === "events") screen = <EventLookup session={session} eventId={id} key={id ?? ""} />;
   else if (section === "webhooks" && id === "new") screen = <CreateWebhook session={session} types={types} />;
-  else if (section === "webhooks" && id && sub === "deliveries" && subId) screen = <DeliveryDetail session={session} webhookId={id} deliveryId={subId} key={subId} />;
+  else if (section === "webhooks" && id && sub === "deliveries" && subId)
+    screen = <DeliveryDetail session={session} webhookId={id} deliveryId={subId} key={subId} />;
   else if (section === "webhooks" && id) screen = <WebhookDetail session={session} types={types} id={id} key={id} />;
   else screen = <WebhookList session={session} />;
   const link = (href: string, name: string, label: string) => (

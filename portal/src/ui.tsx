@@ -110,9 +110,9 @@ export function SecretPanel({ secret, title, children }: { secret: string; title
       </button>{" "}
       <span role="status">{copied}</span>
       <p class="muted">
-        Verify every request with this secret: each one carries <code>webhook-id</code>, <code>webhook-timestamp</code> and{" "}
-        <code>webhook-signature</code> headers (Standard Webhooks). Any Standard Webhooks library checks them, e.g.{" "}
-        <code>new Webhook(secret).verify(body, headers)</code> with npm <code>standardwebhooks</code>; see the{" "}
+        Verify every request with this secret: each one carries <code>webhook-id</code>, <code>webhook-timestamp</code> and <code>webhook-signature</code>{" "}
+        headers (Standard Webhooks). Any Standard Webhooks library checks them, e.g. <code>new Webhook(secret).verify(body, headers)</code> with npm{" "}
+        <code>standardwebhooks</code>; see the{" "}
         <a href="https://www.standardwebhooks.com/" target="_blank" rel="noreferrer noopener">
           receiving guide
         </a>

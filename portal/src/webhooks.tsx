@@ -94,7 +94,13 @@ export function WebhookList({ session }: { session: Session }) {
   );
 }
 
-function WebhookForm({ types, initial, submitLabel, onSubmit, onCancel }: {
+function WebhookForm({
+  types,
+  initial,
+  submitLabel,
+  onSubmit,
+  onCancel,
+}: {
   types: EventType[];
   initial: { url: string; description: string; eventTypes: string[] };
   submitLabel: string;
@@ -121,7 +127,17 @@ function WebhookForm({ types, initial, submitLabel, onSubmit, onCancel }: {
   return (
     <form onSubmit={submit} class="form">
       <label for="wh-url">Endpoint URL</label>
-      <input id="wh-url" type="text" inputMode="url" autoComplete="off" spellcheck={false} value={url} onInput={(e) => setUrl((e.target as HTMLInputElement).value)} placeholder="https://example.com/webhooks" required />
+      <input
+        id="wh-url"
+        type="text"
+        inputMode="url"
+        autoComplete="off"
+        spellcheck={false}
+        value={url}
+        onInput={(e) => setUrl((e.target as HTMLInputElement).value)}
+        placeholder="https://example.com/webhooks"
+        required
+      />
       <label for="wh-description">Description (optional)</label>
       <input id="wh-description" type="text" value={description} maxLength={500} onInput={(e) => setDescription((e.target as HTMLInputElement).value)} />
       <EventTypePicker types={types} selected={eventTypes} onChange={setEventTypes} />
@@ -149,8 +165,7 @@ export function CreateWebhook({ session, types }: { session: Session; types: Eve
       {created ? (
         <SecretPanel secret={created.secret} title="Signing secret">
           <p>
-            Webhook created for <span class="url">{created.url}</span>.{" "}
-            <a href={`#/webhooks/${created.id}`}>Open the webhook</a>
+            Webhook created for <span class="url">{created.url}</span>. <a href={`#/webhooks/${created.id}`}>Open the webhook</a>
           </p>
         </SecretPanel>
       ) : (
@@ -304,7 +319,8 @@ export function WebhookDetail({ session, types, id }: { session: Session; types:
               e.preventDefault();
               act(async () => {
                 const hours = Number(grace);
-                if (!Number.isFinite(hours) || hours < 0 || hours > 168) throw new ApiFailure(400, "validation_failed", "The grace period must be between 0 and 168 hours.");
+                if (!Number.isFinite(hours) || hours < 0 || hours > 168)
+                  throw new ApiFailure(400, "validation_failed", "The grace period must be between 0 and 168 hours.");
                 setRotated(await api("POST", `${path}/rotate-secret`, { graceSeconds: Math.round(hours * 3600) }));
                 setMessage("Secret rotated.");
               });

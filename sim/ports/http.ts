@@ -14,7 +14,9 @@ export interface EndpointBehaviour {
 
 export type Endpoint = (nowMs: number) => EndpointBehaviour;
 
-export const healthy = (latencyMs = 80): Endpoint => () => ({ latencyMs, status: 200, body: "ok" });
+export const healthy =
+  (latencyMs = 80): Endpoint =>
+  () => ({ latencyMs, status: 200, body: "ok" });
 export const dead: Endpoint = () => ({ latencyMs: 3 });
 
 /** What one endpoint saw: every POST, and the first 2xx per webhook-id (the delivery) with its time. */

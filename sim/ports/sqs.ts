@@ -52,7 +52,11 @@ export class SimQueue {
   inFlightWatched = 0;
   peakInFlightWatched = 0;
 
-  constructor(private readonly time: VirtualTime, private readonly ledger: Ledger, readonly options: SimQueueOptions) {}
+  constructor(
+    private readonly time: VirtualTime,
+    private readonly ledger: Ledger,
+    readonly options: SimQueueOptions,
+  ) {}
 
   get visibleCount(): number {
     return this.visible.length - this.head;
@@ -61,8 +65,10 @@ export class SimQueue {
   /** SendMessageBatch. */
   sendBatch(entries: readonly { id: string; body: string; groupId?: string; delaySeconds?: number }[]): void {
     this.ledger.count(`SQS.SendMessageBatch`);
-    if (entries.length === 0 || entries.length > 10) throw this.ledger.violation("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", `${entries.length} entries`);
-    if (new Set(entries.map((e) => e.id)).size !== entries.length) throw this.ledger.violation("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "SendMessageBatch");
+    if (entries.length === 0 || entries.length > 10)
+      throw this.ledger.violation("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", `${entries.length} entries`);
+    if (new Set(entries.map((e) => e.id)).size !== entries.length)
+      throw this.ledger.violation("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "SendMessageBatch");
     const bytes = entries.reduce((n, e) => n + Buffer.byteLength(e.body), 0);
     if (bytes > QUEUE.maxMessageBytes) throw this.ledger.violation("AWS.SimpleQueueService.BatchRequestTooLong", `${bytes} bytes`);
     for (const e of entries) this.checkMessage(e.body, e.delaySeconds);
@@ -83,7 +89,8 @@ export class SimQueue {
       throw this.ledger.violation("InvalidParameterValue", `DelaySeconds ${delaySeconds} is outside 0..900`);
     }
     // Characters SQS refuses in a body (#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF).
-    if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(body)) throw this.ledger.violation("InvalidMessageContents", "a character SQS does not allow");
+    if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(body))
+      throw this.ledger.violation("InvalidMessageContents", "a character SQS does not allow");
   }
 
   private accept(body: string, groupId: string | undefined, delaySeconds: number): SimMessage {
@@ -184,8 +191,10 @@ export class SimQueue {
   /** ChangeMessageVisibilityBatch: the failed entries, as SQS answers them. */
   changeVisibilityBatch(entries: readonly { id: string; handle: string; seconds: number }[]): { id: string; code: string }[] {
     this.ledger.count(`SQS.ChangeMessageVisibilityBatch`);
-    if (entries.length === 0 || entries.length > 10) throw this.ledger.violation("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", `${entries.length} entries`);
-    if (new Set(entries.map((e) => e.id)).size !== entries.length) throw this.ledger.violation("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "ChangeMessageVisibilityBatch");
+    if (entries.length === 0 || entries.length > 10)
+      throw this.ledger.violation("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", `${entries.length} entries`);
+    if (new Set(entries.map((e) => e.id)).size !== entries.length)
+      throw this.ledger.violation("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "ChangeMessageVisibilityBatch");
     const failed: { id: string; code: string }[] = [];
     const now = this.time.now();
     for (const e of entries) {
@@ -210,7 +219,8 @@ export class SimQueue {
   /** DeleteMessageBatch. */
   deleteBatch(handles: readonly string[]): void {
     this.ledger.count(`SQS.DeleteMessageBatch`);
-    if (handles.length === 0 || handles.length > 10) throw this.ledger.violation("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", `${handles.length} entries`);
+    if (handles.length === 0 || handles.length > 10)
+      throw this.ledger.violation("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", `${handles.length} entries`);
     for (const h of handles) {
       const m = this.byHandle.get(h);
       if (!m || m.state !== "inflight") continue;
@@ -251,14 +261,22 @@ export class SimQueue {
 
 /** The DeliveryQueue port on simulated SQS, batching exactly as the SQS adapter does. */
 export class SimDeliveryQueue implements DeliveryQueue {
-  constructor(readonly queue: SimQueue, readonly dlq: SimQueue) {}
+  constructor(
+    readonly queue: SimQueue,
+    readonly dlq: SimQueue,
+  ) {}
 
   async send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void> {
     await this.sendDelayed(messages.map((message) => ({ message, delaySeconds })));
   }
 
   async sendDelayed(items: readonly { message: DeliveryMessage; delaySeconds?: number }[]): Promise<void> {
-    const entries = items.map(({ message: m, delaySeconds }) => ({ Id: "", MessageBody: JSON.stringify(m), MessageGroupId: m.webhookId, DelaySeconds: delaySeconds }));
+    const entries = items.map(({ message: m, delaySeconds }) => ({
+      Id: "",
+      MessageBody: JSON.stringify(m),
+      MessageGroupId: m.webhookId,
+      DelaySeconds: delaySeconds,
+    }));
     for (const batch of sendBatches(entries)) {
       this.queue.sendBatch(batch.map((e) => ({ id: e.Id!, body: e.MessageBody!, groupId: e.MessageGroupId, delaySeconds: e.DelaySeconds })));
     }

@@ -117,7 +117,13 @@ test("webhooks, deliveries and show print what the API holds", async () => {
 
   const deliveries = await cliJson(["deliveries", "--tenant", TENANT, "--webhook", hook.id]);
   expect(deliveries).toEqual([settled]);
-  expect(deliveries[0]).toMatchObject({ eventId, eventType: "record.created", status: "succeeded", attemptCount: 1, lastAttempt: { n: 1, statusCode: 200, error: null } });
+  expect(deliveries[0]).toMatchObject({
+    eventId,
+    eventType: "record.created",
+    status: "succeeded",
+    attemptCount: 1,
+    lastAttempt: { n: 1, statusCode: 200, error: null },
+  });
   // Without --webhook: every webhook of the tenant, gathered, newest first.
   const other = await stack.createWebhook(TENANT, r.url, ["record.created"]);
   await publish(TENANT);
@@ -133,7 +139,11 @@ test("webhooks, deliveries and show print what the API holds", async () => {
   // Delivery ids are unique: without --webhook, the CLI finds the webhook (here the second of two).
   expect(await cliJson(["show", settled.id, "--tenant", TENANT])).toEqual(shown);
   const nowhere = await cli(["show", "dlv_01M8D5HBB6776E5F09FRJMWTF9", "--tenant", TENANT]);
-  expect(nowhere).toEqual({ code: 1, stdout: "", stderr: `error: delivery dlv_01M8D5HBB6776E5F09FRJMWTF9 not found under any webhook of tenant ${TENANT} (HTTP 404 not_found)\n` });
+  expect(nowhere).toEqual({
+    code: 1,
+    stdout: "",
+    stderr: `error: delivery dlv_01M8D5HBB6776E5F09FRJMWTF9 not found under any webhook of tenant ${TENANT} (HTTP 404 not_found)\n`,
+  });
   expect(shown.attempts).toHaveLength(1);
   expect(shown.attempts[0]).toMatchObject({ n: 1, statusCode: 200, error: null });
 
@@ -206,7 +216,13 @@ test("replay sends one delivery again, or every delivery of a time range, with t
   await r.waitFor(4);
   expect(r.requests.map((q) => q.headers["webhook-id"])).toEqual([eventId, eventId, eventId, eventId]);
   // The default status is failed: none here.
-  expect(await cliJson(["replay", "--tenant", TENANT, "--webhook", hook.id, "--since", "1h"])).toEqual({ replayed: 0, matched: 0, truncated: false, status: "failed", cursor: null });
+  expect(await cliJson(["replay", "--tenant", TENANT, "--webhook", hook.id, "--since", "1h"])).toEqual({
+    replayed: 0,
+    matched: 0,
+    truncated: false,
+    status: "failed",
+    cursor: null,
+  });
 });
 
 test("tail prints one line per new attempt", async () => {
@@ -216,10 +232,21 @@ test("tail prints one line per new attempt", async () => {
   const child = spawnCli(["tail", "--tenant", TENANT, "--json", "--interval", "200ms", "--for", "30s"]);
   // The first poll is the baseline; the event is published after it.
   await lineOf(child.stderr!, (l) => (l.startsWith(`following new attempts of tenant ${TENANT}`) ? true : undefined));
-  const res = await stack.api("POST", "/events", { type: "sync.completed", tenantId: TENANT, data: { syncId: "syn_1", source: "sharepoint", recordsSynced: 3, startedAt: "2026-11-26T10:00:00Z", finishedAt: "2026-11-26T10:01:00Z" } });
+  const res = await stack.api("POST", "/events", {
+    type: "sync.completed",
+    tenantId: TENANT,
+    data: { syncId: "syn_1", source: "sharepoint", recordsSynced: 3, startedAt: "2026-11-26T10:00:00Z", finishedAt: "2026-11-26T10:01:00Z" },
+  });
   expect(res.status).toBe(202);
   const line = await lineOf(child.stdout!, (l) => (l.trim() ? JSON.parse(l) : undefined));
-  expect(line).toMatchObject({ webhookId: hook.id, eventId: res.body.id, eventType: "sync.completed", result: "succeeded", nextAttemptAt: null, attempt: { n: 1, statusCode: 200, error: null } });
+  expect(line).toMatchObject({
+    webhookId: hook.id,
+    eventId: res.body.id,
+    eventType: "sync.completed",
+    result: "succeeded",
+    nextAttemptAt: null,
+    attempt: { n: 1, statusCode: 200, error: null },
+  });
   const exit = new Promise((resolve) => child.on("exit", resolve));
   child.kill("SIGINT");
   expect(await exit).toBe(0);
@@ -257,7 +284,9 @@ test("exit codes: 2 for a usage error, 1 for an API error with its message, 1 wi
   });
   const badDuration = await cli(["tail", "--tenant", TENANT, "--for", "soon"]);
   expect(badDuration.code).toBe(2);
-  expect(badDuration.stderr).toBe(`error: option '--for <duration>' argument 'soon' is invalid. "soon" is not a duration like 30s, 2m or 1h\n(add --help for usage)\n`);
+  expect(badDuration.stderr).toBe(
+    `error: option '--for <duration>' argument 'soon' is invalid. "soon" is not a duration like 30s, 2m or 1h\n(add --help for usage)\n`,
+  );
 
   const empty = mkdtempSync(join(tmpdir(), "rk-cli-none-"));
   try {
@@ -330,7 +359,18 @@ test("inspect without a secret prints requests as unverified", async () => {
 test("webhooks create prints an export line for the shell; update, disable, enable, rotate-secret and delete change it", async () => {
   const TENANT = newTenant();
   const r = await receiver();
-  const created = await cli(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--event-types", "record.*, file.ingested", "--description", "from the CLI"]);
+  const created = await cli([
+    "webhooks",
+    "create",
+    "--tenant",
+    TENANT,
+    "--url",
+    r.url,
+    "--event-types",
+    "record.*, file.ingested",
+    "--description",
+    "from the CLI",
+  ]);
   expect(created.code).toBe(0);
   const m = /^export WEBHOOK=(wh_[0-9A-Z]{26}) SECRET=(whsec_[A-Za-z0-9+/=]+)\n$/.exec(created.stdout);
   expect(m).not.toBeNull();
@@ -347,7 +387,13 @@ test("webhooks create prints an export line for the shell; update, disable, enab
   expect(listed).toEqual([expect.objectContaining({ id, eventTypes: ["record.*", "file.ingested"], description: "from the CLI", enabled: true })]);
 
   const json = await cliJson(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--disabled"]);
-  expect(json).toMatchObject({ tenantId: TENANT, eventTypes: ["*"], enabled: false, disabledReason: "created disabled", secret: expect.stringMatching(/^whsec_/) });
+  expect(json).toMatchObject({
+    tenantId: TENANT,
+    eventTypes: ["*"],
+    enabled: false,
+    disabledReason: "created disabled",
+    secret: expect.stringMatching(/^whsec_/),
+  });
 
   const updated = await cli(["webhooks", "update", id, "--tenant", TENANT, "--event-types", "sync.completed", "--description", ""]);
   expect(updated.code).toBe(0);
@@ -355,7 +401,11 @@ test("webhooks create prints an export line for the shell; update, disable, enab
   expect(updated.stdout).toContain("Event types:  sync.completed\n");
   expect((await stack.api("GET", `/tenants/${TENANT}/webhooks/${id}`)).body).toMatchObject({ eventTypes: ["sync.completed"], description: null });
 
-  expect(await cli(["webhooks", "disable", id, "--tenant", TENANT])).toEqual({ code: 0, stdout: `webhook ${id} disabled (disabled through the API)\n`, stderr: "" });
+  expect(await cli(["webhooks", "disable", id, "--tenant", TENANT])).toEqual({
+    code: 0,
+    stdout: `webhook ${id} disabled (disabled through the API)\n`,
+    stderr: "",
+  });
   expect((await stack.api("GET", `/tenants/${TENANT}/webhooks/${id}`)).body.enabled).toBe(false);
   expect(await cli(["webhooks", "enable", id, "--tenant", TENANT])).toEqual({ code: 0, stdout: `webhook ${id} enabled\n`, stderr: "" });
 
@@ -363,7 +413,9 @@ test("webhooks create prints an export line for the shell; update, disable, enab
   expect(rotated.code).toBe(0);
   const newSecret = /^export SECRET=(whsec_\S+)\n$/.exec(rotated.stdout)![1];
   expect(newSecret).not.toBe(secret);
-  expect(rotated.stderr).toMatch(new RegExp(`^new secret for ${id}; the previous one keeps signing until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: switch the receiver before then\n$`));
+  expect(rotated.stderr).toMatch(
+    new RegExp(`^new secret for ${id}; the previous one keeps signing until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: switch the receiver before then\n$`),
+  );
 
   expect(await cli(["webhooks", "delete", id, "--tenant", TENANT])).toEqual({ code: 0, stdout: `webhook ${id} deleted\n`, stderr: "" });
   expect((await stack.api("GET", `/tenants/${TENANT}/webhooks/${id}`)).status).toBe(404);
@@ -396,7 +448,9 @@ test("webhooks show, pause, resume and --rate-limit: health, pause and the limit
   const shown = await cli(["webhooks", "show", id, "--tenant", TENANT]);
   expect(shown.code).toBe(0);
   expect(shown.stdout).toContain(`Webhook:      ${id}\n`);
-  expect(shown.stdout).toContain("Paused:       yes: its deliveries are parked until it is resumed\nRate limit:   5 deliveries/s\nCircuit:      closed\nFailures:     0 in a row\nParked:       0\n");
+  expect(shown.stdout).toContain(
+    "Paused:       yes: its deliveries are parked until it is resumed\nRate limit:   5 deliveries/s\nCircuit:      closed\nFailures:     0 in a row\nParked:       0\n",
+  );
   expect(shown.stdout).not.toContain("Next probe");
 
   // Resume, then pause again: the PATCH each makes, and what they print.
@@ -422,8 +476,15 @@ test("webhooks show, pause, resume and --rate-limit: health, pause and the limit
   );
   db.destroy();
   const open = await cli(["webhooks", "show", id, "--tenant", TENANT]);
-  expect(open.stdout).toContain("Circuit:      open since 2026-11-26 10:00:00Z\nFailures:     6 in a row\nParked:       40\nNext probe:   2026-11-26 10:01:00Z\n");
-  expect((await cli(["webhooks", "--tenant", TENANT])).stdout.split("\n")[1].split(/\s{2,}/).slice(2, 4)).toEqual(["paused, open (6 failed, 40 parked)", "5/s"]);
+  expect(open.stdout).toContain(
+    "Circuit:      open since 2026-11-26 10:00:00Z\nFailures:     6 in a row\nParked:       40\nNext probe:   2026-11-26 10:01:00Z\n",
+  );
+  expect(
+    (await cli(["webhooks", "--tenant", TENANT])).stdout
+      .split("\n")[1]
+      .split(/\s{2,}/)
+      .slice(2, 4),
+  ).toEqual(["paused, open (6 failed, 40 parked)", "5/s"]);
   expect((await cliJson(["webhooks", "--tenant", TENANT]))[0].health).toEqual({
     state: "open",
     consecutiveFailures: 6,
@@ -431,18 +492,28 @@ test("webhooks show, pause, resume and --rate-limit: health, pause and the limit
     nextProbeAt: "2026-11-26T10:01:00.000Z",
     parked: 40,
   });
-  expect((await cli(["webhooks", "resume", id, "--tenant", TENANT])).stdout).toBe(`webhook ${id} resumed: its 40 parked deliveries are released, oldest first, at the release rate\n`);
+  expect((await cli(["webhooks", "resume", id, "--tenant", TENANT])).stdout).toBe(
+    `webhook ${id} resumed: its 40 parked deliveries are released, oldest first, at the release rate\n`,
+  );
 
   // --rate-limit none removes the limit; out of range is a usage error before any request.
   expect(await cliJson(["webhooks", "update", id, "--tenant", TENANT, "--rate-limit", "none"])).toMatchObject({ rateLimit: null });
   expect((await cliJson(["webhooks", "update", id, "--tenant", TENANT, "--rate-limit", "1000"])).rateLimit).toBe(1_000);
   for (const bad of ["0", "1001", "1.5", "fast"]) {
     const refused = await cli(["webhooks", "update", id, "--tenant", TENANT, "--rate-limit", bad]);
-    expect([bad, refused.code, refused.stderr]).toEqual([bad, 2, `error: option '--rate-limit <perSecond>' argument '${bad}' is invalid. must be a whole number from 1 to 1000\n(add --help for usage)\n`]);
+    expect([bad, refused.code, refused.stderr]).toEqual([
+      bad,
+      2,
+      `error: option '--rate-limit <perSecond>' argument '${bad}' is invalid. must be a whole number from 1 to 1000\n(add --help for usage)\n`,
+    ]);
   }
   expect((await cli(["webhooks", "create", "--tenant", TENANT, "--url", r.url, "--rate-limit", "0"])).code).toBe(2);
   expect((await stack.api("GET", path)).body.rateLimit).toBe(1_000);
-  expect(await cli(["webhooks", "pause", "wh_01M8D5HBACP4078W1EZ0S3TY54", "--tenant", TENANT])).toEqual({ code: 1, stdout: "", stderr: "error: webhook not found (HTTP 404 not_found)\n" });
+  expect(await cli(["webhooks", "pause", "wh_01M8D5HBACP4078W1EZ0S3TY54", "--tenant", TENANT])).toEqual({
+    code: 1,
+    stdout: "",
+    stderr: "error: webhook not found (HTTP 404 not_found)\n",
+  });
 
   // queues: the API's answer (nothing runs between the two reads), and its text form.
   const depths = await cliJson(["queues"]);
@@ -457,14 +528,29 @@ test("publish sends an event with --data JSON or @file; bad data is a usage erro
   const TENANT = newTenant();
   const r = await receiver();
   const hook = await stack.createWebhook(TENANT, r.url, ["file.ingested"]);
-  const published = await cli(["publish", "--type", "file.ingested", "--tenant", TENANT, "--data", '{"fileId": "fil_1", "name": "a.pdf"}', "--id", "evt_cli_pub_1"]);
+  const published = await cli([
+    "publish",
+    "--type",
+    "file.ingested",
+    "--tenant",
+    TENANT,
+    "--data",
+    '{"fileId": "fil_1", "name": "a.pdf"}',
+    "--id",
+    "evt_cli_pub_1",
+  ]);
   expect(published).toEqual({
     code: 0,
     stdout: "published file.ingested event evt_cli_pub_1: 1 delivery\n",
     stderr: `follow it with: npx rk-webhooks deliveries --tenant ${TENANT}\n`,
   });
   await r.waitFor(1);
-  expect(JSON.parse(r.requests[0].body)).toMatchObject({ id: "evt_cli_pub_1", type: "file.ingested", tenantId: TENANT, data: { fileId: "fil_1", name: "a.pdf" } });
+  expect(JSON.parse(r.requests[0].body)).toMatchObject({
+    id: "evt_cli_pub_1",
+    type: "file.ingested",
+    tenantId: TENANT,
+    data: { fileId: "fil_1", name: "a.pdf" },
+  });
 
   const file = join(stateDir, "event.json");
   writeFileSync(file, JSON.stringify({ fileId: "fil_2", sizeBytes: 12 }));
@@ -516,12 +602,22 @@ test("a stopped local stack: the error says to run npm start; --stack without a 
     writeFileSync(join(dir, "local-stack.json"), JSON.stringify({ apiUrl: url, token: "t" }));
     const run = await cli(["dlq"], dir);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(new RegExp(`^error: cannot reach ${url.replace(/[.]/g, "\\.")}: .*ECONNREFUSED.*\nis \`npm start\` running\\? \\(its state dir: --state-dir or \\$WEBHOOKS_STATE_DIR, default \\.local\\)\n$`));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^error: cannot reach ${url.replace(/[.]/g, "\\.")}: .*ECONNREFUSED.*\nis \`npm start\` running\\? \\(its state dir: --state-dir or \\$WEBHOOKS_STATE_DIR, default \\.local\\)\n$`,
+      ),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: "", AWS_CONFIG_FILE: "/nonexistent", AWS_SHARED_CREDENTIALS_FILE: "/nonexistent", AWS_EC2_METADATA_DISABLED: "true" };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_OPTIONS: "",
+    AWS_CONFIG_FILE: "/nonexistent",
+    AWS_SHARED_CREDENTIALS_FILE: "/nonexistent",
+    AWS_EC2_METADATA_DISABLED: "true",
+  };
   for (const k of ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) delete env[k];
   const child = spawn(process.execPath, [BIN, "--stack", "RecordsKeeperWebhooks", "dlq"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";

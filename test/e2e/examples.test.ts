@@ -166,9 +166,9 @@ describe("node receiver", () => {
 
     const retried = await stack.api("POST", `/tenants/${TENANT}/webhooks/${webhook.id}/deliveries/${first.id}/retry`);
     expect(retried.status).toBe(202);
-    const both = (await stack.waitForDeliveries(TENANT, webhook.id, (items) => items.filter((d) => d.eventId === id && d.status === "succeeded").length === 2)).filter(
-      (d) => d.eventId === id,
-    );
+    const both = (
+      await stack.waitForDeliveries(TENANT, webhook.id, (items) => items.filter((d) => d.eventId === id && d.status === "succeeded").length === 2)
+    ).filter((d) => d.eventId === id);
 
     const original = both.find((d) => d.replayOf === null)!;
     const replay = both.find((d) => d.replayOf === original.id)!;
@@ -177,16 +177,32 @@ describe("node receiver", () => {
 
     expect(handledFor(id)).toHaveLength(1);
     const [{ event, ctx }] = handledFor(id);
-    expect(event).toEqual({ id, type: "record.created", tenantId: TENANT, timestamp: expect.any(String), data: { recordId: "rec_ex_1", title: "Lease agreement" } });
+    expect(event).toEqual({
+      id,
+      type: "record.created",
+      tenantId: TENANT,
+      timestamp: expect.any(String),
+      data: { recordId: "rec_ex_1", title: "Lease agreement" },
+    });
     expect(ctx.headers["webhook-id"]).toBe(id);
     expect(JSON.parse(ctx.rawBody)).toEqual(event);
   });
 
   test("refuses with 401, and does not handle, a request whose signature does not verify", async () => {
-    const body = JSON.stringify({ id: "evt_ex_forged", type: "record.created", timestamp: new Date().toISOString(), tenantId: TENANT, data: { recordId: "rec_x" } });
+    const body = JSON.stringify({
+      id: "evt_ex_forged",
+      type: "record.created",
+      timestamp: new Date().toISOString(),
+      tenantId: TENANT,
+      data: { recordId: "rec_x" },
+    });
     const now = new Date();
     const sign = (secret: string, id: string, at: Date, payload: string) => new Webhook(secret).sign(id, at, payload);
-    const headers = (id: string, at: Date, signature: string) => ({ "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": signature });
+    const headers = (id: string, at: Date, signature: string) => ({
+      "webhook-id": id,
+      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+      "webhook-signature": signature,
+    });
     const otherSecret = `whsec_${randomBytes(32).toString("base64")}`;
     const tenMinutesAgo = new Date(now.getTime() - 600_000);
     const post = (h: Record<string, string>, payload = body) =>
@@ -355,7 +371,11 @@ describe("recipes, plugged into the node receiver", () => {
 
     expect(airflow.requests).toHaveLength(1);
     const [run] = airflow.requests;
-    expect([run.method, run.path, run.headers.authorization]).toEqual(["POST", "/api/v1/dags/load_recordskeeper/dagRuns", basic("airflow-user", "airflow-pass")]);
+    expect([run.method, run.path, run.headers.authorization]).toEqual([
+      "POST",
+      "/api/v1/dags/load_recordskeeper/dagRuns",
+      basic("airflow-user", "airflow-pass"),
+    ]);
     const { dag_run_id, conf } = json(run);
     expect(dag_run_id).toBe("recordskeeper__evt_ex_sync");
     expect(conf).toEqual({
@@ -369,7 +389,11 @@ describe("recipes, plugged into the node receiver", () => {
 
     expect(powerBi.requests).toHaveLength(1);
     const [refresh] = powerBi.requests;
-    expect([refresh.method, refresh.path, refresh.headers.authorization]).toEqual(["POST", "/v1.0/myorg/groups/grp-1/datasets/ds-1/refreshes", "Bearer pbi-token"]);
+    expect([refresh.method, refresh.path, refresh.headers.authorization]).toEqual([
+      "POST",
+      "/v1.0/myorg/groups/grp-1/datasets/ds-1/refreshes",
+      "Bearer pbi-token",
+    ]);
     expect(json(refresh)).toEqual({ notifyOption: "NoNotification" });
   });
 
@@ -381,7 +405,12 @@ describe("recipes, plugged into the node receiver", () => {
     expect(audit.requests).toHaveLength(1);
     const [req] = audit.requests;
     const { ctx } = handledFor("evt_ex_sensitive")[0];
-    expect([req.method, req.path, req.headers.authorization, req.headers["content-type"]]).toEqual(["POST", "/ingest", "Bearer audit-token", "application/json"]);
+    expect([req.method, req.path, req.headers.authorization, req.headers["content-type"]]).toEqual([
+      "POST",
+      "/ingest",
+      "Bearer audit-token",
+      "application/json",
+    ]);
     expect(req.body).toBe(ctx.rawBody);
     for (const name of ["webhook-id", "webhook-timestamp", "webhook-signature"]) expect([name, req.headers[name]]).toEqual([name, ctx.headers[name]]);
 
@@ -467,7 +496,9 @@ describe("core-app publisher", () => {
       expect(outbox.pending).toEqual([]);
       await capture.waitFor(before + 1);
       const hook = (await publisherStack.api("GET", `/tenants/${PUBLISHER_TENANT}/webhooks`)).body.items[0].id;
-      const settled = await publisherStack.waitForDeliveries(PUBLISHER_TENANT, hook, (items) => items.some((d) => d.eventId === id && d.status === "succeeded"));
+      const settled = await publisherStack.waitForDeliveries(PUBLISHER_TENANT, hook, (items) =>
+        items.some((d) => d.eventId === id && d.status === "succeeded"),
+      );
       expect(settled.filter((d) => d.eventId === id)).toHaveLength(1);
       expect(capture.requests.filter((r) => r.headers["webhook-id"] === id)).toHaveLength(1);
 

@@ -81,8 +81,11 @@ test("the running stack's emulators take only its own credentials, and refuse a 
   const client = { region: "us-east-1", maxAttempts: 1 };
   // Positive control: the credentials in the state file see the stack's queues and tables.
   const queues = (await new SQSClient({ ...client, endpoint: endpoints.sqs, credentials: endpoints.credentials }).send(new ListQueuesCommand({}))).QueueUrls!;
-  expect(queues.map((u) => u.split("/").pop()).sort()).toEqual([config.queue.queueUrl, config.queue.slowQueueUrl, config.queue.dlqUrl].map((u: string) => u.split("/").pop()).sort());
-  const tables = (await new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb, credentials: endpoints.credentials }).send(new ListTablesCommand({}))).TableNames!;
+  expect(queues.map((u) => u.split("/").pop()).sort()).toEqual(
+    [config.queue.queueUrl, config.queue.slowQueueUrl, config.queue.dlqUrl].map((u: string) => u.split("/").pop()).sort(),
+  );
+  const tables = (await new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb, credentials: endpoints.credentials }).send(new ListTablesCommand({})))
+    .TableNames!;
   expect(tables.sort()).toEqual(Object.values(config.tables as Record<string, string>).sort());
 
   for (const credentials of [
@@ -92,7 +95,10 @@ test("the running stack's emulators take only its own credentials, and refuse a 
     const sqs = new SQSClient({ ...client, endpoint: endpoints.sqs, credentials }).send(new ListQueuesCommand({}));
     const ddb = new DynamoDBClient({ ...client, endpoint: endpoints.dynamodb, credentials }).send(new ListTablesCommand({}));
     for (const call of [sqs, ddb]) {
-      await expect(call).rejects.toMatchObject({ name: expect.stringMatching(/^(UnrecognizedClientException|InvalidSignatureException)$/), $metadata: { httpStatusCode: 400 } });
+      await expect(call).rejects.toMatchObject({
+        name: expect.stringMatching(/^(UnrecognizedClientException|InvalidSignatureException)$/),
+        $metadata: { httpStatusCode: 400 },
+      });
     }
   }
   for (const target of ["AmazonSQS.ListQueues", "DynamoDB_20120810.ListTables"]) {
@@ -136,7 +142,9 @@ test("a second npm start on the same state dir says who runs it and exits 1; a b
   try {
     const third = shell("npm start", { PORT: String(port), WEBHOOKS_STATE_DIR: otherDir });
     expect(await third.exited).toBe(1);
-    expect(third.out).toContain(`npm start: port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what listens there, or choose another port, e.g. PORT=${port + 1} npm start`);
+    expect(third.out).toContain(
+      `npm start: port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what listens there, or choose another port, e.g. PORT=${port + 1} npm start`,
+    );
     expect(third.out).not.toMatch(/\n\s+at |EADDRINUSE/);
     expect(existsSync(join(otherDir, "npm-start.pid"))).toBe(false); // its lock went with it
   } finally {

@@ -130,7 +130,10 @@ test("set-up flow: create a webhook for file.ingested, copy the secret, send a t
   // Back up: Retry sends it again, and it succeeds.
   await endpoint.start(port);
   await page.getByRole("button", { name: "Retry" }).click();
-  const retried = (await page.getByText(/^Sent again as/).getByRole("link").textContent())!;
+  const retried = (await page
+    .getByText(/^Sent again as/)
+    .getByRole("link")
+    .textContent())!;
   await page.getByRole("link", { name: "← Webhook" }).click();
   await refreshUntil(page.getByRole("button", { name: "Refresh" }), logRows.filter({ hasText: retried }).filter({ hasText: "HTTP 200" }));
   expect(endpoint.requests.map((r) => r.headers["webhook-id"])).toContain(downId);
@@ -147,7 +150,12 @@ test("set-up flow: create a webhook for file.ingested, copy the secret, send a t
   await page.getByRole("button", { name: "Recover failed deliveries" }).click();
   await page.getByText("3 failed deliveries sent again.").waitFor();
   await endpoint.waitFor(before + 3);
-  expect(endpoint.requests.slice(before).map((r) => r.headers["webhook-id"]).sort()).toEqual([...outage].sort());
+  expect(
+    endpoint.requests
+      .slice(before)
+      .map((r) => r.headers["webhook-id"])
+      .sort(),
+  ).toEqual([...outage].sort());
   await page.getByLabel("Status").selectOption("succeeded");
   await refreshUntil(page.getByRole("button", { name: "Refresh" }), logRows.nth(5)); // header + test + retry + 3 recovered
 
@@ -168,7 +176,11 @@ test("set-up flow: create a webhook for file.ingested, copy the secret, send a t
 
   await page.getByRole("link", { name: "Webhooks", exact: true }).click();
   await page.getByRole("link", { name: endpoint.url }).waitFor();
-  await page.getByRole("row").filter({ hasText: endpoint.url }).getByText(/% of the last \d+/).waitFor();
+  await page
+    .getByRole("row")
+    .filter({ hasText: endpoint.url })
+    .getByText(/% of the last \d+/)
+    .waitFor();
   await checkAccessibility(page, "webhooks");
   await screenshot(page, "webhooks");
 });
@@ -177,7 +189,9 @@ test("XSS: a receiver answering HTML and script, a description and event data ho
   const tenant = "acct_portal_xss";
   const IMG = `<img src=x onerror="globalThis.__xss='img'">`;
   const SCRIPT = `<script>globalThis.__xss='script'</script>`;
-  const evil = await receiver(new TestReceiver((i) => ({ kind: "status", status: i === 0 ? 500 : 200, headers: { "content-type": "text/html" }, body: i === 0 ? IMG : SCRIPT })));
+  const evil = await receiver(
+    new TestReceiver((i) => ({ kind: "status", status: i === 0 ? 500 : 200, headers: { "content-type": "text/html" }, body: i === 0 ? IMG : SCRIPT })),
+  );
   const created = await stack.api("POST", `/tenants/${tenant}/webhooks`, { url: evil.url, eventTypes: ["*"], description: `${IMG}${SCRIPT}` });
   expect(created.status).toBe(201);
   const eventId = await publish(tenant, { name: IMG, note: SCRIPT });
@@ -270,7 +284,11 @@ test("expired, revoked, forged or missing session: a clear 'session expired' pag
   await expired.or(search).first().waitFor();
   if (await search.isVisible()) {
     // If the page turns to the expired one meanwhile, the form is gone: the outcome below is what counts.
-    await open.getByLabel("Event id").fill("evt_anything", { timeout: 5_000 }).then(() => search.click({ timeout: 5_000 })).catch(() => undefined);
+    await open
+      .getByLabel("Event id")
+      .fill("evt_anything", { timeout: 5_000 })
+      .then(() => search.click({ timeout: 5_000 }))
+      .catch(() => undefined);
   }
   await expectSessionExpired(open);
   await checkAccessibility(open, "session expired");
@@ -282,7 +300,13 @@ test("expired, revoked, forged or missing session: a clear 'session expired' pag
   // Expired: a session whose time is over, stored as the service stores it.
   const expiredToken = `rkps_${"A".repeat(43)}`;
   const store = new DynamoPortalSessionStore(documentClient(stack.stack.config.dynamodb), stack.stack.config.tables.portalSessions);
-  await store.put(hashToken(expiredToken), { tenantId: tenant, readOnly: false, expiresAtMs: Date.now() - 1_000, generation: await store.generation(tenant), createdAt: new Date().toISOString() });
+  await store.put(hashToken(expiredToken), {
+    tenantId: tenant,
+    readOnly: false,
+    expiresAtMs: Date.now() - 1_000,
+    generation: await store.generation(tenant),
+    createdAt: new Date().toISOString(),
+  });
   expect((await stack.api("GET", "/portal/api/session", undefined, expiredToken)).body.error.code).toBe("session_expired");
   for (const url of [`${stack.apiUrl}/portal#token=${expiredToken}`, `${stack.apiUrl}/portal#token=rkps_${"B".repeat(43)}`, `${stack.apiUrl}/portal`]) {
     const watched = await openPage(browser, url);
@@ -305,7 +329,10 @@ test("tenant A's session never shows or reaches tenant B's data, by any URL", as
   await page.getByText("No webhooks yet.", { exact: false }).waitFor();
   for (const hash of [`#/webhooks/${b.id}`, `#/webhooks/${b.id}/deliveries/${deliveryB.id}`, `#/events/${eventB}`]) {
     await page.evaluate((h) => ((globalThis as any).location.hash = h), hash);
-    await page.getByRole("alert").getByText(/not found/).waitFor();
+    await page
+      .getByRole("alert")
+      .getByText(/not found/)
+      .waitFor();
     expect(await page.getByText(endpoint.url).count()).toBe(0);
     expect(await page.getByText("secret-b.pdf").count()).toBe(0);
   }
@@ -359,7 +386,10 @@ test("keyboard only: create a webhook, copy its secret, send a test event, open 
     if (Date.now() > deadline) throw new Error("the test delivery never succeeded");
     await tabTo(page, refresh);
     await page.keyboard.press("Enter");
-    await rows.filter({ hasText: "HTTP 200" }).waitFor({ timeout: 1_000 }).catch(() => {});
+    await rows
+      .filter({ hasText: "HTTP 200" })
+      .waitFor({ timeout: 1_000 })
+      .catch(() => {});
   }
   await tabTo(page, rows.nth(1).getByRole("link"));
   await page.keyboard.press("Enter");
@@ -385,7 +415,10 @@ test("one webhook: edit, disable and enable, rotate with a grace, pages of the l
   await checkAccessibility(page, "edit webhook");
   await page.getByRole("button", { name: "Save changes" }).click();
   await page.getByText("Changes saved.").waitFor();
-  expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}`)).body).toMatchObject({ description: "Records to the CRM", eventTypes: ["record.*"] });
+  expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}`)).body).toMatchObject({
+    description: "Records to the CRM",
+    eventTypes: ["record.*"],
+  });
 
   // The endpoint guard answers through the page exactly as through the API.
   await page.getByRole("button", { name: "Edit webhook" }).click();

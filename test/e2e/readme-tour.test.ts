@@ -131,7 +131,10 @@ describe("README.md's 5-minute tour", () => {
   test("has its blocks, its waits, and a restart of the stack", () => {
     const steps = tourSteps();
     const blocks = steps.filter((s) => s.kind === "block");
-    expect(blocks.filter((b) => b.terminal === 1).map((b) => b.code.trim())).toEqual(["WEBHOOKS_RETRY_SCHEDULE=2s,5s npm start", "WEBHOOKS_RETRY_SCHEDULE=2s,5s npm start"]);
+    expect(blocks.filter((b) => b.terminal === 1).map((b) => b.code.trim())).toEqual([
+      "WEBHOOKS_RETRY_SCHEDULE=2s,5s npm start",
+      "WEBHOOKS_RETRY_SCHEDULE=2s,5s npm start",
+    ]);
     expect(blocks.length).toBeGreaterThanOrEqual(10);
     expect(steps.filter((s) => s.kind === "ctrl-c")).toHaveLength(1);
     expect(steps.filter((s) => s.kind === "paste")).toHaveLength(1);
@@ -160,9 +163,16 @@ describe("README.md's 5-minute tour", () => {
         expect([where(step.line), status, output.match(/__TOUR_FAILED__.*/g)]).toEqual([where(step.line), 0, null]);
       } else if (step.kind === "wait") {
         const term = step.terminal === 1 ? terminal1! : terminal2.proc;
-        await term.waitFor(placePattern(step.pattern), { from: step.terminal === 1 ? mark.t1 : mark.t2, timeoutMs: 30_000, what: `${where(step.line)}: terminal ${step.terminal}` });
+        await term.waitFor(placePattern(step.pattern), {
+          from: step.terminal === 1 ? mark.t1 : mark.t2,
+          timeoutMs: 30_000,
+          what: `${where(step.line)}: terminal ${step.terminal}`,
+        });
       } else if (step.kind === "paste") {
-        const line = terminal1!.out.split("\n").map((l) => l.trim()).find((l) => l.startsWith(step.prefix));
+        const line = terminal1!.out
+          .split("\n")
+          .map((l) => l.trim())
+          .find((l) => l.startsWith(step.prefix));
         if (!line) throw new Error(`${where(step.line)}: terminal 1 printed no line starting with ${step.prefix}`);
         mark = { t1: terminal1!.out.length, t2: terminal2.proc.out.length };
         expect([where(step.line), await terminal2.run(line, ++n)]).toEqual([where(step.line), 0]);

@@ -25,9 +25,15 @@ test("-c retrySchedule takes the syntax of WEBHOOKS_RETRY_SCHEDULE, parsed by th
 });
 
 test.each([
-  ["2s,soon", '-c retrySchedule=2s,soon: "soon" is not a duration like 30s, 2m or 1h (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)'],
-  ["500ms", "-c retrySchedule=500ms: retryScheduleSeconds: 0.5 is not a whole number of seconds in [0, 43200] (SQS's visibility timeout limit) (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)"],
-  ["13h", '-c retrySchedule=13h: retry delay 46800s is outside 0..43200s (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)'],
+  [
+    "2s,soon",
+    '-c retrySchedule=2s,soon: "soon" is not a duration like 30s, 2m or 1h (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)',
+  ],
+  [
+    "500ms",
+    "-c retrySchedule=500ms: retryScheduleSeconds: 0.5 is not a whole number of seconds in [0, 43200] (SQS's visibility timeout limit) (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)",
+  ],
+  ["13h", "-c retrySchedule=13h: retry delay 46800s is outside 0..43200s (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)"],
 ])("-c retrySchedule=%s is refused in one line", (spec, message) => {
   expect(() => from({ retrySchedule: spec })).toThrow(message);
 });
@@ -47,7 +53,11 @@ test.each([
   ["breakerThreshold", "0", "-c breakerThreshold=0: breakerThreshold: 0 is not a whole number of failed attempts, at least 1 (e.g. -c breakerThreshold=5)"],
   ["breakerThreshold", "five", '-c breakerThreshold=five: "five" is not a number (e.g. -c breakerThreshold=5)'],
   ["breakerThreshold", "0x10", '-c breakerThreshold=0x10: "0x10" is not a number (e.g. -c breakerThreshold=5)'],
-  ["breakerThreshold", "2.5", "-c breakerThreshold=2.5: breakerThreshold: 2.5 is not a whole number of failed attempts, at least 1 (e.g. -c breakerThreshold=5)"],
+  [
+    "breakerThreshold",
+    "2.5",
+    "-c breakerThreshold=2.5: breakerThreshold: 2.5 is not a whole number of failed attempts, at least 1 (e.g. -c breakerThreshold=5)",
+  ],
   ["breakerProbeInterval", "soon", '-c breakerProbeInterval=soon: "soon" is not a duration like 30s, 2m or 1h (e.g. -c breakerProbeInterval=60s)'],
   [
     "breakerProbeInterval",
@@ -59,9 +69,17 @@ test.each([
     "1h",
     "-c breakerProbeInterval=1h: breakerProbeIntervalSeconds: 3600 is not a whole number of seconds in [60, 900] (the release λ sends probes and runs every 60 s; the interval grows to at most 900 s) (e.g. -c breakerProbeInterval=60s)",
   ],
-  ["releaseRate", "0", "-c releaseRate=0: releaseRate: 0 is not a whole number of deliveries per second in [1, 1000] (deliveries per second per webhook, e.g. -c releaseRate=50)"],
+  [
+    "releaseRate",
+    "0",
+    "-c releaseRate=0: releaseRate: 0 is not a whole number of deliveries per second in [1, 1000] (deliveries per second per webhook, e.g. -c releaseRate=50)",
+  ],
   ["releaseRate", "-5", '-c releaseRate=-5: "-5" is not a number (deliveries per second per webhook, e.g. -c releaseRate=50)'],
-  ["releaseRate", "5000", "-c releaseRate=5000: releaseRate: 5000 is not a whole number of deliveries per second in [1, 1000] (deliveries per second per webhook, e.g. -c releaseRate=50)"],
+  [
+    "releaseRate",
+    "5000",
+    "-c releaseRate=5000: releaseRate: 5000 is not a whole number of deliveries per second in [1, 1000] (deliveries per second per webhook, e.g. -c releaseRate=50)",
+  ],
 ])("-c %s=%s is refused in one line", (key, value, message) => {
   expect(() => from({ [key]: value })).toThrow(new Error(message));
 });
@@ -74,7 +92,8 @@ test("the CDK app refuses a bad schedule with one line on stderr and exit code 1
     expect(await runTs(["bin/app.ts"], { cwd: ROOT, env })).toEqual({
       code: 1,
       stdout: "",
-      stderr: 'error: -c retrySchedule=2s,x: "x" is not a duration like 30s, 2m or 1h (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)\n',
+      stderr:
+        'error: -c retrySchedule=2s,x: "x" is not a duration like 30s, 2m or 1h (give delays after the first attempt, e.g. -c retrySchedule=5s,30s,2m,1h)\n',
     });
   } finally {
     rmSync(out, { recursive: true, force: true });

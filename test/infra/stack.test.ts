@@ -60,9 +60,7 @@ const arn = (construct: IConstruct) => ({ "Fn::GetAtt": [logicalId(construct), "
  * `<key> secrets` (the signing secrets' encryption context); any other condition fails.
  */
 function grantsOf(fn: WebhooksFunction): Record<string, string[]> {
-  const policies = Object.values(
-    template.findResources("AWS::IAM::Policy", { Properties: { Roles: [ref(fn.role)] } }),
-  );
+  const policies = Object.values(template.findResources("AWS::IAM::Policy", { Properties: { Roles: [ref(fn.role)] } }));
   expect(policies).toHaveLength(1);
   const grants: Record<string, Set<string>> = {};
   for (const statement of policies[0].Properties.PolicyDocument.Statement) {
@@ -108,7 +106,11 @@ describe("API", () => {
     template.resourceCountIs("AWS::ApiGatewayV2::Route", ROUTES.length);
     const integrations = template.findResources("AWS::ApiGatewayV2::Integration");
     const functionOf = (integrationId: string) => integrations[integrationId].Properties.IntegrationUri["Fn::GetAtt"][0];
-    const expectedFunction = { ingest: logicalId(stack.api.ingest.function), manage: logicalId(stack.api.manage.function), portal: logicalId(stack.api.portal.function) };
+    const expectedFunction = {
+      ingest: logicalId(stack.api.ingest.function),
+      manage: logicalId(stack.api.manage.function),
+      portal: logicalId(stack.api.portal.function),
+    };
 
     for (const route of ROUTES) {
       const found = Object.values(template.findResources("AWS::ApiGatewayV2::Route", { Properties: { RouteKey: route.routeKey } }));
@@ -251,9 +253,7 @@ describe("delivery pipeline", () => {
       template.hasResourceProperties("AWS::SQS::QueuePolicy", {
         Queues: [ref(queue)],
         PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
-          ]),
+          Statement: Match.arrayWith([Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })]),
         },
       });
     }
@@ -335,9 +335,15 @@ describe("endpoint health", () => {
 describe("tables", () => {
   test("are keyed as TABLES, on demand, with PITR, KMS encryption with the stack key, TTL, deletion protection, retained", () => {
     const expectedKeys = {
-      [logicalId(stack.tables.subscriptions)]: [["tenantId", "HASH"], ["id", "RANGE"]],
+      [logicalId(stack.tables.subscriptions)]: [
+        ["tenantId", "HASH"],
+        ["id", "RANGE"],
+      ],
       [logicalId(stack.tables.events)]: [["pk", "HASH"]],
-      [logicalId(stack.tables.deliveries)]: [["pk", "HASH"], ["id", "RANGE"]],
+      [logicalId(stack.tables.deliveries)]: [
+        ["pk", "HASH"],
+        ["id", "RANGE"],
+      ],
       [logicalId(stack.tables.portalSessions)]: [["pk", "HASH"]],
     };
     const tables = template.findResources("AWS::DynamoDB::Table");
@@ -348,7 +354,10 @@ describe("tables", () => {
       expect(table.UpdateReplacePolicy).toBe("Retain");
       const gsi = (name: string, hash: string, range: string, Projection: object) => ({
         IndexName: name,
-        KeySchema: [{ AttributeName: hash, KeyType: "HASH" }, { AttributeName: range, KeyType: "RANGE" }],
+        KeySchema: [
+          { AttributeName: hash, KeyType: "HASH" },
+          { AttributeName: range, KeyType: "RANGE" },
+        ],
         Projection,
       });
       // The sparse indexes of TABLES: the deliveries' status and parked indexes, the subscriptions' wake index.
@@ -367,7 +376,10 @@ describe("tables", () => {
       };
       expect(table.Properties).toEqual({
         KeySchema: keys.map(([AttributeName, KeyType]) => ({ AttributeName, KeyType })),
-        AttributeDefinitions: [...keys.map(([AttributeName]) => AttributeName), ...(indexes[id]?.attributes ?? [])].map((AttributeName) => ({ AttributeName, AttributeType: "S" })),
+        AttributeDefinitions: [...keys.map(([AttributeName]) => AttributeName), ...(indexes[id]?.attributes ?? [])].map((AttributeName) => ({
+          AttributeName,
+          AttributeType: "S",
+        })),
         ...(indexes[id] ? { GlobalSecondaryIndexes: indexes[id].indexes } : {}),
         BillingMode: "PAY_PER_REQUEST",
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -401,8 +413,7 @@ describe("tables", () => {
 });
 
 describe("alarms", () => {
-  const alarmOn = (metricName: string) =>
-    Object.values(template.findResources("AWS::CloudWatch::Alarm", { Properties: { MetricName: metricName } }));
+  const alarmOn = (metricName: string) => Object.values(template.findResources("AWS::CloudWatch::Alarm", { Properties: { MetricName: metricName } }));
 
   const queueName = (queue: IConstruct) => ({ "Fn::GetAtt": [logicalId(queue), "QueueName"] });
   /** The alarms on `metricName` by the queue they watch (its logical id). */
@@ -527,7 +538,13 @@ describe("alarms", () => {
   test("a failed sweep of the release λ alarms", () => {
     const alarms = alarmOn("Errors").filter((a) => a.Properties.Dimensions[0].Value.Ref === logicalId(stack.health.release.function));
     expect(alarms).toHaveLength(1);
-    expect(alarms[0].Properties).toMatchObject({ Namespace: "AWS/Lambda", Statistic: "Sum", Period: 300, Threshold: 0, ComparisonOperator: "GreaterThanThreshold" });
+    expect(alarms[0].Properties).toMatchObject({
+      Namespace: "AWS/Lambda",
+      Statistic: "Sum",
+      Period: 300,
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+    });
   });
 
   test("DynamoDB read and write throttles of every table alarm, summed", () => {
@@ -540,7 +557,12 @@ describe("alarms", () => {
     for (const m of metrics.filter((m) => m.MetricStat)) expect(m.MetricStat).toMatchObject({ Stat: "Sum", Period: 300 });
     const expression = metrics.find((m) => m.Expression);
     expect(expression.ReturnData ?? true).toBe(true);
-    expect(expression.Expression.split(" + ").sort()).toEqual(metrics.filter((m) => m.MetricStat).map((m) => m.Id).sort());
+    expect(expression.Expression.split(" + ").sort()).toEqual(
+      metrics
+        .filter((m) => m.MetricStat)
+        .map((m) => m.Id)
+        .sort(),
+    );
     expect(math[0].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold" });
   });
 
@@ -561,7 +583,14 @@ describe("alarms", () => {
     template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
     const [dashboard] = Object.values(template.findResources("AWS::CloudWatch::Dashboard"));
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
-    for (const name of [METRICS.openCircuits, METRICS.parkedDeliveries, METRICS.circuitsOpened, METRICS.circuitsClosed, METRICS.deliveriesParked, METRICS.deliveriesReleased]) {
+    for (const name of [
+      METRICS.openCircuits,
+      METRICS.parkedDeliveries,
+      METRICS.circuitsOpened,
+      METRICS.circuitsClosed,
+      METRICS.deliveriesParked,
+      METRICS.deliveriesReleased,
+    ]) {
       expect([name, body.includes(name)]).toEqual([name, true]);
     }
     expect(body).toContain(logicalId(stack.health.release.function));
@@ -662,8 +691,7 @@ describe("least privilege", () => {
         (direct[id] ??= []).push(...kmsActions);
       }
     }
-    const policyOf = (fn: WebhooksFunction) =>
-      Object.keys(template.findResources("AWS::IAM::Policy", { Properties: { Roles: [ref(fn.role)] } }))[0];
+    const policyOf = (fn: WebhooksFunction) => Object.keys(template.findResources("AWS::IAM::Policy", { Properties: { Roles: [ref(fn.role)] } }))[0];
     expect(direct).toEqual({
       [policyOf(stack.pipeline.deliver)]: ["kms:Decrypt"],
       [policyOf(stack.api.manage)]: ["kms:GenerateDataKey"],
@@ -681,9 +709,18 @@ describe("least privilege", () => {
 
 describe("outputs", () => {
   test("have stable names", () => {
-    expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ["ApiArn", "ApiUrl", "DeliveriesTableName", "DeliveryQueueUrl", "DeliverySlowQueueUrl", "DlqUrl", "EventsTableName", "PortalSessionsTableName", "PortalUrl", "SubscriptionsTableName"],
-    );
+    expect(Object.keys(template.toJSON().Outputs).sort()).toEqual([
+      "ApiArn",
+      "ApiUrl",
+      "DeliveriesTableName",
+      "DeliveryQueueUrl",
+      "DeliverySlowQueueUrl",
+      "DlqUrl",
+      "EventsTableName",
+      "PortalSessionsTableName",
+      "PortalUrl",
+      "SubscriptionsTableName",
+    ]);
     template.hasOutput("ApiArn", {
       Value: { "Fn::Join": ["", Match.arrayWith([":execute-api:", ref(stack.api.httpApi), "/*/*/*"])] },
     });
@@ -696,9 +733,9 @@ describe("outputs", () => {
 
 describe("cdk-nag AwsSolutions", () => {
   test("has no unacknowledged finding, error or warning", () => {
-    const findings = nag.validateScope(app).violations.map(
-      (v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(", ")}`,
-    );
+    const findings = nag
+      .validateScope(app)
+      .violations.map((v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(", ")}`);
     expect(findings).toEqual([]);
     // Nor does anything else in the validation report (CloudFormation checks, construct warnings).
     expect(validationReport.pluginReports).toEqual([]);
@@ -717,18 +754,20 @@ describe("cdk-nag AwsSolutions", () => {
     }
     const roles = allFunctions().map((f) => f.role.node.path);
     // API Gateway authorises no portal route: the page is public, the portal λ checks the session token.
-    const portalRoutes = ROUTES.filter((r) => r.auth).map((r) => `${stack.api.httpApi.node.path}/${r.routeKey.replace(" /", "--").replaceAll("/", "--")} AwsSolutions-APIG4`);
+    const portalRoutes = ROUTES.filter((r) => r.auth).map(
+      (r) => `${stack.api.httpApi.node.path}/${r.routeKey.replace(" /", "--").replaceAll("/", "--")} AwsSolutions-APIG4`,
+    );
     expect(portalRoutes).toHaveLength(16); // page, assets, session, 13 mirrored management routes
     expect(acknowledged.sort()).toEqual(
-      [...portalRoutes, ...roles
-        .flatMap((role) => [
-          `${role} AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
-          `${role} AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
-        ]),
+      [
+        ...portalRoutes,
+        ...roles.flatMap((role) => [`${role} AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`, `${role} AwsSolutions-IAM5[Action::kms:ReEncrypt*]`]),
         // A table's own indexes, on the roles that use that table: the deliveries' byStatus and parked, the subscriptions' byWake.
-        ...[stack.api.manage, stack.api.portal, stack.pipeline.deliver, stack.health.release].map((f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.deliveries)}.Arn>/index/*]`),
-        ...allFunctions().map((f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.subscriptions)}.Arn>/index/*]`)]
-        .sort(),
+        ...[stack.api.manage, stack.api.portal, stack.pipeline.deliver, stack.health.release].map(
+          (f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.deliveries)}.Arn>/index/*]`,
+        ),
+        ...allFunctions().map((f) => `${f.role.node.path} AwsSolutions-IAM5[Resource::<${logicalId(stack.tables.subscriptions)}.Arn>/index/*]`),
+      ].sort(),
     );
   });
 
@@ -784,7 +823,9 @@ describe("props", () => {
   });
 
   test("route throttles can be set apart", () => {
-    const template = Template.fromStack(unbundled({ apiThrottle: { ingest: { rateLimit: 1_000, burstLimit: 2_000 }, management: { rateLimit: 5, burstLimit: 10 } } }));
+    const template = Template.fromStack(
+      unbundled({ apiThrottle: { ingest: { rateLimit: 1_000, burstLimit: 2_000 }, management: { rateLimit: 5, burstLimit: 10 } } }),
+    );
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
       RouteSettings: { "POST /events": { ThrottlingRateLimit: 1_000, ThrottlingBurstLimit: 2_000 } },

@@ -41,7 +41,13 @@ describe("each method against the local stack", () => {
     const url = new URL(String(input));
     const res = await fetch(input, init);
     const text = await res.clone().text();
-    exchanges.push({ method: init?.method ?? "GET", path: url.pathname, body: init?.body as string | undefined, status: res.status, answer: text ? JSON.parse(text) : undefined });
+    exchanges.push({
+      method: init?.method ?? "GET",
+      path: url.pathname,
+      body: init?.body as string | undefined,
+      status: res.status,
+      answer: text ? JSON.parse(text) : undefined,
+    });
     return res;
   };
 
@@ -62,16 +68,27 @@ describe("each method against the local stack", () => {
   /** One call per method, in an order where each finds what it needs. */
   const scenarios: Record<Method, () => Promise<unknown>> = {
     eventTypes: () => client.eventTypes(),
-    createWebhook: async () => (state.webhookId = (await client.createWebhook(tenant, { url: receiver.url, eventTypes: ["record.*"], description: "contract" })).id),
+    createWebhook: async () =>
+      (state.webhookId = (await client.createWebhook(tenant, { url: receiver.url, eventTypes: ["record.*"], description: "contract" })).id),
     listWebhooks: () => client.listWebhooks(tenant, { limit: 1 }),
     getWebhook: () => client.getWebhook(tenant, state.webhookId!),
-    updateWebhook: () => client.updateWebhook(tenant, state.webhookId!, { description: null, eventTypes: ["record.*", "file.ingested"], paused: false, rateLimit: 100 }),
+    updateWebhook: () =>
+      client.updateWebhook(tenant, state.webhookId!, { description: null, eventTypes: ["record.*", "file.ingested"], paused: false, rateLimit: 100 }),
     publish: async () => {
-      const accepted = await client.publish({ type: "record.created", tenantId: tenant, occurredAt: new Date("2026-11-26T10:00:00Z"), data: { recordId: "rec_1" } });
+      const accepted = await client.publish({
+        type: "record.created",
+        tenantId: tenant,
+        occurredAt: new Date("2026-11-26T10:00:00Z"),
+        data: { recordId: "rec_1" },
+      });
       state.eventId = accepted.id;
       return accepted;
     },
-    publishMany: () => client.publishMany([{ type: "file.ingested", tenantId: tenant, data: { fileId: "fil_1", sizeBytes: 3 } }, { type: "record.updated", tenantId: tenant, data: { recordId: "rec_1" } }]),
+    publishMany: () =>
+      client.publishMany([
+        { type: "file.ingested", tenantId: tenant, data: { fileId: "fil_1", sizeBytes: 3 } },
+        { type: "record.updated", tenantId: tenant, data: { recordId: "rec_1" } },
+      ]),
     sendTest: () => client.sendTest(tenant, state.webhookId!, { type: "record.created" }),
     listDeliveries: async () => {
       const page = await stack.waitForDeliveries(tenant, state.webhookId!, (items) => items.length === 4 && items.every((d) => d.status === "succeeded"));

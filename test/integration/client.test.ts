@@ -81,7 +81,11 @@ test("a 429 with Retry-After: 1 is retried no sooner than 1 s later", async () =
 
 test("a batch of 250 events is three calls of at most 100, all accepted, each event with its own result", async () => {
   const p = await proxy();
-  const events: PublishEvent[] = Array.from({ length: 250 }, (_, i) => ({ type: "record.created", tenantId: "acct_client_batch", data: { recordId: `rec_${i}` } }));
+  const events: PublishEvent[] = Array.from({ length: 250 }, (_, i) => ({
+    type: "record.created",
+    tenantId: "acct_client_batch",
+    data: { recordId: `rec_${i}` },
+  }));
   const results = await clientVia(p).publishMany(events);
 
   expect(p.requests.map((q) => [q.method, q.path, bodyOf(q).events.length, q.upstreamStatus])).toEqual([
@@ -100,7 +104,11 @@ test("a batch is split at the request size limit too", async () => {
   const p = await proxy();
   // 200 KiB of data each: five of them fit in 1 MiB, six do not.
   const big = "x".repeat(200 * 1024);
-  const events: PublishEvent[] = Array.from({ length: 12 }, (_, i) => ({ type: "record.created", tenantId: "acct_client_big", data: { recordId: `rec_${i}`, title: "t", note: big } }));
+  const events: PublishEvent[] = Array.from({ length: 12 }, (_, i) => ({
+    type: "record.created",
+    tenantId: "acct_client_big",
+    data: { recordId: `rec_${i}`, title: "t", note: big },
+  }));
   const results = await clientVia(p).publishMany(events);
   expect(results.filter((x) => x.ok)).toHaveLength(12);
   expect(p.requests.map((q) => bodyOf(q).events.length)).toEqual([5, 5, 2]);
@@ -110,7 +118,9 @@ test("a batch is split at the request size limit too", async () => {
 test("a 400 is an error naming the field, and is not retried", async () => {
   const p = await proxy();
   const bad = { type: "record.created", tenantId: "acct_client_400", data: { title: "no record id" } } as unknown as PublishEvent;
-  const err: WebhooksError = await clientVia(p).publish(bad).catch((e) => e);
+  const err: WebhooksError = await clientVia(p)
+    .publish(bad)
+    .catch((e) => e);
   expect(err).toBeInstanceOf(WebhooksError);
   expect([err.status, err.code, err.message, err.details, err.attempts, err.retryable]).toEqual([
     400,
@@ -125,7 +135,11 @@ test("a 400 is an error naming the field, and is not retried", async () => {
 
 test("in a batch, the bad event's result names its field; the rest of its call is refused with it, other calls go through", async () => {
   const p = await proxy();
-  const events = Array.from({ length: 120 }, (_, i) => ({ type: "record.created", tenantId: "acct_client_mixed", data: i === 103 ? { title: "x" } : { recordId: `rec_${i}` } })) as PublishEvent[];
+  const events = Array.from({ length: 120 }, (_, i) => ({
+    type: "record.created",
+    tenantId: "acct_client_mixed",
+    data: i === 103 ? { title: "x" } : { recordId: `rec_${i}` },
+  })) as PublishEvent[];
   const results = await clientVia(p).publishMany(events);
   expect(p.requests.map((q) => q.upstreamStatus)).toEqual([202, 400]);
   expect(results.slice(0, 100).every((x) => x.ok)).toBe(true);
@@ -156,7 +170,9 @@ test("a 503 that does not end: retried with backoff until the deadline, then an 
 
 test("a call that would act twice (create a webhook) is not retried after a 5xx, but is after a 429", async () => {
   const failing = await proxy(() => ({ status: 502, body: '{"message":"Bad Gateway"}' }));
-  const err: WebhooksError = await clientVia(failing).createWebhook("acct_client_once", { url: "http://127.0.0.1:9/", eventTypes: ["*"] }).catch((e) => e);
+  const err: WebhooksError = await clientVia(failing)
+    .createWebhook("acct_client_once", { url: "http://127.0.0.1:9/", eventTypes: ["*"] })
+    .catch((e) => e);
   expect([err.status, err.attempts]).toEqual([502, 1]);
   expect(failing.requests).toHaveLength(1);
 

@@ -105,7 +105,11 @@ describe("what counts as a failed attempt", () => {
     ["a timeout (no answer)", () => ({ kind: "hang" }), { statusCode: null, error: /^timeout: no complete response within 1000 ms$/ }],
     ["a body that never ends", () => ({ kind: "slow-body", chunkEveryMs: 50 }), { statusCode: null, error: /^timeout:/ }],
     ["a connection reset", () => ({ kind: "reset" }), { statusCode: null, error: /^connection_reset:/ }],
-    ["a redirect (not followed)", () => ({ kind: "status", status: 302, headers: { location: "http://127.0.0.1:9/elsewhere" } }), { statusCode: 302, error: /^redirect: HTTP 302/ }],
+    [
+      "a redirect (not followed)",
+      () => ({ kind: "status", status: 302, headers: { location: "http://127.0.0.1:9/elsewhere" } }),
+      { statusCode: 302, error: /^redirect: HTTP 302/ },
+    ],
     ["a 404", () => ({ kind: "status", status: 404, body: "x".repeat(10_000) }), { statusCode: 404, error: /^http_error: HTTP 404$/ }],
   ];
 

@@ -23,9 +23,13 @@ const requests = new Map<string, number>();
 beforeAll(async () => {
   emulators = await startEmulators();
   const config = { endpoint: emulators.dynamodbEndpoint, region: LOCAL_REGION, credentials: emulators.credentials };
-  const resources = await createResources(new SQSClient({ endpoint: emulators.sqsEndpoint, region: LOCAL_REGION, credentials: emulators.credentials }), new DynamoDBClient(config), {
-    prefix: "limits",
-  });
+  const resources = await createResources(
+    new SQSClient({ endpoint: emulators.sqsEndpoint, region: LOCAL_REGION, credentials: emulators.credentials }),
+    new DynamoDBClient(config),
+    {
+      prefix: "limits",
+    },
+  );
   table = resources.tables.deliveries;
   db = documentClient(config);
   db.middlewareStack.add(
@@ -57,7 +61,14 @@ function message(webhookId: string, n: number, at = T0 + n): DeliveryMessage {
   };
 }
 
-const attempt = (n: number, excerpt: string): Attempt => ({ n, at: new Date(T0 + n * 1000).toISOString(), statusCode: 500, error: "http_error: HTTP 500", durationMs: 12, responseExcerpt: excerpt });
+const attempt = (n: number, excerpt: string): Attempt => ({
+  n,
+  at: new Date(T0 + n * 1000).toISOString(),
+  statusCode: 500,
+  error: "http_error: HTTP 500",
+  durationMs: 12,
+  responseExcerpt: excerpt,
+});
 
 describe("response excerpts (defect 3)", () => {
   let server: Server;
@@ -100,7 +111,14 @@ describe("the delivery item stays bounded whatever the rounds (defect 3)", () =>
     // What a cut-then-decoded binary excerpt used to be: 4,096 × U+FFFD, 12 KB.
     const big = "\uFFFD".repeat(4_096);
     for (let n = 1; n <= 39; n++) {
-      const w: AttemptWrite = { message: m, attempt: attempt(n, big), previousAttempts: n - 1, status: "pending", roundStart: Math.floor((n - 1) / 13) * 13, nowIso: new Date(T0 + n * 1000).toISOString() };
+      const w: AttemptWrite = {
+        message: m,
+        attempt: attempt(n, big),
+        previousAttempts: n - 1,
+        status: "pending",
+        roundStart: Math.floor((n - 1) / 13) * 13,
+        nowIso: new Date(T0 + n * 1000).toISOString(),
+      };
       await log.write(w);
     }
     const raw = await db.send(new GetCommand({ TableName: table, Key: { pk: `${TENANT}#${webhookId}`, id: m.deliveryId } }));
@@ -132,10 +150,20 @@ describe("the status filter and replay read the status index (defect 4)", () => 
   test("3 failed among 1,000 succeeded: one Query of the index and one BatchGetItem, newest first, cursored", async () => {
     const log = new DynamoDeliveryLog(db, table);
     const webhookId = newWebhookId(T0);
-    const ok = Array.from({ length: 1_000 }, (_, i): AttemptWrite => ({ message: message(webhookId, 100 + i), attempt: attempt(1, "ok"), status: "succeeded", roundStart: 0, nowIso: new Date(T0).toISOString() }));
+    const ok = Array.from(
+      { length: 1_000 },
+      (_, i): AttemptWrite => ({
+        message: message(webhookId, 100 + i),
+        attempt: attempt(1, "ok"),
+        status: "succeeded",
+        roundStart: 0,
+        nowIso: new Date(T0).toISOString(),
+      }),
+    );
     await log.createMany(ok);
     const failed = [5_000, 5_001, 5_002].map((n) => message(webhookId, n));
-    for (const f of failed) await log.write({ message: f, attempt: attempt(1, "no"), status: "failed", roundStart: 0, nowIso: new Date(T0).toISOString(), previousAttempts: 0 });
+    for (const f of failed)
+      await log.write({ message: f, attempt: attempt(1, "no"), status: "failed", roundStart: 0, nowIso: new Date(T0).toISOString(), previousAttempts: 0 });
     requests.clear();
     const page = await log.list(TENANT, webhookId, { status: "failed", limit: 2 });
     expect(page.items.map((d) => d.eventId)).toEqual(["evt_5002", "evt_5001"]);
@@ -143,7 +171,14 @@ describe("the status filter and replay read the status index (defect 4)", () => 
     const rest = await log.list(TENANT, webhookId, { status: "failed", limit: 2, cursor: page.cursor });
     expect(rest).toEqual({ items: [expect.objectContaining({ eventId: "evt_5000", status: "failed" })], cursor: undefined });
     // A delivery that succeeds after failing leaves the index.
-    await log.write({ message: failed[0], attempt: attempt(2, "ok"), status: "succeeded", roundStart: 0, nowIso: new Date(T0 + 5_000).toISOString(), previousAttempts: 1 });
+    await log.write({
+      message: failed[0],
+      attempt: attempt(2, "ok"),
+      status: "succeeded",
+      roundStart: 0,
+      nowIso: new Date(T0 + 5_000).toISOString(),
+      previousAttempts: 1,
+    });
     expect((await log.list(TENANT, webhookId, { status: "failed", limit: 10 })).items.map((d) => d.eventId)).toEqual(["evt_5002", "evt_5001"]);
   });
 });

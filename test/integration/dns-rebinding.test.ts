@@ -6,12 +6,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { request, type Agent } from "undici";
-import {
-  assertDialable,
-  createGuardedDispatcher,
-  FORBIDDEN_ADDRESS,
-  type Resolver,
-} from "#core/endpoint-guard.ts";
+import { assertDialable, createGuardedDispatcher, FORBIDDEN_ADDRESS, type Resolver } from "#core/endpoint-guard.ts";
 
 /** Resolves `rebind.test` to 127.0.0.1 (the attacker's second answer); anything else is unknown. */
 const rebindingResolver: Resolver = (hostname, _options, callback) => {
@@ -90,9 +85,7 @@ describe("guarded dispatcher against DNS rebinding", () => {
   it("refuses a loopback IP literal with assertDialable, before any dial", () => {
     const url = new URL(`http://127.0.0.1:${port}/`);
 
-    expect(() => assertDialable(url, { allowPrivate: false })).toThrow(
-      expect.objectContaining({ code: FORBIDDEN_ADDRESS }),
-    );
+    expect(() => assertDialable(url, { allowPrivate: false })).toThrow(expect.objectContaining({ code: FORBIDDEN_ADDRESS }));
     expect(connections).toBe(0);
   });
 

@@ -23,7 +23,8 @@ afterAll(async () => {
 });
 
 const sqs = (credentials = emulators.credentials) => new SQSClient({ region: LOCAL_REGION, endpoint: emulators.sqsEndpoint, credentials, maxAttempts: 1 });
-const ddb = (credentials = emulators.credentials) => new DynamoDBClient({ region: LOCAL_REGION, endpoint: emulators.dynamodbEndpoint, credentials, maxAttempts: 1 });
+const ddb = (credentials = emulators.credentials) =>
+  new DynamoDBClient({ region: LOCAL_REGION, endpoint: emulators.dynamodbEndpoint, credentials, maxAttempts: 1 });
 
 /** The error an SDK call ended with: its name and HTTP status. */
 async function failure(call: Promise<unknown>): Promise<{ name: string; status?: number }> {
@@ -40,7 +41,13 @@ async function failure(call: Promise<unknown>): Promise<{ name: string; status?:
 async function signedListTables(o: { credentials?: Emulators["credentials"]; signingDate?: Date; body?: string } = {}) {
   const url = new URL(emulators.dynamodbEndpoint);
   const body = o.body ?? "{}";
-  const signer = new SignatureV4({ service: "dynamodb", region: LOCAL_REGION, credentials: o.credentials ?? emulators.credentials, sha256: Hash.bind(null, "sha256"), applyChecksum: false });
+  const signer = new SignatureV4({
+    service: "dynamodb",
+    region: LOCAL_REGION,
+    credentials: o.credentials ?? emulators.credentials,
+    sha256: Hash.bind(null, "sha256"),
+    applyChecksum: false,
+  });
   const signed = await signer.sign(
     {
       method: "POST",
@@ -85,7 +92,10 @@ test("another access key is refused by both emulators", async () => {
 test("the right access key with the wrong secret is refused by both emulators, and injects nothing", async () => {
   const forged = { accessKeyId: emulators.credentials.accessKeyId, secretAccessKey: newEmulatorCredentials().secretAccessKey };
   const { QueueUrl } = await sqs().send(new CreateQueueCommand({ QueueName: "guard-inject" }));
-  expect(await failure(sqs(forged).send(new SendMessageCommand({ QueueUrl, MessageBody: '{"forged":true}' })))).toEqual({ name: "InvalidSignatureException", status: 400 });
+  expect(await failure(sqs(forged).send(new SendMessageCommand({ QueueUrl, MessageBody: '{"forged":true}' })))).toEqual({
+    name: "InvalidSignatureException",
+    status: 400,
+  });
   expect(await failure(ddb(forged).send(new ListTablesCommand({})))).toEqual({ name: "InvalidSignatureException", status: 400 });
   const received = await sqs().send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 0 }));
   expect(received.Messages ?? []).toEqual([]);
@@ -143,7 +153,13 @@ test("a signed request replayed with another body, too old, or to another Host i
 });
 
 test("anything but a signed AWS JSON call is refused: fauxqs's inspection routes, dynalite's health page, S3", async () => {
-  for (const [method, path] of [["GET", "/_fauxqs/queues"], ["GET", "/_fauxqs/queues/guard-q"], ["GET", "/"], ["GET", "/health"], ["PUT", "/bucket/key"]]) {
+  for (const [method, path] of [
+    ["GET", "/_fauxqs/queues"],
+    ["GET", "/_fauxqs/queues/guard-q"],
+    ["GET", "/"],
+    ["GET", "/health"],
+    ["PUT", "/bucket/key"],
+  ]) {
     const res = await fetch(`${emulators.sqsEndpoint}${path}`, { method, body: method === "PUT" ? "x" : undefined });
     expect([method, path, res.status]).toEqual([method, path, 403]);
   }
@@ -152,7 +168,10 @@ test("anything but a signed AWS JSON call is refused: fauxqs's inspection routes
     headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": "DynamoDB_20120810.ListTables" },
     body: "{}",
   });
-  expect([unsigned.status, ((await unsigned.json()) as { __type: string }).__type]).toEqual([400, "com.amazon.coral.service#MissingAuthenticationTokenException"]);
+  expect([unsigned.status, ((await unsigned.json()) as { __type: string }).__type]).toEqual([
+    400,
+    "com.amazon.coral.service#MissingAuthenticationTokenException",
+  ]);
 });
 
 test("with a state dir, both emulators keep their data across a stop and a start in the same process", async () => {
@@ -163,7 +182,12 @@ test("with a state dir, both emulators keep their data across a stop and a start
     const client = { region: LOCAL_REGION, credentials, maxAttempts: 1 };
     await new SQSClient({ ...client, endpoint: first.sqsEndpoint }).send(new CreateQueueCommand({ QueueName: "kept-q" }));
     await new DynamoDBClient({ ...client, endpoint: first.dynamodbEndpoint }).send(
-      new CreateTableCommand({ TableName: "kept-t", BillingMode: "PAY_PER_REQUEST", KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }], AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }] }),
+      new CreateTableCommand({
+        TableName: "kept-t",
+        BillingMode: "PAY_PER_REQUEST",
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+      }),
     );
     await first.stop();
 
@@ -171,7 +195,9 @@ test("with a state dir, both emulators keep their data across a stop and a start
     const second = await startEmulators({ stateDir: dir });
     try {
       const again = { region: LOCAL_REGION, credentials: second.credentials, maxAttempts: 1 };
-      expect((await new SQSClient({ ...again, endpoint: second.sqsEndpoint }).send(new ListQueuesCommand({}))).QueueUrls).toEqual([expect.stringMatching(/\/kept-q$/)]);
+      expect((await new SQSClient({ ...again, endpoint: second.sqsEndpoint }).send(new ListQueuesCommand({}))).QueueUrls).toEqual([
+        expect.stringMatching(/\/kept-q$/),
+      ]);
       expect((await new DynamoDBClient({ ...again, endpoint: second.dynamodbEndpoint }).send(new ListTablesCommand({}))).TableNames).toEqual(["kept-t"]);
       expect(await failure(new DynamoDBClient({ ...client, endpoint: second.dynamodbEndpoint }).send(new ListTablesCommand({})))).toEqual({
         name: "UnrecognizedClientException",

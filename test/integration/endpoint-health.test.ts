@@ -96,7 +96,11 @@ async function queued(stack: TestStack): Promise<number> {
   return visible + inFlight + delayed;
 }
 
-async function health(stack: TestStack, tenant: string, id: string): Promise<{ state: string; consecutiveFailures: number; openedAt?: string; nextProbeAt?: string; parked: number }> {
+async function health(
+  stack: TestStack,
+  tenant: string,
+  id: string,
+): Promise<{ state: string; consecutiveFailures: number; openedAt?: string; nextProbeAt?: string; parked: number }> {
   const res = await stack.api("GET", `/tenants/${tenant}/webhooks/${id}`);
   expect(res.status).toBe(200);
   return res.body.health;
@@ -107,7 +111,10 @@ async function deliveryLog(stack: TestStack, tenant: string, id: string): Promis
   const all: any[] = [];
   let cursor: string | null = null;
   do {
-    const res: { status: number; body: any } = await stack.api("GET", `/tenants/${tenant}/webhooks/${id}/deliveries?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    const res: { status: number; body: any } = await stack.api(
+      "GET",
+      `/tenants/${tenant}/webhooks/${id}/deliveries?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    );
     expect(res.status).toBe(200);
     all.push(...res.body.items);
     cursor = res.body.cursor;
@@ -115,7 +122,8 @@ async function deliveryLog(stack: TestStack, tenant: string, id: string): Promis
   return all;
 }
 
-const tally = (items: readonly any[], key: (d: any) => string) => items.reduce<Record<string, number>>((acc, d) => ((acc[key(d)] = (acc[key(d)] ?? 0) + 1), acc), {});
+const tally = (items: readonly any[], key: (d: any) => string) =>
+  items.reduce<Record<string, number>>((acc, d) => ((acc[key(d)] = (acc[key(d)] ?? 0) + 1), acc), {});
 
 /** Waits until the webhook's log holds exactly `n` deliveries, every one `succeeded`. */
 function allSucceeded(stack: TestStack, tenant: string, id: string, n: number, timeoutMs = 15_000): Promise<any[]> {
@@ -146,7 +154,10 @@ async function publish(stack: TestStack, tenant: string, type: string, eventIds:
 /** Single events published to one webhook's type, and each one's latency: from its POST starting to receiver `r` getting it. */
 class LatencySeries {
   readonly sentAt = new Map<string, number>();
-  constructor(private readonly stack: TestStack, private readonly o: { tenant: string; type: string; r: TestReceiver }) {}
+  constructor(
+    private readonly stack: TestStack,
+    private readonly o: { tenant: string; type: string; r: TestReceiver },
+  ) {}
 
   async send(id: string): Promise<void> {
     this.sentAt.set(id, Date.now());
@@ -250,7 +261,9 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     const [open, drained, sent] = await Promise.all([openAt, burst, series.results()]);
     const during = sent.map((x) => x.ms);
     note(`dead endpoint: circuit open ${open - started} ms after the first publish; queue < 20 messages after ${drained - started} ms`);
-    note(`dead endpoint: healthy webhook during the 300-event burst ${summary(during)}, at most ${Math.max(...sent.map((x) => x.ms - Math.max(0, drained - x.sentAt)))} ms beyond the burst's time on the queue`);
+    note(
+      `dead endpoint: healthy webhook during the 300-event burst ${summary(during)}, at most ${Math.max(...sent.map((x) => x.ms - Math.max(0, drained - x.sentAt)))} ms beyond the burst's time on the queue`,
+    );
     // Every healthy event arrived (results waited for each). Locally the burst is 300 messages ahead of
     // them in the one queue, so "its usual latency" here is: no longer than the burst takes to leave
     // the queue, plus its usual latency (a dead endpoint's messages held in flight would never leave).
@@ -268,7 +281,9 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
         if (i % 4 === 0) depths.push(await queued(stack));
       },
     });
-    note(`dead endpoint: healthy webhook once the circuit is open, beside 30 more dead-endpoint events ${summary(after)} (bound ${usual(idle)} ms); queue depths ${depths.join(",")}`);
+    note(
+      `dead endpoint: healthy webhook once the circuit is open, beside 30 more dead-endpoint events ${summary(after)} (bound ${usual(idle)} ms); queue depths ${depths.join(",")}`,
+    );
     expect(p99(after)).toBeLessThanOrEqual(usual(idle));
     expect(Math.max(...depths)).toBeLessThan(20);
 
@@ -365,7 +380,9 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     const arrived = r.requests.map((q) => q.at).sort((a, b) => a - b);
     const ahead = arrived.filter((t, i) => i + 1 > 5 * (Math.floor(t / 1000) - firstSecond + 1));
     const span = Math.max(...admitted) - Math.min(...admitted);
-    note(`rate limit: admitted over ${span} ms, per second ${perSecond.join(",")}; at the receiver per second ${Object.values(tally(arrived, (t) => String(Math.floor(t / 1000)))).join(",")}; intake ${intake - published} ms, queue depth after it: max ${Math.max(...depths)}`);
+    note(
+      `rate limit: admitted over ${span} ms, per second ${perSecond.join(",")}; at the receiver per second ${Object.values(tally(arrived, (t) => String(Math.floor(t / 1000)))).join(",")}; intake ${intake - published} ms, queue depth after it: max ${Math.max(...depths)}`,
+    );
     expect(Math.max(...perSecond)).toBeLessThanOrEqual(5);
     expect(ahead).toEqual([]);
     // 50 at 5 a second take 10 distinct seconds: first to last more than 8 s (and not much more than 10).
@@ -390,7 +407,9 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
       await until("the queue holds none of them", async () => (await queued(stack)) === 0, 15_000);
       const h = await health(stack, tenant, hook.id);
       const attempts = (await deliveryLog(stack, tenant, hook.id)).reduce((n, d) => n + d.attemptCount, 0);
-      note(`race: health ${JSON.stringify(h)}; failed attempts ${attempts}; circuits opened by worker 1: ${metrics.get(METRICS.circuitsOpened) - opened}, by worker 2: ${metrics2.get(METRICS.circuitsOpened)}`);
+      note(
+        `race: health ${JSON.stringify(h)}; failed attempts ${attempts}; circuits opened by worker 1: ${metrics.get(METRICS.circuitsOpened) - opened}, by worker 2: ${metrics2.get(METRICS.circuitsOpened)}`,
+      );
       expect(h.consecutiveFailures).toBeGreaterThanOrEqual(HEALTH.breakerThreshold);
       expect(metrics.get(METRICS.circuitsOpened) - opened + metrics2.get(METRICS.circuitsOpened)).toBe(1);
 
@@ -468,7 +487,9 @@ describe("a slow endpoint does not starve a fast one", () => {
     const behind = results.filter((x) => x.sentAt <= parkedAt!).map((x) => x.ms);
     const during = results.filter((x) => x.sentAt > parkedAt!).map((x) => x.ms);
     note(`slow endpoint: 200-event backlog parked ${parkedAt! - started} ms after its publish began; fast webhook meanwhile ${summary(behind)}`);
-    note(`slow endpoint: fast webhook while the backlog is worked through ${summary(during)} (bound ${usual(idle)} ms); slow requests meanwhile ${slow.requests.length - 2}`);
+    note(
+      `slow endpoint: fast webhook while the backlog is worked through ${summary(during)} (bound ${usual(idle)} ms); slow requests meanwhile ${slow.requests.length - 2}`,
+    );
     expect(p99(during)).toBeLessThanOrEqual(usual(idle));
     // It is being worked through by the slow lane (each of its batches lasts its 5 s attempts): at
     // least slowInProgress more requests, and never more than slowInProgress at once.

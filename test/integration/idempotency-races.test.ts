@@ -159,7 +159,16 @@ describe("a batch held open while a plain publish of one of its ids arrives", ()
     await held.reached;
     expect(await stack.api("POST", "/events", a)).toEqual({ status: 202, body: { id: a.id, deliveries: 1 } });
     held.release();
-    expect(await held.answer).toEqual({ status: 202, body: { events: [{ id: a.id, deliveries: 1 }, { id: b.id, deliveries: 1 }], deliveries: 2 } });
+    expect(await held.answer).toEqual({
+      status: 202,
+      body: {
+        events: [
+          { id: a.id, deliveries: 1 },
+          { id: b.id, deliveries: 1 },
+        ],
+        deliveries: 2,
+      },
+    });
     await stack.waitForDeliveries(TENANT, hook.id, (items) => [a.id, b.id].every((id) => items.some((d) => d.eventId === id && d.status === "succeeded")));
     await drained();
     expect([counts().get(a.id), counts().get(b.id)]).toEqual([1, 1]);
@@ -200,8 +209,19 @@ describe("a batch held open while a plain publish of one of its ids arrives", ()
     const second = stack.api("POST", "/events", { events: [a, event("evt_held_w3", "rec_c")] });
     held.release();
     expect((await held.answer).status).toBe(202);
-    expect(await second).toEqual({ status: 202, body: { events: [{ id: a.id, deliveries: 1 }, { id: "evt_held_w3", deliveries: 1 }], deliveries: 2 } });
-    await stack.waitForDeliveries(TENANT, hook.id, (items) => ["evt_held_w1", "evt_held_w2", "evt_held_w3"].every((id) => items.some((d) => d.eventId === id && d.status === "succeeded")));
+    expect(await second).toEqual({
+      status: 202,
+      body: {
+        events: [
+          { id: a.id, deliveries: 1 },
+          { id: "evt_held_w3", deliveries: 1 },
+        ],
+        deliveries: 2,
+      },
+    });
+    await stack.waitForDeliveries(TENANT, hook.id, (items) =>
+      ["evt_held_w1", "evt_held_w2", "evt_held_w3"].every((id) => items.some((d) => d.eventId === id && d.status === "succeeded")),
+    );
     await drained();
     expect(["evt_held_w1", "evt_held_w2", "evt_held_w3"].map((id) => counts().get(id))).toEqual([1, 1, 1]);
   });

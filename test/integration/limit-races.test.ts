@@ -41,7 +41,10 @@ const signs = (secret: string, r: Received) => {
 /** Creates in parallel; each webhook's URL carries its request's tag, so that a delivery names its creator. */
 async function createInParallel(tenant: string, tags: string[]) {
   return Promise.all(
-    tags.map(async (tag) => ({ tag, ...(await stack.api("POST", `/tenants/${tenant}/webhooks`, { url: `${receiver.url}/${tag}`, eventTypes: ["record.created"] })) })),
+    tags.map(async (tag) => ({
+      tag,
+      ...(await stack.api("POST", `/tenants/${tenant}/webhooks`, { url: `${receiver.url}/${tag}`, eventTypes: ["record.created"] })),
+    })),
   );
 }
 
@@ -57,10 +60,18 @@ async function withDb<T>(fn: (db: DynamoDBDocumentClient, table: string) => Prom
 
 /** The tenant's webhook items, and the ids its slot item holds: always the same set. */
 async function storedWebhooks(tenant: string): Promise<string[]> {
-  const items = await withDb(async (db, table) =>
-    (await db.send(new QueryCommand({ TableName: table, KeyConditionExpression: "tenantId = :t", ExpressionAttributeValues: { ":t": tenant }, ConsistentRead: true }))).Items ?? [],
+  const items = await withDb(
+    async (db, table) =>
+      (
+        await db.send(
+          new QueryCommand({ TableName: table, KeyConditionExpression: "tenantId = :t", ExpressionAttributeValues: { ":t": tenant }, ConsistentRead: true }),
+        )
+      ).Items ?? [],
   );
-  const webhooks = items.map((i) => String(i.id)).filter((id) => id.startsWith("wh_")).sort();
+  const webhooks = items
+    .map((i) => String(i.id))
+    .filter((id) => id.startsWith("wh_"))
+    .sort();
   const slots = items.find((i) => i.id === "#webhooks");
   expect([...((slots?.ids as Set<string> | undefined) ?? [])].sort()).toEqual(webhooks);
   return webhooks;
@@ -78,10 +89,17 @@ async function publishAndCollect(tenant: string, count: number): Promise<Receive
 describe(`the limit of ${LIMITS.webhooksPerTenant} webhooks per tenant holds under parallel creates`, () => {
   test("20 parallel creates on a tenant with 45 webhooks: exactly 5 created, 15 refused, 50 in the end, each created secret signs", async () => {
     const tenant = "acct_limit45";
-    for (let i = 0; i < 45; i++) expect((await stack.api("POST", `/tenants/${tenant}/webhooks`, { url: `${receiver.url}/pre${i}`, eventTypes: ["record.created"] })).status).toBe(201);
-    const answers = await createInParallel(tenant, Array.from({ length: 20 }, (_, i) => `par${i}`));
+    for (let i = 0; i < 45; i++)
+      expect((await stack.api("POST", `/tenants/${tenant}/webhooks`, { url: `${receiver.url}/pre${i}`, eventTypes: ["record.created"] })).status).toBe(201);
+    const answers = await createInParallel(
+      tenant,
+      Array.from({ length: 20 }, (_, i) => `par${i}`),
+    );
     const created = answers.filter((a) => a.status === 201);
-    expect(answers.map((a) => (a.status === 201 ? "201" : `${a.status} ${a.body.error.code}`)).sort()).toEqual([...Array(5).fill("201"), ...Array(15).fill("409 webhook_limit_reached")]);
+    expect(answers.map((a) => (a.status === 201 ? "201" : `${a.status} ${a.body.error.code}`)).sort()).toEqual([
+      ...Array(5).fill("201"),
+      ...Array(15).fill("409 webhook_limit_reached"),
+    ]);
     expect((await stack.api("GET", `/tenants/${tenant}/webhooks?limit=100`)).body.items).toHaveLength(50);
     expect(await storedWebhooks(tenant)).toHaveLength(50);
 
@@ -94,14 +112,20 @@ describe(`the limit of ${LIMITS.webhooksPerTenant} webhooks per tenant holds und
 
   test("100 parallel creates on an empty tenant: exactly 50 created; after 3 deletes, 10 parallel creates make exactly 3", async () => {
     const tenant = "acct_limit0";
-    const answers = await createInParallel(tenant, Array.from({ length: 100 }, (_, i) => `p${i}`));
+    const answers = await createInParallel(
+      tenant,
+      Array.from({ length: 100 }, (_, i) => `p${i}`),
+    );
     expect(answers.filter((a) => a.status === 201)).toHaveLength(50);
     expect(answers.filter((a) => a.status === 409 && a.body.error.code === "webhook_limit_reached")).toHaveLength(50);
     expect(await storedWebhooks(tenant)).toHaveLength(50);
 
     const created = answers.filter((a) => a.status === 201);
     for (const c of created.slice(0, 3)) expect((await stack.api("DELETE", `/tenants/${tenant}/webhooks/${c.body.id}`)).status).toBe(204);
-    const more = await createInParallel(tenant, Array.from({ length: 10 }, (_, i) => `m${i}`));
+    const more = await createInParallel(
+      tenant,
+      Array.from({ length: 10 }, (_, i) => `m${i}`),
+    );
     expect(more.filter((a) => a.status === 201)).toHaveLength(3);
     expect(more.filter((a) => a.status === 409)).toHaveLength(7);
     expect(await storedWebhooks(tenant)).toHaveLength(50);
@@ -130,7 +154,9 @@ describe("parallel secret rotations", () => {
   test("10 parallel rotations with graceSeconds 0: all 200, each applied in turn, and the one that signs is one of the answers", async () => {
     const tenant = "acct_rot0";
     const hook = await stack.createWebhook(tenant, `${receiver.url}/rot0`, ["record.created"]);
-    const answers = await Promise.all(Array.from({ length: 10 }, () => stack.api("POST", `/tenants/${tenant}/webhooks/${hook.id}/rotate-secret`, { graceSeconds: 0 })));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => stack.api("POST", `/tenants/${tenant}/webhooks/${hook.id}/rotate-secret`, { graceSeconds: 0 })),
+    );
     expect(answers.map((a) => [a.status, a.body.previousSecretsExpireAt])).toEqual(Array(10).fill([200, null]));
     const secrets = answers.map((a) => a.body.secret as string);
     expect(new Set(secrets).size).toBe(10);
@@ -151,12 +177,26 @@ describe("the slot item heals", () => {
     // A create that took a slot 10 minutes ago and died before its put, and one in progress: 50 slots taken.
     const dead = `wh_${ulid(Date.now() - 10 * 60_000)}`;
     await withDb((db, table) =>
-      db.send(new UpdateCommand({ TableName: table, Key: { tenantId: tenant, id: "#webhooks" }, UpdateExpression: "ADD ids :id", ExpressionAttributeValues: { ":id": new Set([dead]) } })),
+      db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { tenantId: tenant, id: "#webhooks" },
+          UpdateExpression: "ADD ids :id",
+          ExpressionAttributeValues: { ":id": new Set([dead]) },
+        }),
+      ),
     );
     // A slot taken just now is a create in progress, and is not freed.
     const inProgress = `wh_${ulid(Date.now())}`;
     await withDb((db, table) =>
-      db.send(new UpdateCommand({ TableName: table, Key: { tenantId: tenant, id: "#webhooks" }, UpdateExpression: "ADD ids :id", ExpressionAttributeValues: { ":id": new Set([inProgress]) } })),
+      db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { tenantId: tenant, id: "#webhooks" },
+          UpdateExpression: "ADD ids :id",
+          ExpressionAttributeValues: { ":id": new Set([inProgress]) },
+        }),
+      ),
     );
     const freed = await create(tenant, 50);
     expect([freed.status, freed.body.error?.code]).toEqual([201, undefined]);

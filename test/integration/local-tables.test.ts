@@ -77,7 +77,9 @@ async function partition(table: string, pk: string): Promise<Record<string, unkn
   const items: Record<string, unknown>[] = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const page = await doc().send(new QueryCommand({ TableName: table, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": pk }, ExclusiveStartKey: start }));
+    const page = await doc().send(
+      new QueryCommand({ TableName: table, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": pk }, ExclusiveStartKey: start }),
+    );
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;
   } while (start);
@@ -93,7 +95,12 @@ test("tables kept from before the indexes existed get the missing ones, keep the
   await keysOnly("kept-deliveries", "pk", "id");
   expect((await shape("kept-deliveries")).indexes).toEqual([]);
   // Items of the old state: more than a Scan page (1 MB) and a batch write (25 items) hold.
-  const old = Array.from({ length: 60 }, (_, i) => ({ pk: "acct_1#wh_1", id: `dlv_${String(i).padStart(3, "0")}`, statusKey: i % 2 ? "acct_1#wh_1#failed" : undefined, payload: "x".repeat(20_000) }));
+  const old = Array.from({ length: 60 }, (_, i) => ({
+    pk: "acct_1#wh_1",
+    id: `dlv_${String(i).padStart(3, "0")}`,
+    statusKey: i % 2 ? "acct_1#wh_1#failed" : undefined,
+    payload: "x".repeat(20_000),
+  }));
   for (const item of old) await doc().send(new PutCommand({ TableName: "kept-deliveries", Item: item }));
   await doc().send(new PutCommand({ TableName: "kept-subscriptions", Item: { tenantId: "acct_1", id: "wh_1", url: "https://example.com/hook" } }));
 
@@ -104,25 +111,51 @@ test("tables kept from before the indexes existed get the missing ones, keep the
   // Every item is back, and indexed by the index it belongs to.
   expect(await partition(tables.deliveries, "acct_1#wh_1")).toEqual(old.map(({ statusKey, ...rest }) => (statusKey ? { ...rest, statusKey } : rest)));
   const failed = await doc().send(
-    new QueryCommand({ TableName: tables.deliveries, IndexName: "byStatus", KeyConditionExpression: "statusKey = :k", ExpressionAttributeValues: { ":k": "acct_1#wh_1#failed" } }),
+    new QueryCommand({
+      TableName: tables.deliveries,
+      IndexName: "byStatus",
+      KeyConditionExpression: "statusKey = :k",
+      ExpressionAttributeValues: { ":k": "acct_1#wh_1#failed" },
+    }),
   );
   expect(failed.Items?.map((i) => i.id)).toEqual(old.filter((i) => i.statusKey).map((i) => i.id));
-  expect((await doc().send(new GetCommand({ TableName: tables.subscriptions, Key: { tenantId: "acct_1", id: "wh_1" } }))).Item).toEqual({ tenantId: "acct_1", id: "wh_1", url: "https://example.com/hook" });
+  expect((await doc().send(new GetCommand({ TableName: tables.subscriptions, Key: { tenantId: "acct_1", id: "wh_1" } }))).Item).toEqual({
+    tenantId: "acct_1",
+    id: "wh_1",
+    url: "https://example.com/hook",
+  });
 
   // Idempotent: a second start changes nothing.
   await createResources(sqs, db, { prefix: "kept" });
   expect(await shape(tables.deliveries)).toEqual(EXPECTED.deliveries);
   expect(await partition(tables.deliveries, "acct_1#wh_1")).toHaveLength(60);
 
-  await doc().send(new PutCommand({ TableName: tables.subscriptions, Item: { tenantId: "acct_1", id: "wh_2", wake: "due", wakeAt: "2026-01-01T00:00:00.000Z" } }));
+  await doc().send(
+    new PutCommand({ TableName: tables.subscriptions, Item: { tenantId: "acct_1", id: "wh_2", wake: "due", wakeAt: "2026-01-01T00:00:00.000Z" } }),
+  );
   const woken = await doc().send(
-    new QueryCommand({ TableName: tables.subscriptions, IndexName: "byWake", KeyConditionExpression: "wake = :due AND wakeAt <= :now", ExpressionAttributeValues: { ":due": "due", ":now": "2026-01-02" } }),
+    new QueryCommand({
+      TableName: tables.subscriptions,
+      IndexName: "byWake",
+      KeyConditionExpression: "wake = :due AND wakeAt <= :now",
+      ExpressionAttributeValues: { ":due": "due", ":now": "2026-01-02" },
+    }),
   );
   expect(woken.Items).toEqual([{ tenantId: "acct_1", id: "wh_2", wake: "due", wakeAt: "2026-01-01T00:00:00.000Z" }]);
 
-  await doc().send(new PutCommand({ TableName: tables.deliveries, Item: { pk: "acct_1#wh_2", id: "dlv_1", parkKey: "acct_1#wh_2", parkSort: "2026-01-01T00:00:00.000Z#dlv_1", message: "m" } }));
+  await doc().send(
+    new PutCommand({
+      TableName: tables.deliveries,
+      Item: { pk: "acct_1#wh_2", id: "dlv_1", parkKey: "acct_1#wh_2", parkSort: "2026-01-01T00:00:00.000Z#dlv_1", message: "m" },
+    }),
+  );
   const parked = await doc().send(
-    new QueryCommand({ TableName: tables.deliveries, IndexName: "parked", KeyConditionExpression: "parkKey = :k", ExpressionAttributeValues: { ":k": "acct_1#wh_2" } }),
+    new QueryCommand({
+      TableName: tables.deliveries,
+      IndexName: "parked",
+      KeyConditionExpression: "parkKey = :k",
+      ExpressionAttributeValues: { ":k": "acct_1#wh_2" },
+    }),
   );
   // Projection ALL: the release re-sends from the index item alone.
   expect(parked.Items).toEqual([{ pk: "acct_1#wh_2", id: "dlv_1", parkKey: "acct_1#wh_2", parkSort: "2026-01-01T00:00:00.000Z#dlv_1", message: "m" }]);
@@ -134,6 +167,10 @@ test("a rebuild cut short after the old table was deleted resumes from its copy 
   await doc().send(new PutCommand({ TableName: "cut-subscriptions-rebuilding", Item: { tenantId: "acct_1", id: "wh_1", url: "https://example.com/a" } }));
   const { tables } = await createResources(sqs, db, { prefix: "cut" });
   expect(await shape(tables.subscriptions)).toEqual(EXPECTED.subscriptions);
-  expect((await doc().send(new GetCommand({ TableName: tables.subscriptions, Key: { tenantId: "acct_1", id: "wh_1" } }))).Item).toEqual({ tenantId: "acct_1", id: "wh_1", url: "https://example.com/a" });
+  expect((await doc().send(new GetCommand({ TableName: tables.subscriptions, Key: { tenantId: "acct_1", id: "wh_1" } }))).Item).toEqual({
+    tenantId: "acct_1",
+    id: "wh_1",
+    url: "https://example.com/a",
+  });
   expect((await tableNames()).filter((n) => n.startsWith("cut-") && n.includes("rebuilding"))).toEqual([]);
 });

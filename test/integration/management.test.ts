@@ -68,7 +68,13 @@ test("create, get, list (paginated, no secrets), patch and delete", async () => 
     description: null,
     enabled: false,
   });
-  expect(patched.body).toMatchObject({ url: "https://d.example.com/new", eventTypes: ["file.ingested", "sync.*"], description: null, enabled: false, disabledReason: "disabled through the API" });
+  expect(patched.body).toMatchObject({
+    url: "https://d.example.com/new",
+    eventTypes: ["file.ingested", "sync.*"],
+    description: null,
+    enabled: false,
+    disabledReason: "disabled through the API",
+  });
   expect(await stack.api("DELETE", `/tenants/${tenant}/webhooks/${created[0].id}`)).toEqual({ status: 204, body: undefined });
   expect((await stack.api("GET", `/tenants/${tenant}/webhooks/${created[0].id}`)).status).toBe(404);
   expect((await stack.api("DELETE", `/tenants/${tenant}/webhooks/${created[0].id}`)).status).toBe(404);
@@ -90,7 +96,15 @@ test("paused and rateLimit: on create and PATCH, shown by every answer; refused 
   expect((await stack.api("PATCH", path, { paused: true })).body).toMatchObject({ paused: true, rateLimit: null });
 
   const before = (await stack.api("GET", path)).body;
-  for (const body of [{ rateLimit: 0 }, { rateLimit: -1 }, { rateLimit: 1e9 }, { rateLimit: 1.5 }, { rateLimit: "5" }, { paused: "false" }, { paused: false, rateLimit: 0 }]) {
+  for (const body of [
+    { rateLimit: 0 },
+    { rateLimit: -1 },
+    { rateLimit: 1e9 },
+    { rateLimit: 1.5 },
+    { rateLimit: "5" },
+    { paused: "false" },
+    { paused: false, rateLimit: 0 },
+  ]) {
     const refused = await stack.api("PATCH", path, body);
     const named = refused.body.error.details.map((d: { field: string }) => d.field);
     expect([body, refused.status, refused.body.error.code, named]).toEqual([body, 400, "validation_failed", [Object.keys(body).at(-1)]]);
@@ -185,7 +199,10 @@ test("the delivery log: newest first, status filter, cursor; one delivery with i
 
   const one = await stack.api("GET", `/tenants/${tenant}/webhooks/${hook.id}/deliveries/${failed.body.items[0].id}`);
   expect(one.body).toMatchObject({ status: "failed", attemptCount: 2, eventType: "record.created" });
-  expect(one.body.attempts.map((a: any) => [a.n, a.statusCode])).toEqual([[1, 500], [2, 500]]);
+  expect(one.body.attempts.map((a: any) => [a.n, a.statusCode])).toEqual([
+    [1, 500],
+    [2, 500],
+  ]);
   for (const a of one.body.attempts) expect(Object.keys(a).sort()).toEqual(["at", "durationMs", "error", "n", "responseExcerpt", "statusCode"]);
 
   // Retry one: a new delivery of the same event, same webhook-id.
@@ -200,7 +217,12 @@ test("the delivery log: newest first, status filter, cursor; one delivery with i
   const replayed = await stack.api("POST", `/tenants/${tenant}/webhooks/${hook.id}/replay`, { since });
   expect(replayed).toEqual({ status: 202, body: { replayed: 2, matched: 2, truncated: false, status: "failed", cursor: null } });
   await r.waitFor(before + 3);
-  expect(r.requests.slice(before + 1).map((q) => q.headers["webhook-id"]).sort()).toEqual(["evt_bad1", "evt_bad2"]);
+  expect(
+    r.requests
+      .slice(before + 1)
+      .map((q) => q.headers["webhook-id"])
+      .sort(),
+  ).toEqual(["evt_bad1", "evt_bad2"]);
   const after = await stack.waitForDeliveries(tenant, hook.id, (items) => items.length === 8 && items.every((d) => d.status !== "pending"));
   expect(after.filter((d) => d.replayOf).length).toBe(3);
 });

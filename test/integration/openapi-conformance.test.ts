@@ -25,7 +25,11 @@ const failures: string[] = [];
  * Calls `method template` with the path parameters filled in and checks the answer against the
  * document. `valid: false` marks a request that is wrong on purpose (its body is not checked).
  */
-async function call(method: string, template: string, o: { params?: Record<string, string>; query?: string; body?: unknown; valid?: boolean; token?: string } = {}) {
+async function call(
+  method: string,
+  template: string,
+  o: { params?: Record<string, string>; query?: string; body?: unknown; valid?: boolean; token?: string } = {},
+) {
   const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(o.params?.[name] ?? `missing-${name}`));
   if (o.valid !== false && typeof o.body !== "string") failures.push(...api.checkRequest(method, template, o.body));
   const res = await stack.api(method, `${path}${o.query ? `?${o.query}` : ""}`, o.body, o.token);
@@ -83,7 +87,10 @@ test("the catalogue, webhooks, publishing, the delivery log and retries answer a
   // Endpoint health (docs/delivery-semantics.md): pause and a rate limit, then back to neither.
   const paused = await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { paused: true, rateLimit: 50 } });
   expect(paused.body).toMatchObject({ paused: true, rateLimit: 50, health: { state: "closed", consecutiveFailures: 0, parked: 0 } });
-  expect((await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { paused: false, rateLimit: null } })).body).toMatchObject({ paused: false, rateLimit: null });
+  expect((await call("PATCH", `${W}/{webhookId}`, { params: hookA, body: { paused: false, rateLimit: null } })).body).toMatchObject({
+    paused: false,
+    rateLimit: null,
+  });
 
   const one = await call("POST", "/events", { body: { type: "record.created", tenantId: tenant, data: { recordId: "rec_1" } } });
   expect(one).toEqual({ status: 202, body: { id: expect.stringMatching(/^evt_/), deliveries: 2 } });
@@ -95,7 +102,13 @@ test("the catalogue, webhooks, publishing, the delivery log and retries answer a
       ],
     },
   });
-  expect(batch.body).toEqual({ events: [{ id: "evt_conf_1", deliveries: 1 }, { id: expect.any(String), deliveries: 2 }], deliveries: 3 });
+  expect(batch.body).toEqual({
+    events: [
+      { id: "evt_conf_1", deliveries: 1 },
+      { id: expect.any(String), deliveries: 2 },
+    ],
+    deliveries: 3,
+  });
 
   // A succeeds at once; B answers 503 twice (schedule "1s": 2 attempts) and ends in the DLQ.
   const delivered = await stack.waitForDeliveries(tenant, hookA.webhookId, (items) => items.length === 2 && items.every((d) => d.status === "succeeded"));
@@ -103,7 +116,9 @@ test("the catalogue, webhooks, publishing, the delivery log and retries answer a
 
   const list = await call("GET", `${W}/{webhookId}/deliveries`, { params: hookB, query: "status=failed&limit=2" });
   expect(list.body.items).toHaveLength(2);
-  expect((await call("GET", `${W}/{webhookId}/deliveries`, { params: hookB, query: `status=failed&limit=2&cursor=${list.body.cursor}` })).body.items).toHaveLength(1);
+  expect(
+    (await call("GET", `${W}/{webhookId}/deliveries`, { params: hookB, query: `status=failed&limit=2&cursor=${list.body.cursor}` })).body.items,
+  ).toHaveLength(1);
   const failed = await call("GET", `${W}/{webhookId}/deliveries/{deliveryId}`, { params: { ...hookB, deliveryId: list.body.items[0].id } });
   expect(failed.body.attempts.map((x: { statusCode: number }) => x.statusCode)).toEqual([503, 503]);
   expect((await call("GET", `${W}/{webhookId}/deliveries/{deliveryId}`, { params: { ...hookA, deliveryId: delivered[0].id } })).body.status).toBe("succeeded");
@@ -143,7 +158,13 @@ test("refusals answer as documented", async () => {
     [400, call("POST", "/events", { body: { type: "record.deleted", tenantId: tenant, data: {} }, valid: false })],
     [400, call("POST", "/events", { body: { events: [{ type: "record.created", tenantId: tenant, data: {} }] }, valid: false })],
     [400, call("POST", "/events", { body: "{not json", valid: false })],
-    [413, call("POST", "/events", { body: { type: "record.created", tenantId: tenant, data: { recordId: "r", pad: "x".repeat(INGEST.maxDataBytes) } }, valid: false })],
+    [
+      413,
+      call("POST", "/events", {
+        body: { type: "record.created", tenantId: tenant, data: { recordId: "r", pad: "x".repeat(INGEST.maxDataBytes) } },
+        valid: false,
+      }),
+    ],
     [400, call("POST", W, { params, body: { url: "ftp://example.com/", eventTypes: ["nope.*"] }, valid: false })],
     [400, call("GET", W, { params: { tenantId: "-bad" } })],
     [400, call("GET", W, { params, query: "limit=1000", valid: false })],
@@ -171,9 +192,13 @@ test("refusals answer as documented", async () => {
 
   await call("PATCH", `${W}/{webhookId}`, { params: ids, body: { enabled: false } });
   expect((await call("POST", `${W}/{webhookId}/test`, { params: ids })).body.error.code).toBe("webhook_disabled");
-  const limit = await Promise.all(Array.from({ length: 50 }, (_, i) => stack.api("POST", `/tenants/acct_oas_full/webhooks`, { url: `https://h${i}.example.com/`, eventTypes: ["*"] })));
+  const limit = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => stack.api("POST", `/tenants/acct_oas_full/webhooks`, { url: `https://h${i}.example.com/`, eventTypes: ["*"] })),
+  );
   expect(limit.filter((r) => r.status === 201)).toHaveLength(50);
-  expect((await call("POST", W, { params: { tenantId: "acct_oas_full" }, body: { url: "https://one-more.example.com/", eventTypes: ["*"] } })).body.error.code).toBe("webhook_limit_reached");
+  expect(
+    (await call("POST", W, { params: { tenantId: "acct_oas_full" }, body: { url: "https://one-more.example.com/", eventTypes: ["*"] } })).body.error.code,
+  ).toBe("webhook_limit_reached");
 });
 
 test("the event lookup, portal sessions, the portal page and the portal API answer as documented", async () => {
@@ -216,7 +241,9 @@ test("the event lookup, portal sessions, the portal page and the portal API answ
   const one = { ...hook, deliveryId: delivered.id as string };
   expect((await call("GET", `${P}/{webhookId}/deliveries/{deliveryId}`, { params: one, token })).body.attempts).toHaveLength(1);
   expect((await call("POST", `${P}/{webhookId}/deliveries/{deliveryId}/retry`, { params: one, token })).status).toBe(202);
-  expect((await call("POST", `${P}/{webhookId}/replay`, { params: hook, token, body: { since: "2026-01-01T00:00:00Z", status: "succeeded" } })).status).toBe(202);
+  expect((await call("POST", `${P}/{webhookId}/replay`, { params: hook, token, body: { since: "2026-01-01T00:00:00Z", status: "succeeded" } })).status).toBe(
+    202,
+  );
   expect((await call("POST", `${P}/{webhookId}/rotate-secret`, { params: hook, token, body: { graceSeconds: 60 } })).status).toBe(200);
   const event = { tenantId: t, eventId: sent.body.eventId as string };
   const found = await call("GET", "/portal/api/tenants/{tenantId}/events/{eventId}", { params: event, token });

@@ -88,16 +88,31 @@ describe("GET /admin/queues", () => {
     const stack = await startTestStack({ worker: false });
     stacks.push(stack);
     const sqs = new SQSClient(stack.stack.config.sqs!);
-    expect(await depths(stack)).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    expect(await depths(stack)).toEqual({
+      delivery: { visible: 0, inFlight: 0, delayed: 0 },
+      slow: { visible: 0, inFlight: 0, delayed: 0 },
+      dlq: { visible: 0, inFlight: 0 },
+    });
     await stack.createWebhook("acct_depth", "https://a.example.com/h", ["record.*"]);
     await stack.createWebhook("acct_depth", "https://b.example.com/h", ["record.created"]);
-    const events = Array.from({ length: 7 }, (_, i) => ({ type: i < 4 ? "record.created" : "record.updated", tenantId: "acct_depth", data: { recordId: `rec_${i}` } }));
+    const events = Array.from({ length: 7 }, (_, i) => ({
+      type: i < 4 ? "record.created" : "record.updated",
+      tenantId: "acct_depth",
+      data: { recordId: `rec_${i}` },
+    }));
     const accepted = await stack.api("POST", "/events", { events });
     expect(accepted.body.deliveries).toBe(11);
-    expect(await depths(stack)).toEqual({ delivery: { visible: 11, inFlight: 0, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    expect(await depths(stack)).toEqual({
+      delivery: { visible: 11, inFlight: 0, delayed: 0 },
+      slow: { visible: 0, inFlight: 0, delayed: 0 },
+      dlq: { visible: 0, inFlight: 0 },
+    });
     // The same figures as SQS's own attributes.
     const res = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: stack.stack.config.queue.queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: stack.stack.config.queue.queueUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
     );
     expect([Number(res.Attributes!.ApproximateNumberOfMessages), Number(res.Attributes!.ApproximateNumberOfMessagesNotVisible)]).toEqual([11, 0]);
     sqs.destroy();
@@ -115,13 +130,23 @@ describe("GET /admin/queues", () => {
     const failing = await stack.createWebhook("acct_depth2", down.url, ["record.created"]);
     for (const recordId of ["rec_1", "rec_2"]) await stack.api("POST", "/events", { type: "record.created", tenantId: "acct_depth2", data: { recordId } });
     await stack.waitForDeliveries("acct_depth2", healthy.id, (items) => items.length === 2 && items.every((d) => d.status === "succeeded"));
-    await stack.waitForDeliveries("acct_depth2", failing.id, (items) => items.length === 2 && items.every((d) => d.status === "pending" && d.attemptCount === 1));
-    expect(await depths(stack)).toEqual({ delivery: { visible: 0, inFlight: 2, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    await stack.waitForDeliveries(
+      "acct_depth2",
+      failing.id,
+      (items) => items.length === 2 && items.every((d) => d.status === "pending" && d.attemptCount === 1),
+    );
+    expect(await depths(stack)).toEqual({
+      delivery: { visible: 0, inFlight: 2, delayed: 0 },
+      slow: { visible: 0, inFlight: 0, delayed: 0 },
+      dlq: { visible: 0, inFlight: 0 },
+    });
     await stack.waitForDeliveries("acct_depth2", failing.id, (items) => items.length === 2 && items.every((d) => d.status === "failed"));
-    expect(await until("the DLQ to hold both", async () => {
-      const d = await depths(stack);
-      return d.dlq.visible === 2 ? d : undefined;
-    })).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 2, inFlight: 0 } });
+    expect(
+      await until("the DLQ to hold both", async () => {
+        const d = await depths(stack);
+        return d.dlq.visible === 2 ? d : undefined;
+      }),
+    ).toEqual({ delivery: { visible: 0, inFlight: 0, delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 2, inFlight: 0 } });
     expect(up.requests).toHaveLength(2);
     expect(down.requests).toHaveLength(4);
   });
@@ -182,7 +207,10 @@ describe("a second redrive while one runs", () => {
     for (const a of answers) expect(api.checkResponse("POST", "/admin/redrive", a.status, a.body)).toEqual([]);
     // Moved once, not twice: the queue holds each message exactly once, the DLQ none.
     const attrs = async (url: string) =>
-      Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }))).Attributes!.ApproximateNumberOfMessages);
+      Number(
+        (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }))).Attributes!
+          .ApproximateNumberOfMessages,
+      );
     expect(await attrs(queue.queueUrl)).toBe(count);
     expect(await attrs(queue.dlqUrl)).toBe(0);
     // Afterwards a redrive is possible again.
@@ -247,7 +275,9 @@ describe("a second redrive while one runs", () => {
 
     test("a task running: RedriveInProgress with it, and no start", async () => {
       answer = () => ({ status: 200, body: { Results: [running] } });
-      const err = await queue().redrive().catch((e: unknown) => e);
+      const err = await queue()
+        .redrive()
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RedriveInProgress);
       expect((err as RedriveInProgress).task).toEqual({
         taskId: running.TaskHandle,
@@ -264,14 +294,12 @@ describe("a second redrive while one runs", () => {
         target === "AmazonSQS.ListMessageMoveTasks"
           ? { status: 200, body: { Results: n === 1 ? [] : [running] } }
           : { status: 400, body: { __type: "com.amazonaws.sqs#InvalidParameterValueException", message: "There is already a task running." } };
-      const err = await queue().redrive().catch((e: unknown) => e);
+      const err = await queue()
+        .redrive()
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RedriveInProgress);
       expect((err as RedriveInProgress).task.taskId).toBe(running.TaskHandle);
-      expect(calls.map((c) => c.target)).toEqual([
-        "AmazonSQS.ListMessageMoveTasks",
-        "AmazonSQS.StartMessageMoveTask",
-        "AmazonSQS.ListMessageMoveTasks",
-      ]);
+      expect(calls.map((c) => c.target)).toEqual(["AmazonSQS.ListMessageMoveTasks", "AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks"]);
     });
 
     test("a start refused for another reason, with nothing running, is that error (a 500, not a 409)", async () => {
@@ -279,7 +307,9 @@ describe("a second redrive while one runs", () => {
         target === "AmazonSQS.ListMessageMoveTasks"
           ? { status: 200, body: { Results: [] } }
           : { status: 400, body: { __type: "com.amazonaws.sqs#AccessDenied", message: "denied" } };
-      const err = await queue().redrive().catch((e: unknown) => e);
+      const err = await queue()
+        .redrive()
+        .catch((e: unknown) => e);
       expect(err).not.toBeInstanceOf(RedriveInProgress);
       expect((err as Error).message).toBe("denied");
     });

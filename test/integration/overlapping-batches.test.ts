@@ -14,13 +14,15 @@ describe("overlapping failing batches", () => {
   let stack: TestStack;
   // One endpoint per webhook, each failing every event's first attempt after a spread-out delay.
   const seen = new Map<string, number>();
-  const receivers = Array.from({ length: 4 }, (_, h) =>
-    new TestReceiver((i, req) => {
-      const key = `${h} ${req.headers["webhook-id"]}`;
-      const n = (seen.get(key) ?? 0) + 1;
-      seen.set(key, n);
-      return n === 1 ? { kind: "delay", ms: 50 + ((i * 97 + h * 211) % 900), status: 500 } : { kind: "status", status: 200 };
-    }),
+  const receivers = Array.from(
+    { length: 4 },
+    (_, h) =>
+      new TestReceiver((i, req) => {
+        const key = `${h} ${req.headers["webhook-id"]}`;
+        const n = (seen.get(key) ?? 0) + 1;
+        seen.set(key, n);
+        return n === 1 ? { kind: "delay", ms: 50 + ((i * 97 + h * 211) % 900), status: 500 } : { kind: "status", status: 200 };
+      }),
   );
 
   beforeAll(async () => {
@@ -80,8 +82,22 @@ describe("two copies of one delivery in one batch (DynamoDB refuses a batch requ
 
   test("the delivery log reads and writes each key once, instead of failing the whole invocation", async () => {
     const log = new DynamoDeliveryLog(documentClient(stack.stack.config.dynamodb), stack.stack.config.tables.deliveries);
-    const message = { v: 1 as const, deliveryId: "dlv_01M8SXP49A51F0K9FH2WMA3ZZD", tenantId: "acct_copies", webhookId: "wh_01M8SXP49A51F0K9FH2WMA3ZZD", eventId: "evt_1", eventType: "record.created", payload: "{}" };
-    const write = (n: number) => ({ message, status: "succeeded" as const, roundStart: 0, nowIso: new Date().toISOString(), attempt: { n: 1, at: new Date().toISOString(), statusCode: 200, durationMs: n } });
+    const message = {
+      v: 1 as const,
+      deliveryId: "dlv_01M8SXP49A51F0K9FH2WMA3ZZD",
+      tenantId: "acct_copies",
+      webhookId: "wh_01M8SXP49A51F0K9FH2WMA3ZZD",
+      eventId: "evt_1",
+      eventType: "record.created",
+      payload: "{}",
+    };
+    const write = (n: number) => ({
+      message,
+      status: "succeeded" as const,
+      roundStart: 0,
+      nowIso: new Date().toISOString(),
+      attempt: { n: 1, at: new Date().toISOString(), statusCode: 200, durationMs: n },
+    });
     await log.createMany([write(1), write(2)]);
     const key = { tenantId: message.tenantId, webhookId: message.webhookId, id: message.deliveryId };
     const records = await log.getMany([key, key]);

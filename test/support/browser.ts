@@ -24,15 +24,7 @@ export async function launchBrowser(): Promise<Browser> {
   return playwright.launch({
     executablePath,
     headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
 }
 
@@ -87,14 +79,18 @@ export async function refreshUntil(refresh: Locator, target: Locator, timeoutMs 
     if (await target.first().isVisible()) return;
     if (Date.now() > deadline) throw new Error(`never became visible: ${target}`);
     await refresh.click();
-    await target.first().waitFor({ state: "visible", timeout: 1_000 }).catch(() => {});
+    await target
+      .first()
+      .waitFor({ state: "visible", timeout: 1_000 })
+      .catch(() => {});
   }
 }
 
 /** Presses Tab until `target` has the focus (keyboard-only flows), at most `max` times. */
 export async function tabTo(page: Page, target: Locator, max = 60): Promise<void> {
   for (let i = 0; i < max; i++) {
-    if (await target.evaluate((el) => el === (globalThis as unknown as { document: { activeElement: unknown } }).document.activeElement).catch(() => false)) return;
+    if (await target.evaluate((el) => el === (globalThis as unknown as { document: { activeElement: unknown } }).document.activeElement).catch(() => false))
+      return;
     await page.keyboard.press("Tab");
   }
   throw new Error(`Tab never reached ${target}`);

@@ -35,7 +35,9 @@ export class CoreUnderTest {
   private constructor(readonly stack: LocalStack) {}
 
   static async start(): Promise<CoreUnderTest> {
-    return new CoreUnderTest(await startLocalStack({ port: 0, worker: false, logLevel: "silent", subscriptionCacheMs: 0, retrySchedule: RetrySchedule.parse("1s,1s") }));
+    return new CoreUnderTest(
+      await startLocalStack({ port: 0, worker: false, logLevel: "silent", subscriptionCacheMs: 0, retrySchedule: RetrySchedule.parse("1s,1s") }),
+    );
   }
 
   get config(): RuntimeConfig {
@@ -63,15 +65,29 @@ export class CoreUnderTest {
   }
 
   /** Calls a management route, as the manage λ does (one error shape for every refusal). */
-  async call(routeKey: string, pathParameters: Record<string, string>, body?: unknown, query: Record<string, string> = {}): Promise<ApiResponse & { body: any }> {
-    const res = await handleApi(this.manage().routes(), { routeKey, pathParameters, query, body: body === undefined ? undefined : JSON.stringify(body), contentType: "application/json" }, this.logger);
+  async call(
+    routeKey: string,
+    pathParameters: Record<string, string>,
+    body?: unknown,
+    query: Record<string, string> = {},
+  ): Promise<ApiResponse & { body: any }> {
+    const res = await handleApi(
+      this.manage().routes(),
+      { routeKey, pathParameters, query, body: body === undefined ? undefined : JSON.stringify(body), contentType: "application/json" },
+      this.logger,
+    );
     return res as ApiResponse & { body: any };
   }
 
   /** Receives up to `max` messages from a queue (default: the delivery queue), with their system attributes; waits up to `waitSeconds` for one. */
   async receive(max: number, queueUrl = this.config.queue.queueUrl, waitSeconds = 1): Promise<Message[]> {
     const res = await this.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: max, WaitTimeSeconds: waitSeconds, MessageSystemAttributeNames: ["All", "MessageGroupId"] }),
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: max,
+        WaitTimeSeconds: waitSeconds,
+        MessageSystemAttributeNames: ["All", "MessageGroupId"],
+      }),
     );
     return res.Messages ?? [];
   }

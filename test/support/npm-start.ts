@@ -154,8 +154,18 @@ export interface Listener {
 export function decodeProcAddress(hex: string): { address: string; port: number } {
   const [ip, port] = hex.split(":");
   const words = ip.match(/.{8}/g)!.map((w) => w.match(/../g)!.reverse().join(""));
-  if (words.length === 1) return { address: words[0].match(/../g)!.map((b) => parseInt(b, 16)).join("."), port: parseInt(port, 16) };
-  const groups = words.join("").match(/.{4}/g)!.map((g) => parseInt(g, 16).toString(16));
+  if (words.length === 1)
+    return {
+      address: words[0]
+        .match(/../g)!
+        .map((b) => parseInt(b, 16))
+        .join("."),
+      port: parseInt(port, 16),
+    };
+  const groups = words
+    .join("")
+    .match(/.{4}/g)!
+    .map((g) => parseInt(g, 16).toString(16));
   const v4mapped = groups.slice(0, 5).every((g) => g === "0") && groups[5] === "ffff";
   if (v4mapped) {
     const b = words[3].match(/../g)!.map((x) => parseInt(x, 16));

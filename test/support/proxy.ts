@@ -34,7 +34,13 @@ export class FaultyProxy {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", async () => {
-        const seen: ProxiedRequest = { at: Date.now(), method: req.method!, path: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") };
+        const seen: ProxiedRequest = {
+          at: Date.now(),
+          method: req.method!,
+          path: req.url!,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+        };
         this.requests.push(seen);
         const action = this.plan(this.requests.length, seen);
         if (typeof action === "object") {
@@ -42,7 +48,8 @@ export class FaultyProxy {
           return;
         }
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== "host" && k !== "connection" && k !== "content-length") headers[k] = String(v);
+        for (const [k, v] of Object.entries(req.headers))
+          if (v !== undefined && k !== "host" && k !== "connection" && k !== "content-length") headers[k] = String(v);
         const answer = await fetch(`${this.upstream}${req.url}`, { method: req.method, headers, body: seen.body === "" ? undefined : seen.body });
         const text = await answer.text();
         seen.upstreamStatus = answer.status;

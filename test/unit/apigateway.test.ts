@@ -47,7 +47,9 @@ test.each([
   const body = Buffer.concat([Buffer.from('{"a":"'), Buffer.from(bytes), Buffer.from('"}')]);
   expect(await call(body, json, true)).toEqual({
     status: 400,
-    body: { error: { code: "invalid_encoding", message: "request body is not valid UTF-8", details: [{ field: "(body)", message: "must be JSON encoded as UTF-8" }] } },
+    body: {
+      error: { code: "invalid_encoding", message: "request body is not valid UTF-8", details: [{ field: "(body)", message: "must be JSON encoded as UTF-8" }] },
+    },
   });
 });
 
@@ -58,7 +60,11 @@ test.each([
   ["a JSON look-alike", { "content-type": "application/jsonp" }],
 ])("a body sent as %s → 415 naming content-type", async (_name, headers) => {
   const res = await call('{"a":1}', headers);
-  expect([res.status, res.body.error.code, res.body.error.details.map((d: { field: string }) => d.field)]).toEqual([415, "unsupported_media_type", ["content-type"]]);
+  expect([res.status, res.body.error.code, res.body.error.details.map((d: { field: string }) => d.field)]).toEqual([
+    415,
+    "unsupported_media_type",
+    ["content-type"],
+  ]);
 });
 
 test("no body needs no content-type", async () => {
@@ -66,5 +72,10 @@ test("no body needs no content-type", async () => {
 });
 
 test("isJsonMediaType", () => {
-  expect([isJsonMediaType("application/json"), isJsonMediaType(" application/json ; charset=utf-8"), isJsonMediaType("application/json; boundary=x"), isJsonMediaType(undefined)]).toEqual([true, true, false, false]);
+  expect([
+    isJsonMediaType("application/json"),
+    isJsonMediaType(" application/json ; charset=utf-8"),
+    isJsonMediaType("application/json; boundary=x"),
+    isJsonMediaType(undefined),
+  ]).toEqual([true, true, false, false]);
 });

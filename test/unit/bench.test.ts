@@ -93,9 +93,7 @@ describe("counting AWS requests by X-Amz-Target", () => {
     expect(consumedCapacity('{"Attributes":{},"ConsumedCapacity":{"CapacityUnits":2,"TableName":"rk-webhooks-deliveries"}}')).toEqual([
       { table: "rk-webhooks-deliveries", units: 2 },
     ]);
-    expect(
-      consumedCapacity('{"Responses":{},"ConsumedCapacity":[{"CapacityUnits":10,"TableName":"a"},{"CapacityUnits":0.5,"TableName":"b"}]}'),
-    ).toEqual([
+    expect(consumedCapacity('{"Responses":{},"ConsumedCapacity":[{"CapacityUnits":10,"TableName":"a"},{"CapacityUnits":0.5,"TableName":"b"}]}')).toEqual([
       { table: "a", units: 10 },
       { table: "b", units: 0.5 },
     ]);

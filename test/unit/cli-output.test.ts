@@ -4,13 +4,25 @@ import { formatTailLine, type TailLine } from "../../bin/cli/tail.ts";
 
 describe("CLI text output", () => {
   test("table pads every column but the last to its widest cell and shows absent values as -", () => {
-    expect(table(["ID", "STATUS", "LAST"], [["dlv_1", "succeeded", 200], ["dlv_22", null, "network_error: ECONNREFUSED"]])).toBe(
-      ["ID      STATUS     LAST", "dlv_1   succeeded  200", "dlv_22  -          network_error: ECONNREFUSED"].join("\n"),
-    );
+    expect(
+      table(
+        ["ID", "STATUS", "LAST"],
+        [
+          ["dlv_1", "succeeded", 200],
+          ["dlv_22", null, "network_error: ECONNREFUSED"],
+        ],
+      ),
+    ).toBe(["ID      STATUS     LAST", "dlv_1   succeeded  200", "dlv_22  -          network_error: ECONNREFUSED"].join("\n"));
   });
 
   test("keyValues aligns labels and leaves out empty values", () => {
-    expect(keyValues([["Delivery", "dlv_1"], ["Reason", null], ["Replay of", "dlv_0"]])).toBe("Delivery:   dlv_1\nReplay of:  dlv_0");
+    expect(
+      keyValues([
+        ["Delivery", "dlv_1"],
+        ["Reason", null],
+        ["Replay of", "dlv_0"],
+      ]),
+    ).toBe("Delivery:   dlv_1\nReplay of:  dlv_0");
   });
 
   test("a webhook's health in a cell: ok, or the circuit's state and paused, with failures in a row and parked deliveries when any", () => {
@@ -29,7 +41,9 @@ describe("CLI text output", () => {
     expect(healthCell({ ...open, paused: true })).toBe("paused, open (7 failed, 1843 parked)");
     expect([rateCell(closed), rateCell(open)]).toEqual(["-", "5/s"]);
 
-    expect(keyValues(healthLines(closed))).toBe(["Paused:      no", "Rate limit:  none", "Circuit:     closed", "Failures:    0 in a row", "Parked:      0"].join("\n"));
+    expect(keyValues(healthLines(closed))).toBe(
+      ["Paused:      no", "Rate limit:  none", "Circuit:     closed", "Failures:    0 in a row", "Parked:      0"].join("\n"),
+    );
     expect(keyValues(healthLines({ ...open, paused: true }))).toBe(
       [
         "Paused:      yes: its deliveries are parked until it is resumed",
@@ -49,7 +63,9 @@ describe("CLI text output", () => {
     expect(sinceTime("7d", now)).toBe("2026-11-19T12:00:00.000Z");
     expect(sinceTime("2026-11-26T09:00:00Z", now)).toBe("2026-11-26T09:00:00Z");
     expect(sinceTime("2026-11-26T09:00:00.5+01:00", now)).toBe("2026-11-26T09:00:00.5+01:00");
-    expect(() => sinceTime("yesterday", now)).toThrow('--since "yesterday" is neither an ISO 8601 time (2026-11-26T10:00:00Z) nor a duration ago (30m, 2h, 7d)');
+    expect(() => sinceTime("yesterday", now)).toThrow(
+      '--since "yesterday" is neither an ISO 8601 time (2026-11-26T10:00:00Z) nor a duration ago (30m, 2h, 7d)',
+    );
     expect(() => sinceTime("2026-11-26", now, "--until")).toThrow('--until "2026-11-26" is neither');
     expect(() => sinceTime("2026-13-45T99:00:00Z", now)).toThrow("is neither");
   });
@@ -65,9 +81,14 @@ describe("CLI text output", () => {
       attempt: { n: 2, at: "2026-11-26T10:00:05.120Z", statusCode: 503, error: "http_error: HTTP 503", durationMs: 42, responseExcerpt: null },
     };
     expect(formatTailLine(line)).toBe("10:00:05Z  wh_1  dlv_1  file.ingested          #2  503                    42ms  ✖ retry at 10:00:35Z");
-    expect(formatTailLine({ ...line, result: "failed", nextAttemptAt: null, attempt: { ...line.attempt, statusCode: null, error: "timeout: no response in 10000 ms" } })).toBe(
-      "10:00:05Z  wh_1  dlv_1  file.ingested          #2  timeout: no response in 10000 ms     42ms  ✖ failed (DLQ)",
-    );
+    expect(
+      formatTailLine({
+        ...line,
+        result: "failed",
+        nextAttemptAt: null,
+        attempt: { ...line.attempt, statusCode: null, error: "timeout: no response in 10000 ms" },
+      }),
+    ).toBe("10:00:05Z  wh_1  dlv_1  file.ingested          #2  timeout: no response in 10000 ms     42ms  ✖ failed (DLQ)");
   });
 });
 

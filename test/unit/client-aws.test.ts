@@ -127,10 +127,24 @@ const curlSigns = curl.status === 0 && curl.stdout.includes("curl ") && !/^curl 
     const ours = await sigv4({ region: "eu-west-1", credentials, signingDate })({ method: "POST", url, headers, body });
     // curl takes the date and the payload hash as given, and signs every header it is given.
     const args = [
-      "-s", "-X", "POST", url.toString(), "--data-binary", body,
-      "--aws-sigv4", "aws:amz:eu-west-1:execute-api", "--user", `${credentials.accessKeyId}:${credentials.secretAccessKey}`,
-      "-H", "accept: application/json", "-H", "content-type: application/json",
-      "-H", `x-amz-date: ${ours["x-amz-date"]}`, "-H", `x-amz-content-sha256: ${ours["x-amz-content-sha256"]}`,
+      "-s",
+      "-X",
+      "POST",
+      url.toString(),
+      "--data-binary",
+      body,
+      "--aws-sigv4",
+      "aws:amz:eu-west-1:execute-api",
+      "--user",
+      `${credentials.accessKeyId}:${credentials.secretAccessKey}`,
+      "-H",
+      "accept: application/json",
+      "-H",
+      "content-type: application/json",
+      "-H",
+      `x-amz-date: ${ours["x-amz-date"]}`,
+      "-H",
+      `x-amz-content-sha256: ${ours["x-amz-content-sha256"]}`,
     ];
     await new Promise<void>((resolve, reject) => execFile("curl", args, (err) => (err ? reject(err) : resolve())));
     expect(received).toHaveLength(1);

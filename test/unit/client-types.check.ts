@@ -3,7 +3,17 @@
  * test/unit/client-types.test.ts): `data` is typed from the catalogue's zod schemas, the very ones
  * ingest validates with. Each `@ts-expect-error` must meet an error, or the compiler reports it.
  */
-import type { CircuitState, EventData, EventTypeName, PublishEvent, QueueDepths, Webhook, WebhookHealth, WebhookPatch, WebhooksClient } from "../../client/index.ts";
+import type {
+  CircuitState,
+  EventData,
+  EventTypeName,
+  PublishEvent,
+  QueueDepths,
+  Webhook,
+  WebhookHealth,
+  WebhookPatch,
+  WebhooksClient,
+} from "../../client/index.ts";
 
 declare const client: WebhooksClient;
 

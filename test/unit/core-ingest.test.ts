@@ -38,21 +38,37 @@ async function drainQueue(): Promise<any[]> {
 }
 
 async function delayedCount(): Promise<number> {
-  const res = await core.sqs.send(new GetQueueAttributesCommand({ QueueUrl: core.config.queue.queueUrl, AttributeNames: ["ApproximateNumberOfMessagesDelayed"] }));
+  const res = await core.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: core.config.queue.queueUrl, AttributeNames: ["ApproximateNumberOfMessagesDelayed"] }),
+  );
   return Number(res.Attributes?.ApproximateNumberOfMessagesDelayed);
 }
 
-const fingerprint = (type: string, occurredAt: string | null, data: unknown) => createHash("sha256").update(JSON.stringify([type, occurredAt, data])).digest("base64url");
+const fingerprint = (type: string, occurredAt: string | null, data: unknown) =>
+  createHash("sha256")
+    .update(JSON.stringify([type, occurredAt, data]))
+    .digest("base64url");
 
 describe("one event", () => {
   test("fans out to the enabled subscriptions whose types match, with one exact message each, and is stored once", async () => {
-    const [all, records, files, off] = [await webhook("acct_i1", ["*"]), await webhook("acct_i1", ["record.*"]), await webhook("acct_i1", ["file.*"]), await webhook("acct_i1", ["*"], false)];
+    const [all, records, files, off] = [
+      await webhook("acct_i1", ["*"]),
+      await webhook("acct_i1", ["record.*"]),
+      await webhook("acct_i1", ["file.*"]),
+      await webhook("acct_i1", ["*"], false),
+    ];
     void files;
     void off;
     const acceptedAt = core.clock.ms;
     const input = { id: "evt_i1", type: "record.created", tenantId: "acct_i1", occurredAt: "2026-01-02T03:04:05Z", data: { recordId: "rec_1" } };
     expect(await core.ingest().publish(input)).toEqual({ id: "evt_i1", deliveries: 2 });
-    const payload = JSON.stringify({ id: "evt_i1", type: "record.created", timestamp: "2026-01-02T03:04:05.000Z", tenantId: "acct_i1", data: { recordId: "rec_1" } });
+    const payload = JSON.stringify({
+      id: "evt_i1",
+      type: "record.created",
+      timestamp: "2026-01-02T03:04:05.000Z",
+      tenantId: "acct_i1",
+      data: { recordId: "rec_1" },
+    });
     const messages = await drainQueue();
     const expected = [all, records].map((webhookId) => ({
       v: 1,
@@ -65,7 +81,15 @@ describe("one event", () => {
     }));
     expect(messages.sort((a, b) => a.webhookId.localeCompare(b.webhookId))).toEqual(expected.sort((a, b) => a.webhookId.localeCompare(b.webhookId)));
     const stored = await core.events.get("acct_i1", "evt_i1");
-    expect(stored).toMatchObject({ tenantId: "acct_i1", id: "evt_i1", type: "record.created", timestamp: "2026-01-02T03:04:05.000Z", acceptedAt, payload, fingerprint: fingerprint("record.created", "2026-01-02T03:04:05Z", { recordId: "rec_1" }) });
+    expect(stored).toMatchObject({
+      tenantId: "acct_i1",
+      id: "evt_i1",
+      type: "record.created",
+      timestamp: "2026-01-02T03:04:05.000Z",
+      acceptedAt,
+      payload,
+      fingerprint: fingerprint("record.created", "2026-01-02T03:04:05Z", { recordId: "rec_1" }),
+    });
     expect(stored!.batch).toBeUndefined();
     expect(new Set(stored!.deliveries.map((d) => d.webhookId))).toEqual(new Set([all, records]));
   });
@@ -120,8 +144,21 @@ describe("a batch", () => {
     ["an unknown field", "extra", { events: [], extra: 1 }],
     ["events not an array", "events", { events: {} }],
     ["no events", "events", { events: [] }],
-    ["too many events", "events", { events: Array.from({ length: INGEST.maxEventsPerRequest + 1 }, () => ({ type: "record.created", tenantId: "t", data: { recordId: "r" } })) }],
-    ["a bad second event", "events[1].data.recordId", { events: [{ type: "record.created", tenantId: "t", data: { recordId: "r" } }, { type: "record.created", tenantId: "t", data: {} }] }],
+    [
+      "too many events",
+      "events",
+      { events: Array.from({ length: INGEST.maxEventsPerRequest + 1 }, () => ({ type: "record.created", tenantId: "t", data: { recordId: "r" } })) },
+    ],
+    [
+      "a bad second event",
+      "events[1].data.recordId",
+      {
+        events: [
+          { type: "record.created", tenantId: "t", data: { recordId: "r" } },
+          { type: "record.created", tenantId: "t", data: {} },
+        ],
+      },
+    ],
     ["a repeated id", "events[1].id", { events: [1, 2].map(() => ({ id: "evt_same", type: "record.created", tenantId: "t", data: { recordId: "r" } })) }],
   ])("refused whole: %s, naming %s", async (_what, field, body) => {
     await expect(core.ingest().publish(body)).rejects.toMatchObject({ status: 400, details: [expect.objectContaining({ field })] });

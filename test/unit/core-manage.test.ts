@@ -25,7 +25,11 @@ afterAll(async () => {
 });
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const p = (tenantId: string, webhookId?: string, deliveryId?: string) => ({ tenantId, ...(webhookId ? { webhookId } : {}), ...(deliveryId ? { deliveryId } : {}) });
+const p = (tenantId: string, webhookId?: string, deliveryId?: string) => ({
+  tenantId,
+  ...(webhookId ? { webhookId } : {}),
+  ...(deliveryId ? { deliveryId } : {}),
+});
 
 /** Receives everything on the delivery queue and hands it to the deliver handler, until it is empty. */
 async function deliverAll(): Promise<number> {
@@ -79,7 +83,11 @@ describe("webhooks", () => {
 
   test("unknown event types are refused, naming each one's index", async () => {
     const res = await core.call(`POST ${W}`, p("acct_m3"), { url: receiver.url, eventTypes: ["record.created", "nope", "record.nope"] });
-    expect([res.statusCode, res.body.error.code, res.body.error.details.map((d: any) => d.field)]).toEqual([400, "unknown_event_type", ["eventTypes[1]", "eventTypes[2]"]]);
+    expect([res.statusCode, res.body.error.code, res.body.error.details.map((d: any) => d.field)]).toEqual([
+      400,
+      "unknown_event_type",
+      ["eventTypes[1]", "eventTypes[2]"],
+    ]);
   });
 
   test("list: newest first, pages of `limit` with a cursor, the last page's cursor null; a bad cursor is a 400", async () => {
@@ -107,7 +115,13 @@ describe("webhooks", () => {
     const hook = (await core.call(`POST ${W}`, p("acct_m5"), { url: receiver.url, eventTypes: ["*"], description: "x" })).body;
     core.clock.advance(5_000);
     const off = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m5", hook.id), { enabled: false });
-    expect(off.body).toMatchObject({ enabled: false, disabledReason: "disabled through the API", disabledAt: iso(core.clock.ms), updatedAt: iso(core.clock.ms), createdAt: hook.createdAt });
+    expect(off.body).toMatchObject({
+      enabled: false,
+      disabledReason: "disabled through the API",
+      disabledAt: iso(core.clock.ms),
+      updatedAt: iso(core.clock.ms),
+      createdAt: hook.createdAt,
+    });
     // Disabling what is disabled changes neither the reason nor its time.
     core.clock.advance(1_000);
     const again = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m5", hook.id), { enabled: false });
@@ -121,7 +135,10 @@ describe("webhooks", () => {
     expect((await core.call(`PATCH ${W}/{webhookId}`, p("acct_m5", hook.id), { enabled: true })).statusCode).toBe(200);
     expect((await core.subscriptions.get("acct_m5", hook.id))!.failingSince).toBe(iso(core.clock.ms));
     const empty = await core.call(`PATCH ${W}/{webhookId}`, p("acct_m5", hook.id), {});
-    expect([empty.statusCode, empty.body.error.details[0].message]).toEqual([400, "must change at least one of url, eventTypes, description, enabled, paused, rateLimit"]);
+    expect([empty.statusCode, empty.body.error.details[0].message]).toEqual([
+      400,
+      "must change at least one of url, eventTypes, description, enabled, paused, rateLimit",
+    ]);
   });
 
   test("paused and rateLimit: set on create, changed and removed by PATCH; refused out of range, nothing changed", async () => {
@@ -222,9 +239,24 @@ describe("test sends, the delivery log, retry and replay", () => {
     expect(sent.body).toEqual({ eventId: expect.stringMatching(/^evt_/), deliveryId: expect.stringMatching(/^dlv_/), type });
     const [m] = await core.receive(10);
     const message = JSON.parse(m.Body!);
-    expect(message).toMatchObject({ v: 1, deliveryId: sent.body.deliveryId, tenantId: "acct_t1", webhookId: hook.id, eventId: sent.body.eventId, eventType: type });
-    expect(JSON.parse(message.payload)).toEqual({ id: sent.body.eventId, type, timestamp: iso(core.clock.ms), tenantId: "acct_t1", data: findEventType(type)!.example });
-    await core.sqs.send(new (await import("@aws-sdk/client-sqs")).DeleteMessageCommand({ QueueUrl: core.config.queue.queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+    expect(message).toMatchObject({
+      v: 1,
+      deliveryId: sent.body.deliveryId,
+      tenantId: "acct_t1",
+      webhookId: hook.id,
+      eventId: sent.body.eventId,
+      eventType: type,
+    });
+    expect(JSON.parse(message.payload)).toEqual({
+      id: sent.body.eventId,
+      type,
+      timestamp: iso(core.clock.ms),
+      tenantId: "acct_t1",
+      data: findEventType(type)!.example,
+    });
+    await core.sqs.send(
+      new (await import("@aws-sdk/client-sqs")).DeleteMessageCommand({ QueueUrl: core.config.queue.queueUrl, ReceiptHandle: m.ReceiptHandle! }),
+    );
     const unknown = await core.call(`POST ${W}/{webhookId}/test`, p("acct_t1", hook.id), { type: "nope" });
     expect([unknown.statusCode, unknown.body.error.code, unknown.body.error.details[0].field]).toEqual([400, "unknown_event_type", "type"]);
     await core.call(`PATCH ${W}/{webhookId}`, p("acct_t1", hook.id), { enabled: false });
@@ -287,7 +319,11 @@ describe("test sends, the delivery log, retry and replay", () => {
     // Earlier tests may leave messages in flight: counted from where they stand.
     const start = await core.call("GET /admin/queues", {});
     expect(start.statusCode).toBe(200);
-    expect(start.body).toEqual({ delivery: { visible: 0, inFlight: expect.any(Number), delayed: 0 }, slow: { visible: 0, inFlight: 0, delayed: 0 }, dlq: { visible: 0, inFlight: 0 } });
+    expect(start.body).toEqual({
+      delivery: { visible: 0, inFlight: expect.any(Number), delayed: 0 },
+      slow: { visible: 0, inFlight: 0, delayed: 0 },
+      dlq: { visible: 0, inFlight: 0 },
+    });
     const inFlight = start.body.delivery.inFlight;
     const depths = (visible: number, more: number) => ({
       statusCode: 200,

@@ -32,8 +32,7 @@ async function createWebhook(tenantId = TENANT): Promise<{ id: string; secret: s
   return res.body;
 }
 
-const rotate = (webhookId: string, graceSeconds: number) =>
-  core.call(`POST ${W}/{webhookId}/rotate-secret`, { tenantId: TENANT, webhookId }, { graceSeconds });
+const rotate = (webhookId: string, graceSeconds: number) => core.call(`POST ${W}/{webhookId}/rotate-secret`, { tenantId: TENANT, webhookId }, { graceSeconds });
 
 /** The stored secrets of a webhook, newest first: when each was made and when it stops signing. */
 async function storedSecrets(webhookId: string): Promise<{ createdAt: string; expiresAt?: string }[]> {
@@ -109,7 +108,13 @@ describe("rotate-secret", () => {
 });
 
 describe("ingest idempotency window: 24 hours (in milliseconds)", () => {
-  const event = (id: string, n: number) => ({ id, type: "record.created", tenantId: "acct_idem", occurredAt: "2026-06-01T00:00:00.000Z", data: { recordId: "r", n } });
+  const event = (id: string, n: number) => ({
+    id,
+    type: "record.created",
+    tenantId: "acct_idem",
+    occurredAt: "2026-06-01T00:00:00.000Z",
+    data: { recordId: "r", n },
+  });
 
   test("the same id with other content is a conflict up to exactly 24 h after it was accepted, a new event 1 ms later", async () => {
     const ingest = core.ingest();
@@ -129,13 +134,15 @@ describe("ingest idempotency window: 24 hours (in milliseconds)", () => {
 describe("delivery-log cursor", () => {
   const cursorFor = (tenantId: string, webhookId: string) =>
     Buffer.from(JSON.stringify({ pk: `${tenantId}#${webhookId}`, id: newDeliveryId(core.clock.ms) })).toString("base64url");
-  const list = (webhookId: string, cursor: string) =>
-    core.call(`GET ${W}/{webhookId}/deliveries`, { tenantId: TENANT, webhookId }, undefined, { cursor });
+  const list = (webhookId: string, cursor: string) => core.call(`GET ${W}/{webhookId}/deliveries`, { tenantId: TENANT, webhookId }, undefined, { cursor });
 
   test("is bound to its webhook: another webhook of the same tenant refuses it, naming the cursor", async () => {
     const [a, b] = [await createWebhook(), await createWebhook()];
     const foreign = await list(b.id, cursorFor(TENANT, a.id));
-    expect([foreign.statusCode, foreign.body.error.details]).toEqual([400, [{ field: "cursor", message: "is not a cursor this API returned for this webhook" }]]);
+    expect([foreign.statusCode, foreign.body.error.details]).toEqual([
+      400,
+      [{ field: "cursor", message: "is not a cursor this API returned for this webhook" }],
+    ]);
     const own = await list(b.id, cursorFor(TENANT, b.id));
     expect([own.statusCode, own.body]).toEqual([200, { items: [], cursor: null }]);
   });
@@ -212,7 +219,9 @@ describe("the delivery queue", () => {
     // And they arrived: the 12 on the delivery queue once their delay is over, the dead letter on the DLQ.
     const [dlq] = await core.receive(1, core.config.queue.dlqUrl);
     expect(JSON.parse(dlq.Body!).deliveryId).toBe(dead.deliveryId);
-    const attrs = await core.sqs.send(new GetQueueAttributesCommand({ QueueUrl: core.config.queue.queueUrl, AttributeNames: ["ApproximateNumberOfMessagesDelayed"] }));
+    const attrs = await core.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: core.config.queue.queueUrl, AttributeNames: ["ApproximateNumberOfMessagesDelayed"] }),
+    );
     expect(attrs.Attributes?.ApproximateNumberOfMessagesDelayed).toBe("12");
     await core.sqs.send(new PurgeQueueCommand({ QueueUrl: core.config.queue.queueUrl }));
   });

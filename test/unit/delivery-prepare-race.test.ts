@@ -18,7 +18,16 @@ test("a batch prepared while another opens the same subscription's secrets finds
   const now = new Date(at).toISOString();
   const id = newWebhookId(at);
   const sealed = await world.secrets.seal("whsec_" + Buffer.alloc(24, 3).toString("base64"), { tenantId: TENANT, webhookId: id });
-  const sub: Subscription = { tenantId: TENANT, id, url: URL, eventTypes: ["*"], enabled: true, secrets: [{ sealed, createdAt: now }], createdAt: now, updatedAt: now };
+  const sub: Subscription = {
+    tenantId: TENANT,
+    id,
+    url: URL,
+    eventTypes: ["*"],
+    enabled: true,
+    secrets: [{ sealed, createdAt: now }],
+    createdAt: now,
+    updatedAt: now,
+  };
   await world.subscriptions.create(sub, LIMITS.webhooksPerTenant);
   world.sender.endpoints.set(URL, () => ({ latencyMs: 10, status: 200, body: "ok" }));
   for (const eventId of ["evt_a", "evt_b"]) await world.ingest.publish({ id: eventId, type: "record.created", tenantId: TENANT, data: { recordId: "rec_1" } });

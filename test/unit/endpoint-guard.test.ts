@@ -187,12 +187,9 @@ describe("forbiddenAddressReason", () => {
 });
 
 describe("assertDialable", () => {
-  it.each(["https://127.0.0.1/", "https://[::1]/", "https://[::ffff:7f00:1]/", "https://169.254.169.254/"])(
-    "throws ERR_FORBIDDEN_ADDRESS for %s",
-    (raw) => {
-      expect(() => assertDialable(new URL(raw), STRICT)).toThrow(expect.objectContaining({ code: FORBIDDEN_ADDRESS }));
-    },
-  );
+  it.each(["https://127.0.0.1/", "https://[::1]/", "https://[::ffff:7f00:1]/", "https://169.254.169.254/"])("throws ERR_FORBIDDEN_ADDRESS for %s", (raw) => {
+    expect(() => assertDialable(new URL(raw), STRICT)).toThrow(expect.objectContaining({ code: FORBIDDEN_ADDRESS }));
+  });
 
   it("names the address in the message", () => {
     expect(() => assertDialable(new URL("https://[fd00:ec2::254]/"), STRICT)).toThrow(
@@ -222,7 +219,12 @@ describe("guardedLookup", () => {
         setImmediate(() => callback(err, []));
         return;
       }
-      setImmediate(() => callback(null, addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }))));
+      setImmediate(() =>
+        callback(
+          null,
+          addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 })),
+        ),
+      );
     };
     return { resolve, calls };
   }

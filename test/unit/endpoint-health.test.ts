@@ -51,7 +51,12 @@ async function setup(o: WorldOptions = {}, hooks = 1) {
 
 async function publish(world: World, n: number, type = "record.created", prefix = "e") {
   for (let i = 0; i < n; i += 100) {
-    const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ id: `${prefix}${i + j}`, type, tenantId: TENANT, data: { recordId: `rec_${i + j}` } }));
+    const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({
+      id: `${prefix}${i + j}`,
+      type,
+      tenantId: TENANT,
+      data: { recordId: `rec_${i + j}` },
+    }));
     await world.ingest.publish({ events });
   }
 }
@@ -120,7 +125,9 @@ describe("endpoint health: circuit breaker, parking, pause, rate limit, slow end
     expect(world.deliveries.parkedTotal).toBe(0);
     // Oldest first: received in the order of the deliveries' ids (their acceptance), the probe (the oldest) first.
     const deliveryOf = new Map([...world.events.events.values()].map((e) => [e.id, e.deliveries[0].deliveryId]));
-    const received = [...got.entries()].sort((a, b) => a[1] - b[1] || (deliveryOf.get(a[0])! < deliveryOf.get(b[0])! ? -1 : 1)).map(([id]) => deliveryOf.get(id)!);
+    const received = [...got.entries()]
+      .sort((a, b) => a[1] - b[1] || (deliveryOf.get(a[0])! < deliveryOf.get(b[0])! ? -1 : 1))
+      .map(([id]) => deliveryOf.get(id)!);
     expect(received).toEqual([...received].sort());
     expect(world.ledger.violations).toEqual([]);
   });
@@ -145,7 +152,9 @@ describe("endpoint health: circuit breaker, parking, pause, rate limit, slow end
     await run(world, 30);
     expect(world.sender.posts).toBe(0);
     expect(world.deliveries.parkedTotal).toBe(25);
-    expect((await world.deliveries.list(TENANT, subs[0].id, { limit: 50 })).items.every((d) => d.status === "pending" && d.parked && d.parkedFor === "paused")).toBe(true);
+    expect(
+      (await world.deliveries.list(TENANT, subs[0].id, { limit: 50 })).items.every((d) => d.status === "pending" && d.parked && d.parkedFor === "paused"),
+    ).toBe(true);
     // Resume as the management API does: not paused, and due for a sweep now.
     await world.subscriptions.update(TENANT, subs[0].id, { paused: false, ...({ wake: "due", wakeAt: new Date(world.time.now()).toISOString() } as object) });
     await run(world, 10);
@@ -250,9 +259,27 @@ describe("the retry window of a parked delivery", () => {
   /** Parks one delivery through the port, as the deliver λ would. */
   async function parkOne(world: World, s: Subscription, reason: "backoff" | "paused", dueInMs: number, windowEndsInMs: number) {
     const now = world.time.now();
-    const message = { v: 1 as const, deliveryId: `dlv_${String(now).padStart(26, "0")}`, tenantId: TENANT, webhookId: s.id, eventId: "w1", eventType: "record.created", payload: "{}" };
+    const message = {
+      v: 1 as const,
+      deliveryId: `dlv_${String(now).padStart(26, "0")}`,
+      tenantId: TENANT,
+      webhookId: s.id,
+      eventId: "w1",
+      eventType: "record.created",
+      payload: "{}",
+    };
     const dueAt = new Date(now + dueInMs).toISOString();
-    await world.time.drive(world.deliveries.park({ message, status: "pending", roundStart: 0, nowIso: new Date(now).toISOString(), reason, dueAt, windowEndsAt: new Date(now + windowEndsInMs).toISOString() }));
+    await world.time.drive(
+      world.deliveries.park({
+        message,
+        status: "pending",
+        roundStart: 0,
+        nowIso: new Date(now).toISOString(),
+        reason,
+        dueAt,
+        windowEndsAt: new Date(now + windowEndsInMs).toISOString(),
+      }),
+    );
     await world.time.drive(world.health.noteParked(TENANT, s.id, { count: 1, dueAt, nowIso: new Date(now).toISOString() }));
     return message.deliveryId;
   }
@@ -307,8 +334,26 @@ describe("sweeps that keep pace and stay idle", () => {
     // 200: each expiry writes about 4 WCU (the item and two index changes, all charged to the partition
     // by the simulator), so 200 in one second stay within the partition's 1,000 WCU/s.
     for (let i = 0; i < 200; i++) {
-      const message = { v: 1 as const, deliveryId: `dlv_${String(i).padStart(26, "0")}`, tenantId: TENANT, webhookId: subs[0].id, eventId: `x${i}`, eventType: "record.created", payload: "{}" };
-      await world.time.drive(world.deliveries.park({ message, status: "pending", roundStart: 0, nowIso, reason: "paused", dueAt: nowIso, windowEndsAt: new Date(world.time.now() + 5_000).toISOString() }));
+      const message = {
+        v: 1 as const,
+        deliveryId: `dlv_${String(i).padStart(26, "0")}`,
+        tenantId: TENANT,
+        webhookId: subs[0].id,
+        eventId: `x${i}`,
+        eventType: "record.created",
+        payload: "{}",
+      };
+      await world.time.drive(
+        world.deliveries.park({
+          message,
+          status: "pending",
+          roundStart: 0,
+          nowIso,
+          reason: "paused",
+          dueAt: nowIso,
+          windowEndsAt: new Date(world.time.now() + 5_000).toISOString(),
+        }),
+      );
     }
     await world.time.drive(world.health.noteParked(TENANT, subs[0].id, { count: 200, dueAt: nowIso, nowIso }));
     await run(world, 65); // one sweep after the windows ended
@@ -324,9 +369,32 @@ describe("a sweep keeps within its interval", () => {
     const nowIso = new Date(world.time.now()).toISOString();
     for (let i = 0; i < 40; i++) {
       const id = newWebhookId(world.time.now() + i);
-      await world.subscriptions.create({ tenantId: TENANT, id, url: `https://h${i}.example.com/`, eventTypes: ["*"], enabled: true, paused: true, secrets: [], createdAt: nowIso, updatedAt: nowIso }, LIMITS.webhooksPerTenant);
-      const message = { v: 1 as const, deliveryId: `dlv_${String(i).padStart(26, "0")}`, tenantId: TENANT, webhookId: id, eventId: `s${i}`, eventType: "record.created", payload: "{}" };
-      await world.time.drive(world.deliveries.park({ message, status: "pending", roundStart: 0, nowIso, reason: "paused", dueAt: nowIso, windowEndsAt: nowIso }));
+      await world.subscriptions.create(
+        {
+          tenantId: TENANT,
+          id,
+          url: `https://h${i}.example.com/`,
+          eventTypes: ["*"],
+          enabled: true,
+          paused: true,
+          secrets: [],
+          createdAt: nowIso,
+          updatedAt: nowIso,
+        },
+        LIMITS.webhooksPerTenant,
+      );
+      const message = {
+        v: 1 as const,
+        deliveryId: `dlv_${String(i).padStart(26, "0")}`,
+        tenantId: TENANT,
+        webhookId: id,
+        eventId: `s${i}`,
+        eventType: "record.created",
+        payload: "{}",
+      };
+      await world.time.drive(
+        world.deliveries.park({ message, status: "pending", roundStart: 0, nowIso, reason: "paused", dueAt: nowIso, windowEndsAt: nowIso }),
+      );
       await world.time.drive(world.health.noteParked(TENANT, id, { count: 1, dueAt: nowIso, nowIso }));
     }
     const first = await world.time.drive(world.parking.sweep());
@@ -354,9 +422,25 @@ describe("100,000 parked deliveries of one webhook", () => {
       if (i % 250 === 249) await world.time.runUntil(world.time.now() + 1_000);
       const deliveryId = `dlv_${String(i).padStart(26, "0")}`;
       ids.push(deliveryId);
-      const message = { v: 1 as const, deliveryId, tenantId: TENANT, webhookId: s.id, eventId: `p${i}`, eventType: "record.created", payload: `{"id":"p${i}"}` };
+      const message = {
+        v: 1 as const,
+        deliveryId,
+        tenantId: TENANT,
+        webhookId: s.id,
+        eventId: `p${i}`,
+        eventType: "record.created",
+        payload: `{"id":"p${i}"}`,
+      };
       await world.time.drive(
-        world.deliveries.park({ message, status: "pending", roundStart: 0, nowIso, reason: "circuit", dueAt: nowIso, windowEndsAt: new Date(world.time.now() + 86_400_000).toISOString() }),
+        world.deliveries.park({
+          message,
+          status: "pending",
+          roundStart: 0,
+          nowIso,
+          reason: "circuit",
+          dueAt: nowIso,
+          windowEndsAt: new Date(world.time.now() + 86_400_000).toISOString(),
+        }),
       );
     }
     await world.time.drive(world.health.noteParked(TENANT, s.id, { count: N, dueAt: nowIso, nowIso }));
@@ -368,7 +452,9 @@ describe("100,000 parked deliveries of one webhook", () => {
     expect(world.sender.posts).toBe(N);
     expect(peakPerSecond(got.values())).toBeLessThanOrEqual(HEALTH.releaseRate);
     // In order: received by delivery id (the order of acceptance), within each second.
-    const bySecond = [...got.entries()].map(([eventId, t]) => [Math.floor(t / 1000), Number(eventId.slice(1))] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const bySecond = [...got.entries()]
+      .map(([eventId, t]) => [Math.floor(t / 1000), Number(eventId.slice(1))] as const)
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     expect(bySecond.map(([, n]) => n)).toEqual(ids.map((_, i) => i));
     expect(Object.fromEntries(world.ledger.throttles)).toEqual({});
     expect(world.dynamo.hottestWcuPerSecond).toBeLessThan(1_000);

@@ -26,7 +26,16 @@ test.each([
 test("isWebhookId / isDeliveryId accept only their own kind", () => {
   expect(isWebhookId(newWebhookId())).toBe(true);
   expect(isDeliveryId(newDeliveryId())).toBe(true);
-  for (const bad of [newDeliveryId(), newEventId(), "wh_", "wh_123", `wh_${"I".repeat(26)}`, `wh_${"0".repeat(27)}`, `WH_${"0".repeat(26)}`, `wh_${"0".repeat(25)}u`]) {
+  for (const bad of [
+    newDeliveryId(),
+    newEventId(),
+    "wh_",
+    "wh_123",
+    `wh_${"I".repeat(26)}`,
+    `wh_${"0".repeat(27)}`,
+    `WH_${"0".repeat(26)}`,
+    `wh_${"0".repeat(25)}u`,
+  ]) {
     expect(isWebhookId(bad)).toBe(false);
   }
   for (const bad of [newWebhookId(), "dlv_", `dlv_${"O".repeat(26)}`, `dlv_${"0".repeat(26)} `]) expect(isDeliveryId(bad)).toBe(false);

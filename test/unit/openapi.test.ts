@@ -46,7 +46,12 @@ test("documents exactly the routes of lambdas/core/routes.ts, plus the local sta
   const served = documented.filter((o) => !o.localOnly).map((o) => o.key);
   expect(new Set(served).size).toBe(served.length);
   expect([...served].sort()).toEqual(ROUTES.map((r) => r.routeKey).sort());
-  expect(documented.filter((o) => o.localOnly).map((o) => o.key).sort()).toEqual([...LOCAL_ONLY].sort());
+  expect(
+    documented
+      .filter((o) => o.localOnly)
+      .map((o) => o.key)
+      .sort(),
+  ).toEqual([...LOCAL_ONLY].sort());
   for (const o of documented.filter((d) => d.localOnly)) expect(o.op.security).toEqual([]);
 });
 
@@ -138,7 +143,13 @@ test("the schemas are strict: undocumented fields, a secret where none belongs, 
     nextProbeAt: "2026-11-26T11:01:00.000Z",
     parkedCount: 42,
   });
-  expect(open.health).toEqual({ state: "open", consecutiveFailures: 6, openedAt: "2026-11-26T11:00:00.000Z", nextProbeAt: "2026-11-26T11:01:00.000Z", parked: 42 });
+  expect(open.health).toEqual({
+    state: "open",
+    consecutiveFailures: 6,
+    openedAt: "2026-11-26T11:00:00.000Z",
+    nextProbeAt: "2026-11-26T11:01:00.000Z",
+    parked: 42,
+  });
   expect(api.schema("Webhook", open)).toEqual([]);
   expect(api.schema("Webhook", { ...view, health: { ...view.health, state: "broken" } })).not.toEqual([]);
   expect(api.schema("Webhook", { ...view, health: { ...view.health, parked: -1 } })).not.toEqual([]);
@@ -188,7 +199,14 @@ test("what the core's presenters produce fits the schemas", () => {
   expect(api.schema("DeliverySummary", summariseDelivery(record))).toEqual([]);
   expect(api.schema("DeliverySummary", summariseDelivery({ ...record, attempts: [], attemptCount: 0 }))).toEqual([]);
   // A parked delivery (design §5a) says so.
-  const parked = summariseDelivery({ ...record, nextAttemptAt: undefined, parked: true, parkedFor: "circuit", dueAt: "2026-11-26T10:00:00.000Z", windowEndsAt: "2026-11-28T10:00:00.000Z" });
+  const parked = summariseDelivery({
+    ...record,
+    nextAttemptAt: undefined,
+    parked: true,
+    parkedFor: "circuit",
+    dueAt: "2026-11-26T10:00:00.000Z",
+    windowEndsAt: "2026-11-28T10:00:00.000Z",
+  });
   expect(parked).toMatchObject({ status: "pending", parked: true, nextAttemptAt: null });
   expect(api.schema("DeliverySummary", parked)).toEqual([]);
   expect("parked" in summariseDelivery(record)).toBe(false);

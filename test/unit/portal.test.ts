@@ -10,8 +10,18 @@ import { buildPortalAssets } from "../../portal/build.ts";
 test("frame-ancestors: none by default; origins and 'self' pass; anything that could inject a directive is refused", () => {
   expect(frameAncestors(undefined)).toBe("'none'");
   expect(frameAncestors("  ")).toBe("'none'");
-  expect(frameAncestors("https://app.recordskeeper.ai  https://*.example.com:8443 'self'")).toBe("https://app.recordskeeper.ai https://*.example.com:8443 'self'");
-  for (const bad of ["*", "https://a.example.com;", "javascript:alert(1)", "https://a.example.com/path", "'unsafe-inline'", "data:", "https://a b\r\nx-evil: 1"]) {
+  expect(frameAncestors("https://app.recordskeeper.ai  https://*.example.com:8443 'self'")).toBe(
+    "https://app.recordskeeper.ai https://*.example.com:8443 'self'",
+  );
+  for (const bad of [
+    "*",
+    "https://a.example.com;",
+    "javascript:alert(1)",
+    "https://a.example.com/path",
+    "'unsafe-inline'",
+    "data:",
+    "https://a b\r\nx-evil: 1",
+  ]) {
     expect(() => frameAncestors(bad)).toThrow(/is not an origin/);
   }
 });
@@ -55,6 +65,9 @@ test("the portal's source never hands a string to the HTML parser", () => {
   const dir = join(import.meta.dirname, "..", "..", "portal", "src");
   for (const name of readdirSync(dir)) {
     const source = readFileSync(join(dir, name), "utf8");
-    expect({ name, html: /innerHTML|outerHTML|dangerouslySetInnerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/.test(source) }).toEqual({ name, html: false });
+    expect({ name, html: /innerHTML|outerHTML|dangerouslySetInnerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/.test(source) }).toEqual({
+      name,
+      html: false,
+    });
   }
 });

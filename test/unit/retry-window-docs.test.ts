@@ -38,7 +38,14 @@ test.each(files)("%s states the retry window as the schedule computes it", (file
 });
 
 test("the documents that speak of the retry window say about 2.2 days", () => {
-  for (const file of ["README.md", "examples/README.md", "docs/delivery-semantics.md", "docs/receiving-webhooks.md", "docs/operations.md", "lambdas/core/settings.ts"]) {
+  for (const file of [
+    "README.md",
+    "examples/README.md",
+    "docs/delivery-semantics.md",
+    "docs/receiving-webhooks.md",
+    "docs/operations.md",
+    "lambdas/core/settings.ts",
+  ]) {
     expect([file, text[file].includes(`about ${days(total)} days`)]).toEqual([file, true]);
   }
 });

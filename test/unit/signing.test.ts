@@ -106,7 +106,9 @@ describe("our signature, their verifier (and the reverse)", () => {
  * secret's definition (design §4), independently of signing.ts and of standardwebhooks.
  */
 function independentMac(secret: string, id: string, ts: number, body: string): string {
-  return `v1,${createHmac("sha256", Buffer.from(secret.slice("whsec_".length), "base64")).update(`${id}.${ts}.${body}`).digest("base64")}`;
+  return `v1,${createHmac("sha256", Buffer.from(secret.slice("whsec_".length), "base64"))
+    .update(`${id}.${ts}.${body}`)
+    .digest("base64")}`;
 }
 
 describe("refusals: a request our signer signed verifies, and the same request changed in any part does not", () => {
@@ -153,7 +155,9 @@ describe("refusals: a request our signer signed verifies, and the same request c
 describe("our signer against the independent MAC", () => {
   test("one signature per secret, in order, space-separated; none for no secret", () => {
     const [a, b] = [generateSecret(), generateSecret()];
-    expect(signatureHeader([a, b], MSG_ID, 1_700_000_000, BODY)).toBe(`${independentMac(a, MSG_ID, 1_700_000_000, BODY)} ${independentMac(b, MSG_ID, 1_700_000_000, BODY)}`);
+    expect(signatureHeader([a, b], MSG_ID, 1_700_000_000, BODY)).toBe(
+      `${independentMac(a, MSG_ID, 1_700_000_000, BODY)} ${independentMac(b, MSG_ID, 1_700_000_000, BODY)}`,
+    );
     expect(signatureHeader([], MSG_ID, 1_700_000_000, BODY)).toBe("");
   });
 
@@ -164,6 +168,7 @@ describe("our signer against the independent MAC", () => {
 
   test("more than 1 000 secrets in turn (the key cache's bound) still sign each with its own key", () => {
     const secrets = Array.from({ length: 1_050 }, generateSecret);
-    for (const s of [...secrets, ...secrets.slice(0, 60)]) expect(signature(s, MSG_ID, 1_700_000_000, "{}")).toBe(independentMac(s, MSG_ID, 1_700_000_000, "{}"));
+    for (const s of [...secrets, ...secrets.slice(0, 60)])
+      expect(signature(s, MSG_ID, 1_700_000_000, "{}")).toBe(independentMac(s, MSG_ID, 1_700_000_000, "{}"));
   });
 });

@@ -36,8 +36,18 @@ describe("simulated SQS", () => {
     expect(q.receive(10)).toEqual([]);
     expect(ledger.throttles.get("SQS.OverLimit(in flight)")).toBe(1);
     expect(() => q.send("d", undefined, 901)).toThrow(/DelaySeconds 901/);
-    expect(() => q.sendBatch([{ id: "1", body: "x".repeat(600_000) }, { id: "2", body: "y".repeat(600_000) }])).toThrow(/BatchRequestTooLong/);
-    expect(() => q.sendBatch([{ id: "1", body: "x" }, { id: "1", body: "y" }])).toThrow(/BatchEntryIdsNotDistinct/);
+    expect(() =>
+      q.sendBatch([
+        { id: "1", body: "x".repeat(600_000) },
+        { id: "2", body: "y".repeat(600_000) },
+      ]),
+    ).toThrow(/BatchRequestTooLong/);
+    expect(() =>
+      q.sendBatch([
+        { id: "1", body: "x" },
+        { id: "1", body: "y" },
+      ]),
+    ).toThrow(/BatchEntryIdsNotDistinct/);
     expect(() => q.sendBatch(Array.from({ length: 11 }, (_, i) => ({ id: String(i), body: "x" })))).toThrow(/TooManyEntries/);
     expect(() => q.receive(11)).toThrow(/MaxNumberOfMessages/);
     expect(ledger.violations).toHaveLength(5);
@@ -60,7 +70,12 @@ describe("simulated DynamoDB", () => {
     const time = new VirtualTime();
     const ledger = new Ledger();
     const db = new SimDynamo(time, ledger);
-    await expect(db.batchGet("t", [{ pk: "a", sk: "1", size: () => 10 }, { pk: "a", sk: "1", size: () => 10 }])).rejects.toThrow(/contains duplicates/);
+    await expect(
+      db.batchGet("t", [
+        { pk: "a", sk: "1", size: () => 10 },
+        { pk: "a", sk: "1", size: () => 10 },
+      ]),
+    ).rejects.toThrow(/contains duplicates/);
     expect(() => db.checkSize("t", { pk: "a", blob: "x".repeat(MAX_ITEM_BYTES) })).toThrow(/Item size has exceeded/);
     const subs = new SimSubscriptionStore(db);
     const writes = Array.from({ length: 1_000 }, () => db.write("PutItem", "t", "hot", 1_024));
@@ -76,7 +91,21 @@ describe("simulated DynamoDB", () => {
   test("a subscription update writes what the management API changes (a resume's wake included) and removes what is null", async () => {
     const subs = new SimSubscriptionStore(new SimDynamo(new VirtualTime(), new Ledger()));
     const at = "2026-11-26T10:00:00.000Z";
-    await subs.create({ tenantId: "t", id: "wh_1", url: "https://h.example.com/", eventTypes: ["*"], enabled: true, secrets: [], createdAt: at, updatedAt: at, paused: true, rateLimit: 5 }, 50);
+    await subs.create(
+      {
+        tenantId: "t",
+        id: "wh_1",
+        url: "https://h.example.com/",
+        eventTypes: ["*"],
+        enabled: true,
+        secrets: [],
+        createdAt: at,
+        updatedAt: at,
+        paused: true,
+        rateLimit: 5,
+      },
+      50,
+    );
     const resumed = await subs.update("t", "wh_1", { paused: false, rateLimit: null, wake: "due", wakeAt: at, updatedAt: at });
     expect(resumed).toMatchObject({ paused: false, wake: "due", wakeAt: at });
     expect(resumed).not.toHaveProperty("rateLimit");

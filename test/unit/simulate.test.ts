@@ -18,19 +18,22 @@ beforeAll(async () => {
 }, 180_000);
 
 describe("npm run simulate -- --quick", () => {
-  test.each(["a", "b", "c", "d", "e", "f", "g", "h"])("(%s): every accepted delivery is delivered, failed, skipped, still retrying or parked; no AWS rule broken", (key) => {
-    const r = results.get(key)!;
-    const a = r.accounting;
-    expect(a.missing).toBe(0);
-    expect(a.delivered + a.failedInDlq + a.failedOther + a.skipped + a.retrying + a.parked).toBe(r.accepted.deliveries);
-    expect(r.accepted.deliveries).toBeGreaterThan(0);
-    expect(r.violations).toEqual([]);
-    expect(r.largestItemBytes).toBeLessThanOrEqual(400 * 1024);
-    expect(r.hottestPartitionWcu).toBeLessThanOrEqual(1_000);
-    expect(r.inFlightPeak).toBeLessThanOrEqual(r.inFlightLimit);
-    expect(r.concurrencyPeak).toBeLessThanOrEqual(r.concurrencyLimit);
-    expect(passed(r)).toBe(true);
-  });
+  test.each(["a", "b", "c", "d", "e", "f", "g", "h"])(
+    "(%s): every accepted delivery is delivered, failed, skipped, still retrying or parked; no AWS rule broken",
+    (key) => {
+      const r = results.get(key)!;
+      const a = r.accounting;
+      expect(a.missing).toBe(0);
+      expect(a.delivered + a.failedInDlq + a.failedOther + a.skipped + a.retrying + a.parked).toBe(r.accepted.deliveries);
+      expect(r.accepted.deliveries).toBeGreaterThan(0);
+      expect(r.violations).toEqual([]);
+      expect(r.largestItemBytes).toBeLessThanOrEqual(400 * 1024);
+      expect(r.hottestPartitionWcu).toBeLessThanOrEqual(1_000);
+      expect(r.inFlightPeak).toBeLessThanOrEqual(r.inFlightLimit);
+      expect(r.concurrencyPeak).toBeLessThanOrEqual(r.concurrencyLimit);
+      expect(passed(r)).toBe(true);
+    },
+  );
 
   test("(a) and (e) deliver everything they accepted, (e) through the write outage, counting its failed bookkeeping; (d) sends its slow endpoints' deliveries to the slow lane and fails none", () => {
     for (const key of ["a", "e"]) expect(results.get(key)!.accounting.delivered).toBe(results.get(key)!.accepted.deliveries);

@@ -50,11 +50,7 @@ const chunk = <T>(items: readonly T[], size: number): T[][] => {
  * BatchGetItem with the retry of unprocessed keys that DynamoDB asks for under load. DynamoDB refuses
  * a request that names one key twice (two copies of one delivery in a batch do), so keys are unique.
  */
-async function batchGet(
-  db: DynamoDBDocumentClient,
-  table: string,
-  keys: readonly Record<string, string>[],
-): Promise<Record<string, unknown>[]> {
+async function batchGet(db: DynamoDBDocumentClient, table: string, keys: readonly Record<string, string>[]): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   // DynamoDB refuses a BatchGetItem naming a key twice ("Provided list of item keys contains duplicates").
   const unique = [...new Map(keys.map((k) => [JSON.stringify(Object.entries(k).sort()), k])).values()];
@@ -88,7 +84,10 @@ function webhookIdTime(id: string): number {
 }
 
 export class DynamoSubscriptionStore implements SubscriptionStore {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
   async listByTenant(tenantId: string): Promise<Subscription[]> {
     const items: Subscription[] = [];
@@ -116,7 +115,11 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
 
   async getMany(keys: readonly { tenantId: string; id: string }[]): Promise<Subscription[]> {
     if (keys.length === 0) return [];
-    return (await batchGet(this.db, this.table, keys.map(({ tenantId, id }) => ({ tenantId, id })))) as unknown as Subscription[];
+    return (await batchGet(
+      this.db,
+      this.table,
+      keys.map(({ tenantId, id }) => ({ tenantId, id })),
+    )) as unknown as Subscription[];
   }
 
   /**
@@ -196,7 +199,12 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
 
   private async freeSlots(tenantId: string, ids: readonly string[]): Promise<void> {
     await this.db.send(
-      new UpdateCommand({ TableName: this.table, Key: { tenantId, id: SLOTS_ID }, UpdateExpression: "DELETE ids :ids", ExpressionAttributeValues: { ":ids": new Set(ids) } }),
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId, id: SLOTS_ID },
+        UpdateExpression: "DELETE ids :ids",
+        ExpressionAttributeValues: { ":ids": new Set(ids) },
+      }),
     );
   }
 
@@ -248,9 +256,7 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
 
   /** The webhook first, then its slot: a crash in between leaves a slot that the next full create frees. */
   async delete(tenantId: string, id: string): Promise<boolean> {
-    const res = await this.db.send(
-      new DeleteCommand({ TableName: this.table, Key: { tenantId, id }, ReturnValues: "ALL_OLD" }),
-    );
+    const res = await this.db.send(new DeleteCommand({ TableName: this.table, Key: { tenantId, id }, ReturnValues: "ALL_OLD" }));
     if (res.Attributes === undefined) return false;
     await this.freeSlots(tenantId, [id]);
     return true;
@@ -264,7 +270,10 @@ interface EventItem extends Omit<StoredEvent, "payload"> {
 }
 
 export class DynamoEventStore implements EventStore {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
   private static key(tenantId: string, id: string): string {
     return `${tenantId}#${id}`;
@@ -318,9 +327,7 @@ export class DynamoEventStore implements EventStore {
   }
 
   async get(tenantId: string, id: string): Promise<StoredEvent | undefined> {
-    const res = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: { pk: DynamoEventStore.key(tenantId, id) }, ConsistentRead: true }),
-    );
+    const res = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: DynamoEventStore.key(tenantId, id) }, ConsistentRead: true }));
     if (!res.Item) return undefined;
     const { pk: _pk, payloadGz, expiresAt: _exp, ...rest } = res.Item as EventItem;
     return { ...rest, payload: gunzipSync(payloadGz).toString("utf8") };
@@ -457,7 +464,16 @@ export const INDEXED_STATUSES: readonly DeliveryStatus[] = ["pending", "failed",
 const statusKey = (pk: string, status: DeliveryStatus) => (INDEXED_STATUSES.includes(status) ? `${pk}#${status}` : undefined);
 
 function toRecord(item: Record<string, unknown>): DeliveryRecord {
-  const { pk: _pk, expiresAt: _exp, statusKey: _sk, lastAttempt, parkKey: _pkk, parkSort: _ps, parkedPayloadGz: _gz, ...rest } = item as unknown as DeliveryItem & Record<string, unknown>;
+  const {
+    pk: _pk,
+    expiresAt: _exp,
+    statusKey: _sk,
+    lastAttempt,
+    parkKey: _pkk,
+    parkSort: _ps,
+    parkedPayloadGz: _gz,
+    ...rest
+  } = item as unknown as DeliveryItem & Record<string, unknown>;
   const attempts = rest.attempts ?? [];
   // A list shows the last attempt: the inline ones, then the latest if it is not among them.
   const withLast = lastAttempt && !attempts.some((a) => a.n === lastAttempt.n) ? [...attempts, lastAttempt] : attempts;
@@ -479,20 +495,24 @@ export function decodeCursor(cursor: string): Record<string, unknown> | undefine
 const MAX_FILTERED_PAGES = 10;
 
 export class DynamoDeliveryLog implements DeliveryLog {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
-
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
   async getMany(keys: readonly { tenantId: string; webhookId: string; id: string }[]): Promise<DeliveryRecord[]> {
     if (keys.length === 0) return [];
-    const items = await batchGet(this.db, this.table, keys.map((k) => ({ pk: deliveryPk(k.tenantId, k.webhookId), id: k.id })));
+    const items = await batchGet(
+      this.db,
+      this.table,
+      keys.map((k) => ({ pk: deliveryPk(k.tenantId, k.webhookId), id: k.id })),
+    );
     return items.map(toRecord);
   }
 
   /** One delivery with every attempt: the item, and its attempt items when there are more than the inline ones. */
   async get(tenantId: string, webhookId: string, id: string): Promise<DeliveryRecord | undefined> {
-    const res = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: { pk: deliveryPk(tenantId, webhookId), id }, ConsistentRead: true }),
-    );
+    const res = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: deliveryPk(tenantId, webhookId), id }, ConsistentRead: true }));
     if (!res.Item) return undefined;
     const record = toRecord(res.Item);
     const inline = ((res.Item as DeliveryItem).attempts ?? []).length;
@@ -543,7 +563,8 @@ export class DynamoDeliveryLog implements DeliveryLog {
       );
       const found = (res.Items ?? []).map((i) => i.id as string);
       const ids = found.slice(0, query.limit);
-      const cursor = found.length > query.limit ? encodeCursor({ pk, id: ids[ids.length - 1] }) : res.LastEvaluatedKey ? encodeCursor(res.LastEvaluatedKey) : undefined;
+      const cursor =
+        found.length > query.limit ? encodeCursor({ pk, id: ids[ids.length - 1] }) : res.LastEvaluatedKey ? encodeCursor(res.LastEvaluatedKey) : undefined;
       const records = new Map((await this.getMany(ids.map((id) => ({ tenantId, webhookId, id })))).map((r) => [r.id, r]));
       // The index is eventually consistent: a delivery whose status just changed is left out.
       const items = ids.map((id) => records.get(id)).filter((r): r is DeliveryRecord => r !== undefined && r.status === query.status);
@@ -631,15 +652,18 @@ export class DynamoDeliveryLog implements DeliveryLog {
    */
   async park(w: ParkWrite): Promise<void> {
     const m = w.message;
-    await this.update({ ...w, status: "pending", nextAttemptAt: undefined }, {
-      parked: true,
-      parkedFor: w.reason,
-      [PARKED_INDEX.partitionKey]: deliveryPk(m.tenantId, m.webhookId),
-      [PARKED_INDEX.sortKey]: parkSort(w.dueAt, m.deliveryId),
-      dueAt: w.dueAt,
-      windowEndsAt: w.windowEndsAt,
-      parkedPayloadGz: gzipSync(m.payload),
-    });
+    await this.update(
+      { ...w, status: "pending", nextAttemptAt: undefined },
+      {
+        parked: true,
+        parkedFor: w.reason,
+        [PARKED_INDEX.partitionKey]: deliveryPk(m.tenantId, m.webhookId),
+        [PARKED_INDEX.sortKey]: parkSort(w.dueAt, m.deliveryId),
+        dueAt: w.dueAt,
+        windowEndsAt: w.windowEndsAt,
+        parkedPayloadGz: gzipSync(m.payload),
+      },
+    );
   }
 
   async parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number; after?: string }): Promise<ParkedDelivery[]> {
@@ -726,7 +750,13 @@ export class DynamoDeliveryLog implements DeliveryLog {
       set.push("attemptCount = if_not_exists(attemptCount, :zero)");
       values[":zero"] = 0;
     }
-    const optional: Record<string, unknown> = { round: w.round, deadLetteredAt: w.deadLetteredAt, nextAttemptAt: w.nextAttemptAt, reason: w.reason, statusKey: sk };
+    const optional: Record<string, unknown> = {
+      round: w.round,
+      deadLetteredAt: w.deadLetteredAt,
+      nextAttemptAt: w.nextAttemptAt,
+      reason: w.reason,
+      statusKey: sk,
+    };
     // Any other write takes the delivery out of the parked set.
     for (const field of PARK_FIELDS) optional[field] = parked?.[field];
     for (const [field, value] of Object.entries(optional)) {

@@ -51,7 +51,11 @@ export class KmsSecretSealer implements SecretSealer {
   private readonly dataKeys = new Map<string, { key: Buffer; at: number }>();
   private readonly now: () => number;
 
-  constructor(private readonly kms: KMSClient, private readonly keyId: string, private readonly options: KmsSealerOptions) {
+  constructor(
+    private readonly kms: KMSClient,
+    private readonly keyId: string,
+    private readonly options: KmsSealerOptions,
+  ) {
     this.now = () => (options.clock ?? { now: Date.now }).now();
   }
 

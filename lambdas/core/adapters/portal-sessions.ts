@@ -8,7 +8,10 @@ import type { PortalSession, PortalSessionStore } from "../portal.ts";
  *   tenant#<tenantId>               generation: bumped (ADD, atomic) by each revoke-all
  */
 export class DynamoPortalSessionStore implements PortalSessionStore {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
   async put(tokenHash: string, s: PortalSession): Promise<void> {
     await this.db.send(
@@ -26,7 +29,13 @@ export class DynamoPortalSessionStore implements PortalSessionStore {
     const i = res.Item;
     return {
       tokenHash: String(i.tokenHash),
-      session: { tenantId: i.tenantId, readOnly: i.readOnly === true, expiresAtMs: Number(i.expiresAtMs), generation: Number(i.generation), createdAt: i.createdAt },
+      session: {
+        tenantId: i.tenantId,
+        readOnly: i.readOnly === true,
+        expiresAtMs: Number(i.expiresAtMs),
+        generation: Number(i.generation),
+        createdAt: i.createdAt,
+      },
     };
   }
 

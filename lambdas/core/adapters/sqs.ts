@@ -78,7 +78,10 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   /** The local copy loop under way in this process (the local stack's one manage service). */
   private copying?: { taskId: string; status: "RUNNING"; startedAt: string; moved: number };
 
-  constructor(private readonly sqs: SQSClient, private readonly config: SqsQueueConfig) {}
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly config: SqsQueueConfig,
+  ) {}
 
   async send(messages: readonly DeliveryMessage[], delaySeconds?: number): Promise<void> {
     await this.sendDelayed(messages.map((message) => ({ message, delaySeconds })));
@@ -125,9 +128,7 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   }
 
   async deadLetter(message: DeliveryMessage): Promise<void> {
-    await this.sqs.send(
-      new SendMessageCommand({ QueueUrl: this.config.dlqUrl, MessageBody: sqsMessageBody(message), MessageGroupId: message.webhookId }),
-    );
+    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.config.dlqUrl, MessageBody: sqsMessageBody(message), MessageGroupId: message.webhookId }));
   }
 
   async dlqDepth(): Promise<{ visible: number; inFlight: number }> {
@@ -137,14 +138,20 @@ export class SqsDeliveryQueue implements DeliveryQueue {
 
   async depths(): Promise<QueueDepths> {
     const { slowQueueUrl } = this.config;
-    const [delivery, dlq, slow] = await Promise.all([this.depth(this.config.queueUrl), this.depth(this.config.dlqUrl), slowQueueUrl ? this.depth(slowQueueUrl) : undefined]);
+    const [delivery, dlq, slow] = await Promise.all([
+      this.depth(this.config.queueUrl),
+      this.depth(this.config.dlqUrl),
+      slowQueueUrl ? this.depth(slowQueueUrl) : undefined,
+    ]);
     return { delivery, ...(slow ? { slow } : {}), dlq: { visible: dlq.visible, inFlight: dlq.inFlight } };
   }
 
   /** The same queue port on the slow lane's queue: sends and backoffs go there; the DLQ is the same. */
   slowLane(): SqsDeliveryQueue | undefined {
     const { slowQueueUrl, slowQueueArn } = this.config;
-    return slowQueueUrl ? new SqsDeliveryQueue(this.sqs, { ...this.config, queueUrl: slowQueueUrl, queueArn: slowQueueArn ?? "", slowQueueUrl: undefined }) : undefined;
+    return slowQueueUrl
+      ? new SqsDeliveryQueue(this.sqs, { ...this.config, queueUrl: slowQueueUrl, queueArn: slowQueueArn ?? "", slowQueueUrl: undefined })
+      : undefined;
   }
 
   private async depth(queueUrl: string): Promise<QueueDepths["delivery"]> {
@@ -171,9 +178,7 @@ export class SqsDeliveryQueue implements DeliveryQueue {
       const running = await this.runningMoveTask();
       if (running) throw new RedriveInProgress(running);
       try {
-        const res = await this.sqs.send(
-          new StartMessageMoveTaskCommand({ SourceArn: this.config.dlqArn, DestinationArn: this.config.queueArn }),
-        );
+        const res = await this.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: this.config.dlqArn, DestinationArn: this.config.queueArn }));
         return { taskId: res.TaskHandle };
       } catch (err) {
         // SQS refuses a second active task on the queue: report the one that won.
