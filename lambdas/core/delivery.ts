@@ -20,6 +20,7 @@ import { HEALTH, MAX_VISIBILITY_TIMEOUT_SECONDS, METRICS, QUEUE, RECOVERY_DELAY_
 import { USER_AGENT } from "./version.ts";
 import { Coalescer } from "./coalesce.ts";
 import { decodeTime } from "ulid";
+import { randomInt } from "node:crypto";
 
 /** A message as the event source hands it over, free of any AWS event type. */
 export interface ReceivedMessage {
@@ -701,8 +702,10 @@ export class DeliveryService {
 
   /** A lease on one of a slow webhook's in-progress slots, or undefined when all are taken (or the write failed). */
   private async takeSlot(sub: Subscription, now: number): Promise<number | undefined> {
-    // Unique per lease: its end (ms) × 1000 plus a random part; ended leases (dead workers) are dropped.
-    const lease = (now + HEALTH.slotLeaseSeconds * 1000) * 1000 + Math.floor(Math.random() * 1000);
+    // A lease is its end (ms) × 1000 plus this process's next sequence number, so two deliveries of a
+    // batch started in the same millisecond cannot share one slot; the store refuses a lease already
+    // held (two λs drawing the same number), and ended leases (dead workers) are dropped.
+    const lease = (now + HEALTH.slotLeaseSeconds * 1000) * 1000 + (leaseSeq++ % 1000);
     const expired = [...(sub.slots ?? [])].filter((l) => l / 1000 < now);
     try {
       return (await this.deps.health.takeSlot(sub.tenantId, sub.id, { lease, limit: HEALTH.slowInProgress, expired })) ? lease : undefined;
@@ -750,6 +753,9 @@ function isSlow(sub: Subscription, now: number): boolean {
  * How long a message waits when its bookkeeping failed (DynamoDB throttling or down): 1, 2, 4, 8, then
  * 15 minutes by receive count, so an outage of hours spends few receives of maxReceiveCount.
  */
+/** The low three digits of this process's slot leases: a random start, then one more per lease. */
+let leaseSeq = randomInt(1000);
+
 export function bookkeepingDelay(received: ReceivedMessage): number {
   const n = Math.max(1, received.receiveCount ?? 1);
   return Math.min(60 * 2 ** Math.min(n - 1, 4), QUEUE.maxDelaySeconds);

@@ -473,7 +473,9 @@ export class SimHealthStore implements HealthStore {
 
   async takeSlot(tenantId: string, id: string, o: { lease: number; limit: number; expired: readonly number[] }): Promise<boolean> {
     if (o.expired.length) await this.change(tenantId, id, (s) => ({ ...s, slots: new Set([...(s.slots ?? [])].filter((l) => !o.expired.includes(l))) }));
-    const done = await this.change(tenantId, id, (s) => ((s.slots?.size ?? 0) < o.limit ? { ...s, slots: new Set([...(s.slots ?? []), o.lease]) } : undefined));
+    const done = await this.change(tenantId, id, (s) =>
+      (s.slots?.size ?? 0) < o.limit && !s.slots?.has(o.lease) ? { ...s, slots: new Set([...(s.slots ?? []), o.lease]) } : undefined,
+    );
     return done !== undefined;
   }
 

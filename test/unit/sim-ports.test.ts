@@ -3,7 +3,7 @@
  * simulator and the unit tests built on them cannot pass by breaking a rule.
  */
 import { Ledger, VirtualTime } from "../../sim/engine.ts";
-import { MAX_ITEM_BYTES, SimDynamo, SimSubscriptionStore } from "../../sim/ports/dynamo.ts";
+import { MAX_ITEM_BYTES, SimDynamo, SimHealthStore, SimSubscriptionStore } from "../../sim/ports/dynamo.ts";
 import { SimQueue } from "../../sim/ports/sqs.ts";
 
 function queue(inFlightLimit = 5) {
@@ -111,5 +111,19 @@ describe("simulated DynamoDB", () => {
     expect(resumed).not.toHaveProperty("rateLimit");
     expect(await subs.get("t", "wh_1")).toEqual(resumed);
     expect(await subs.update("t", "wh_1", { wake: null, wakeAt: null })).not.toHaveProperty("wake");
+  });
+  test("a slot lease the set already holds is refused, as the adapter's condition refuses it on DynamoDB", async () => {
+    const dynamo = new SimDynamo(new VirtualTime(), new Ledger());
+    const subs = new SimSubscriptionStore(dynamo);
+    const health = new SimHealthStore(dynamo, subs);
+    const at = "2026-11-26T10:00:00.000Z";
+    await subs.create(
+      { tenantId: "t", id: "wh_1", url: "https://h.example.com/", eventTypes: ["*"], enabled: true, secrets: [], createdAt: at, updatedAt: at },
+      50,
+    );
+    expect(await health.takeSlot("t", "wh_1", { lease: 7, limit: 3, expired: [] })).toBe(true);
+    expect(await health.takeSlot("t", "wh_1", { lease: 7, limit: 3, expired: [] })).toBe(false);
+    expect(await health.takeSlot("t", "wh_1", { lease: 8, limit: 3, expired: [] })).toBe(true);
+    expect([...((await subs.get("t", "wh_1"))?.slots ?? [])]).toEqual([7, 8]);
   });
 });

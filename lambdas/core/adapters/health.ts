@@ -234,8 +234,9 @@ export class DynamoHealthStore implements HealthStore {
     return conditional(
       this.update(tenantId, id, {
         UpdateExpression: "ADD slots :lease",
-        ConditionExpression: "attribute_not_exists(slots) OR size(slots) < :max",
-        Values: { ":lease": new Set([o.lease]), ":max": o.limit },
+        // A lease already in the set would be shared by two holders (ADD of a member is a no-op): refused.
+        ConditionExpression: "(attribute_not_exists(slots) OR size(slots) < :max) AND NOT contains(slots, :one)",
+        Values: { ":lease": new Set([o.lease]), ":max": o.limit, ":one": o.lease },
       }),
     );
   }
