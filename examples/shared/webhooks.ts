@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
  * copy it into your project as it is.
  */
 
-/** The JSON body of every delivery (design §4). */
+/** The JSON body of every delivery (docs/receiving-webhooks.md). */
 export interface WebhookEvent<D = Record<string, unknown>> {
   readonly id: string;
   readonly type: string;
