@@ -69,8 +69,6 @@ export const QUEUE = {
   retentionSeconds: 14 * 24 * 3_600,
   /** Safety net for poison messages only; well above the retry schedule's 13 attempts. */
   maxReceiveCount: 50,
-  /** Long polling wait of the local poller (the Lambda service long-polls too). */
-  receiveWaitSeconds: 20,
   /** A standard queue stalls at ~120,000 in-flight messages; backoffs count as in flight. */
   inFlightAlarmThreshold: 80_000,
   /** SQS's in-flight limit of a standard queue: past it, receives return nothing. */
