@@ -1,6 +1,6 @@
 /**
  * The benchmark's events: `ai.insight.generated` with a summary padded so that what an endpoint
- * receives (the envelope of design §4 plus `data`) is about 1 KiB. `data.publishedAt` carries the
+ * receives (the envelope in docs/receiving-webhooks.md plus `data`) is about 1 KiB. `data.publishedAt` carries the
  * publish time (epoch ms) so a receiver can measure publish → received latency.
  */
 export const EVENT_TYPE = "ai.insight.generated";

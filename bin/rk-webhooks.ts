@@ -1,5 +1,5 @@
 /**
- * `rk-webhooks`: the operator CLI (design §1, §7). Creates, changes, pauses and deletes webhooks and
+ * `rk-webhooks`: the operator CLI (docs/cli.md). Creates, changes, pauses and deletes webhooks and
  * shows their health, publishes events, lists webhooks and deliveries, shows attempts, replays,
  * sends test events, shows the queues' depths, watches and redrives the DLQ, follows attempts live,
  * and runs a local staging endpoint that verifies signatures. It runs on the client (client/). It

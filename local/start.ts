@@ -8,7 +8,7 @@ import { startLocalStack } from "./stack.ts";
 import { AlreadyRunning, apiToken, lockStateDir, makePrivate, preparePrivateDir, TOKEN_FILE } from "./state-dir.ts";
 
 /**
- * `npm start`: the whole pipeline on this machine (design §7). Reads PORT, WEBHOOKS_API_TOKEN,
+ * `npm start`: the whole pipeline on this machine (README.md, docs/operations.md). Reads PORT, WEBHOOKS_API_TOKEN,
  * WEBHOOKS_STATE_DIR, WEBHOOKS_RETRY_SCHEDULE, WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS, WEBHOOKS_LOG_LEVEL,
  * WEBHOOKS_BREAKER_THRESHOLD, WEBHOOKS_BREAKER_PROBE_INTERVAL, WEBHOOKS_RELEASE_RATE (docs/delivery-semantics.md),
  * WEBHOOKS_PORTAL_TENANT (the tenant of the portal session it prints, default acct_demo) and
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     generated: `(generated and kept in ${join(stateDir, TOKEN_FILE)} for the next start; set WEBHOOKS_API_TOKEN to choose one)`,
   }[source];
 
-  // A fresh portal session, minted the way the core app does it (design §6a).
+  // A fresh portal session, minted the way the core app does it (docs/portal.md).
   const portalTenant = env.WEBHOOKS_PORTAL_TENANT || "acct_demo";
   const minted = await fetch(`${stack.apiUrl}/tenants/${encodeURIComponent(portalTenant)}/portal-sessions`, {
     method: "POST",

@@ -96,11 +96,11 @@ export function scenarios(quick: boolean): ScenarioSpec[] {
       ...(quick
         ? { scale: 0.0001, inFlightScale: 0.01, loadSeconds: 1_800, runSeconds: 11 * DAY }
         : { scale: 0.0002, inFlightScale: 0.01, loadSeconds: 6 * HOUR, runSeconds: 11 * DAY }),
-      // Three rounds of 2.5 days of failures would auto-disable the endpoint at day 5: not this scenario's subject.
+      // Three rounds of about 2.2 days of failures would auto-disable the endpoint at day 5: not this scenario's subject.
       autoDisableAfterSeconds: 30 * DAY,
       hotTenant: { eventsPerSecond: quick ? 0.01 : 0.02, endpoint: () => ({ latencyMs: 40, status: 500, body: BINARY_4K }) },
       endpoint: (w) => ({ endpoint: fast(w), healthy: true }),
-      // The schedule lasts about 2.5 days: each round dead-letters, then is redriven.
+      // The default schedule lasts about 2.2 days (at most 2.3 with jitter): each round dead-letters before the next redrive.
       redriveAt: [3 * DAY, 6 * DAY, 9 * DAY],
     },
     {

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
  * copy it into your project as it is.
  */
 
-/** The JSON body of every delivery (design §4). */
+/** The JSON body of every delivery (docs/receiving-webhooks.md). */
 export interface WebhookEvent<D = Record<string, unknown>> {
   readonly id: string;
   readonly type: string;
@@ -41,8 +41,8 @@ export interface Deduper {
 
 /**
  * In-memory deduper: enough for one process, lost on restart and not shared between instances.
- * Production uses a shared store with a TTL longer than the sender's retry window (about 3 days
- * here), e.g. a DynamoDB conditional put:
+ * Production uses a shared store with a TTL longer than the sender's retry window (about 2.2 days,
+ * docs/delivery-semantics.md; a week is safe), e.g. a DynamoDB conditional put:
  *
  *   PutItem { Item: { pk: webhookId, expiresAt: now + 7 days }, ConditionExpression: "attribute_not_exists(pk)" }
  *

@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /**
- * The event catalogue (design §2): every event type with a one-line description, the schema of its
+ * The event catalogue (docs/architecture.md): every event type with a one-line description, the schema of its
  * `data` and an example payload. Adding a type is adding one entry here; `GET /event-types`, ingest
  * validation, subscription validation and `POST …/test` all read this list.
  *

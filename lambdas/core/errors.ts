@@ -1,4 +1,4 @@
-/** The one error shape every refusal uses: `{"error": {"code", "message", "details"}}` (design §3). */
+/** The one error shape every refusal uses: `{"error": {"code", "message", "details"}}` (docs/openapi.yaml: `Error`). */
 export interface ErrorDetail {
   /** Dotted path of the offending field, e.g. `events[3].type` or `url`. */
   readonly field: string;

@@ -8,7 +8,7 @@ import { parseOrThrow, tenantIdSchema } from "./validation.ts";
 const EVENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /**
- * `GET /tenants/{t}/events/{eventId}` (design §6): the event as endpoints receive it and its delivery
+ * `GET /tenants/{t}/events/{eventId}` (docs/openapi.yaml, docs/decisions.md): the event as endpoints receive it and its delivery
  * to every webhook it was fanned out to, with the attempts so far ("did event X reach everyone?").
  * A delivery not attempted yet has no record: it is answered `pending` with no attempt. Retries and
  * replays are new deliveries in each webhook's log (`replayOf` names the one they repeat).

@@ -8,7 +8,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 const BINARY_CONTROL = /[\u0000-\u0008\u000B\u000E-\u001F\u007F]/;
 
 /**
- * The attempt log's excerpt of a response body (design §6): text decoded first, then cut to at most
+ * The attempt log's excerpt of a response body (docs/delivery-semantics.md): text decoded first, then cut to at most
  * `DELIVERY.responseExcerptBytes` bytes of UTF-8 on a character boundary; a body that is not UTF-8
  * text is shown as `<binary, N bytes>` (never as kilobytes of U+FFFD).
  *

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { monotonicFactory, encodeTime } from "ulid";
 
 /**
- * Prefixed, time-sortable ids (design §6): `wh_…`, `dlv_…`, `evt_…`. The ULID body sorts by
+ * Prefixed, time-sortable ids (docs/architecture.md#tables): `wh_…`, `dlv_…`, `evt_…`. The ULID body sorts by
  * creation time, so a DynamoDB sort key of these ids lists newest first with ScanIndexForward=false.
  */
 const ulid = monotonicFactory();

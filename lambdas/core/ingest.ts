@@ -54,7 +54,7 @@ export interface Accepted {
 }
 
 /**
- * `POST /events` (design §3): validates everything first (a batch is all or nothing), then stores
+ * `POST /events` (docs/publishing.md, docs/decisions.md): validates everything first (a batch is all or nothing), then stores
  * each event once and enqueues one message per matched enabled subscription.
  */
 export class IngestService {
@@ -193,7 +193,7 @@ export class IngestService {
     };
   }
 
-  /** A tenant's subscriptions, read at most once a second per container (design §9). */
+  /** A tenant's subscriptions, read at most once a second per container (docs/architecture.md#subscriptions). */
   private async subscriptionsOf(tenantId: string): Promise<Subscription[]> {
     const now = this.deps.clock.now();
     const hit = this.cache.get(tenantId);

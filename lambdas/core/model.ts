@@ -192,7 +192,7 @@ export interface StoredEvent {
   readonly batch?: string;
 }
 
-/** A batch call's marker (design §3, all or nothing): claims made on its provisional events. */
+/** A batch call's marker (all or nothing: docs/architecture.md): claims made on its provisional events. */
 export interface BatchMarker {
   /** `open` until the batch commits (the marker is deleted) or is refused (`rollback`, then deleted). */
   readonly state: "open" | "rollback";

@@ -8,7 +8,7 @@ import { PORTAL } from "./settings.ts";
 import { parseJsonBody, parseOrThrow, tenantIdSchema } from "./validation.ts";
 
 /**
- * Tenant portal sessions (design §6a). The core app (IAM-authorised) mints a session for one tenant;
+ * Tenant portal sessions (docs/portal.md, docs/security.md). The core app (IAM-authorised) mints a session for one tenant;
  * the portal's API (`/portal/api/…`) is authorised by its token as a bearer and reaches that tenant
  * only. A token is 256 random bits; only its SHA-256 is stored (with a TTL), so a table read leaks no
  * usable token. Revocation bumps the tenant's session generation: every session minted before it is

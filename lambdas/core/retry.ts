@@ -1,7 +1,7 @@
 import { DEFAULT_RETRY_SCHEDULE_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS, RETRY_JITTER } from "./settings.ts";
 
 /**
- * The retry policy (design §5): a schedule of delays after attempt 1, each with ±20 % jitter, never
+ * The retry policy (docs/delivery-semantics.md): a schedule of delays after attempt 1, each with ±20 % jitter, never
  * above SQS's 12 h visibility maximum. `Retry-After` on 429/503 may lengthen a delay up to 2×.
  */
 export class RetrySchedule {

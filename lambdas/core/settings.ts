@@ -4,7 +4,7 @@
  * any of these, so they cannot drift apart.
  */
 
-/** Delays after attempt 1, in seconds (design §5): 13 attempts over about 2.2 days (51 h 43 min before jitter). */
+/** Delays after attempt 1, in seconds (docs/delivery-semantics.md): 13 attempts over about 2.2 days (51 h 43 min before jitter). */
 export const DEFAULT_RETRY_SCHEDULE_SECONDS: readonly number[] = [5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 43_200, 43_200];
 
 /** Each delay is scaled by a random factor in [1 - JITTER, 1 + JITTER]. */
@@ -28,7 +28,7 @@ export const DELIVERY = {
   maxResponseBodyBytes: 1_048_576,
   /** An endpoint failing every attempt for this long is disabled automatically. */
   autoDisableAfterSeconds: 5 * 24 * 3_600,
-  /** Subscriptions are read fresh at least this often by every λ (design §9). */
+  /** Subscriptions are read fresh at least this often by every λ (docs/architecture.md#subscriptions). */
   subscriptionCacheMs: 1_000,
   /** Delivery records and attempt logs are kept this long. */
   retentionSeconds: 30 * 24 * 3_600,
@@ -69,8 +69,6 @@ export const QUEUE = {
   retentionSeconds: 14 * 24 * 3_600,
   /** Safety net for poison messages only; well above the retry schedule's 13 attempts. */
   maxReceiveCount: 50,
-  /** Long polling wait of the local poller (the Lambda service long-polls too). */
-  receiveWaitSeconds: 20,
   /** A standard queue stalls at ~120,000 in-flight messages; backoffs count as in flight. */
   inFlightAlarmThreshold: 80_000,
   /** SQS's in-flight limit of a standard queue: past it, receives return nothing. */
@@ -260,7 +258,7 @@ export const ENV = {
   releaseRate: "WEBHOOKS_RELEASE_RATE",
 } as const;
 
-/** The tenant portal (design §6a). */
+/** The tenant portal (docs/portal.md). */
 export const PORTAL = {
   sessionSecondsDefault: 3_600,
   sessionSecondsMin: 60,
@@ -273,6 +271,6 @@ export const PORTAL = {
 /**
  * An ingest retry of an event whose first call may have died half-way re-enqueues its fan-out with
  * this delay, so that any copy the first call did enqueue is attempted first and the retry's copy is
- * dropped as a duplicate (design §3: never dropped, never doubled).
+ * dropped as a duplicate (never dropped, never doubled: docs/architecture.md).
  */
 export const RECOVERY_DELAY_SECONDS = 60;

@@ -1,7 +1,7 @@
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
 
 /**
- * Standard Webhooks signing (design §4): `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`,
+ * Standard Webhooks signing (docs/security.md): `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`,
  * one signature per active secret, space-separated. Secrets are `whsec_` + base64 of 32 random bytes;
  * the HMAC key is the decoded bytes.
  */

@@ -34,9 +34,6 @@ export class DeliveryPipeline extends Construct {
   constructor(scope: Construct, id: string, props: DeliveryPipelineProps) {
     super(scope, id);
     const { tables } = props;
-    if (QUEUE.visibilityTimeoutSeconds < 6 * QUEUE.deliverTimeoutSeconds) {
-      throw new Error("QUEUE.visibilityTimeoutSeconds must be at least 6 × QUEUE.deliverTimeoutSeconds");
-    }
 
     const queueDefaults = {
       encryption: sqs.QueueEncryption.SQS_MANAGED,

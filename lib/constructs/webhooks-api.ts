@@ -102,7 +102,7 @@ export class WebhooksApi extends Construct {
     manage.bindQueue(dlq, ["GetQueueAttributes", "ReceiveMessage", "DeleteMessage", "StartMessageMoveTask", "ListMessageMoveTasks"]);
     this.manage = manage;
 
-    // The tenant portal (design §6a): its page and assets, portal sessions, and the portal API, which
+    // The tenant portal (docs/portal.md): its page and assets, portal sessions, and the portal API, which
     // calls the management API's handlers for the session's tenant. No DLQ access: no admin route.
     const portal = new WebhooksFunction(this, "Portal", {
       entry: "lambdas/portal/handler.ts",

@@ -13,9 +13,6 @@ import { SECRETS } from "#core/settings.ts";
 /** The repository root: entries are given relative to it, and esbuild runs from it. */
 const PROJECT_ROOT = path.resolve(import.meta.dirname, "..", "..");
 
-/** CloudWatch namespace and Powertools service name of every λ. */
-export const SERVICE_NAME = "RecordsKeeperWebhooks";
-
 /** The DynamoDB actions the core's adapters call (lambdas/core/adapters/dynamodb.ts); a λ is granted those it uses. */
 export type TableAction = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem";
 
@@ -93,11 +90,9 @@ export class WebhooksFunction extends Construct {
       tracing: lambda.Tracing.DISABLED,
       role,
       logGroup: this.logGroup,
-      environment: {
-        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-        POWERTOOLS_METRICS_NAMESPACE: SERVICE_NAME,
-        ...props.environment,
-      },
+      // No POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE: each λ names its service and the namespace in
+      // code (lambdas/shared/observability.ts), which Powertools prefers to the environment.
+      environment: props.environment,
       bundling: {
         forceDockerBundling: false,
         minify: true,

@@ -8,7 +8,7 @@ import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
 /**
- * The tenant portal in real Chromium (design §6a, issue 11), against a local stack (the λ apps on
+ * The tenant portal in real Chromium (docs/portal.md, issue 11), against a local stack (the λ apps on
  * fauxqs + dynalite) and real HTTP receivers on 127.0.0.1. Driven by visible labels and roles, as a
  * person does it. Every screen is checked with axe-core and photographed (test/support/browser.ts: SCREENSHOTS); any
  * console error or uncaught exception fails the test that caused it.

@@ -185,8 +185,6 @@ describe("λs", () => {
 
   test("every λ gets the same environment, from the core settings' names", () => {
     const expected = {
-      POWERTOOLS_SERVICE_NAME: "RecordsKeeperWebhooks",
-      POWERTOOLS_METRICS_NAMESPACE: "RecordsKeeperWebhooks",
       [ENV.subscriptionsTable]: ref(stack.tables.subscriptions),
       [ENV.eventsTable]: ref(stack.tables.events),
       [ENV.deliveriesTable]: ref(stack.tables.deliveries),

@@ -6,11 +6,11 @@ import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
 /**
- * Every refusal of the API (design §3, §6, §8), as one table run against a real local stack: the
+ * Every refusal of the API (docs/openapi.yaml, docs/security.md), as one table run against a real local stack: the
  * HTTP server standing in for API Gateway, the ingest and manage λ apps, dynalite and fauxqs.
  * Each row asserts the exact status, `error.code` and the fields `error.details` names. After the
- * table, the tables are scanned: no refused request may have written anything (design §3: "nothing
- * is half-written on a 4xx"), and the receiver every subscription points at got nothing.
+ * table, the tables are scanned: no refused request may have written anything (docs/security.md#input:
+ * "nothing is written on a 4xx"), and the receiver every subscription points at got nothing.
  *
  * Path placeholders, filled in once the fixtures exist: {A} a webhook of acct_bad, {B} a webhook of
  * acct_other (foreign to acct_bad), {S} a webhook on the strict stack, {C_…} crafted delivery-log
@@ -1077,7 +1077,7 @@ const createRows: Row[] = [
   },
 ];
 
-/** The URLs the SSRF guard refuses when private endpoints are not allowed (design §8). */
+/** The URLs the SSRF guard refuses when private endpoints are not allowed (docs/security.md). */
 const ssrfUrls: [string, string][] = [
   ["loopback", "https://127.0.0.1/"],
   ["loopback with a port", "https://127.0.0.1:8443/hooks"],
@@ -1800,7 +1800,7 @@ const transportRows: Row[] = [
 ];
 
 /**
- * Portal sessions (design §6a): creation by the core app, then the portal API's token checks.
+ * Portal sessions (docs/portal.md): creation by the core app, then the portal API's token checks.
  * {P} is a session of acct_bad, {P_RO} a read-only one, {P_OTHER} one of acct_other.
  */
 const PS = `/tenants/${TENANT}/portal-sessions`;

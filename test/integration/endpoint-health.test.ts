@@ -13,7 +13,7 @@ import { startTestStack, type TestStack } from "../support/stack.ts";
 import { CountingMetrics } from "../../sim/world.ts";
 
 /**
- * Endpoint health (issue 10, design §5a) on the local stack: the deliver worker and the release sweep
+ * Endpoint health (issue 10, docs/delivery-semantics.md) on the local stack: the deliver worker and the release sweep
  * (every second, beside the worker) against fauxqs + dynalite through the AWS SDK, and real HTTP
  * endpoints on 127.0.0.1. Latency is publish (its POST /events starting) → the receiver holding the
  * request; p99 is nearest-rank, so with fewer than 100 samples it is the slowest one.

@@ -4,7 +4,7 @@ import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
 /**
- * Every valid JSON event is delivered with its data exactly as accepted (design §3, §4): characters
+ * Every valid JSON event is delivered with its data exactly as accepted (docs/delivery-semantics.md): characters
  * SQS refuses in a message body (U+FFFE, U+FFFF, and astral ones such as emoji, which the emulator
  * refuses too), escapes of lone surrogates, and a `__proto__` key, which a plain object copy drops.
  * Each event is sent as raw JSON text; the endpoint must receive a body whose `data` is that very

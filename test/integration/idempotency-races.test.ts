@@ -8,7 +8,7 @@ import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
 /**
- * Idempotency under concurrency (design §3): one event id, one delivery per webhook, whoever races.
+ * Idempotency under concurrency (docs/architecture.md): one event id, one delivery per webhook, whoever races.
  * Each round fires at once: a batch that holds four new events and one that conflicts with an event
  * accepted earlier (so it is refused, 409, and must take back what it stored), a valid batch of the
  * same four events, and two plain publishes of each of the four. Every 2xx must be true (its event

@@ -4,7 +4,7 @@ import { LIMITS } from "#core/settings.ts";
 import { TestReceiver, type Received } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
-/** The management API (design §6): lifecycle, rotation, test sends, the log, replay, tenant isolation, secrets. */
+/** The management API (docs/openapi.yaml, docs/decisions.md): lifecycle, rotation, test sends, the log, replay, tenant isolation, secrets. */
 let stack: TestStack;
 const logLines: string[] = [];
 const secretsSeen: string[] = [];

@@ -8,7 +8,7 @@ import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
 /**
- * Portal sessions (design §6a) on a real local stack: what a session answers, how its token is kept
+ * Portal sessions (docs/portal.md) on a real local stack: what a session answers, how its token is kept
  * (only its SHA-256, with a TTL, never logged), expiry, revocation and its races, and the portal API
  * mirroring the management API for the session's tenant.
  */

@@ -1,8 +1,8 @@
 import { describeCatalogue, EVENT_TYPE_NAMES, EVENT_TYPES, findEventType } from "#core/catalogue.ts";
 
-/** The event catalogue (design §2): one entry per type, served as JSON Schema by GET /event-types. */
+/** The event catalogue (docs/architecture.md): one entry per type, served as JSON Schema by GET /event-types. */
 
-test("names the five types of the design, each once", () => {
+test("names the catalogue's five types, each once", () => {
   expect(EVENT_TYPE_NAMES).toEqual(["record.created", "record.updated", "file.ingested", "sync.completed", "ai.insight.generated"]);
   expect(new Set(EVENT_TYPE_NAMES).size).toBe(EVENT_TYPES.length);
   for (const name of EVENT_TYPE_NAMES) expect(name).toMatch(/^[a-z]+(\.[a-z]+)+$/);

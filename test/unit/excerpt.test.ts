@@ -2,7 +2,7 @@ import { cutUtf8, EXCERPT_READ_BYTES, responseExcerpt } from "#core/excerpt.ts";
 import { DELIVERY } from "#core/settings.ts";
 
 /**
- * The attempt log's excerpt of a response body (design §6): UTF-8 text cut to
+ * The attempt log's excerpt of a response body (docs/delivery-semantics.md): UTF-8 text cut to
  * DELIVERY.responseExcerptBytes on a character boundary, or `<binary, N bytes>`.
  */
 

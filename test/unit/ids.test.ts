@@ -1,6 +1,6 @@
 import { deliveryIdBounds, deterministicDeliveryId, isDeliveryId, isWebhookId, newDeliveryId, newEventId, newWebhookId } from "#core/ids.ts";
 
-/** Prefixed, time-sortable ids (design §6). */
+/** Prefixed, time-sortable ids (docs/architecture.md#tables). */
 
 const ULID = "[0-9A-HJKMNP-TV-Z]{26}";
 const T0 = Date.parse("2026-11-26T10:00:00Z");

@@ -1,7 +1,7 @@
 import { EVENT_TYPE_NAMES } from "#core/catalogue.ts";
 import { matchesType, unknownPatterns } from "#core/matching.ts";
 
-/** Subscription patterns (design §2): exact types, family wildcards (`record.*`) and `*`. */
+/** Subscription patterns (docs/architecture.md): exact types, family wildcards (`record.*`) and `*`. */
 
 describe("matchesType", () => {
   test.each([

@@ -1,7 +1,7 @@
 import { activeSecrets, publicSubscription, releaseReset, webhookHealth, type Subscription } from "#core/model.ts";
 
 /**
- * What leaves the service about a webhook (design §3, §5a): its public view, never a secret, with
+ * What leaves the service about a webhook (docs/openapi.yaml: `Webhook`): its public view, never a secret, with
  * its health; and which of its secrets sign at a given time (core-rules.test.ts runs rotation itself).
  */
 

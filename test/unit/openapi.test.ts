@@ -198,7 +198,7 @@ test("what the core's presenters produce fits the schemas", () => {
   expect(api.schema("Delivery", presentDelivery(record))).toEqual([]);
   expect(api.schema("DeliverySummary", summariseDelivery(record))).toEqual([]);
   expect(api.schema("DeliverySummary", summariseDelivery({ ...record, attempts: [], attemptCount: 0 }))).toEqual([]);
-  // A parked delivery (design §5a) says so.
+  // A parked delivery (docs/delivery-semantics.md) says so.
   const parked = summariseDelivery({
     ...record,
     nextAttemptAt: undefined,

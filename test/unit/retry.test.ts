@@ -1,7 +1,7 @@
 import { parseDuration, parseRetryAfter, RetrySchedule } from "#core/retry.ts";
 import { DEFAULT_RETRY_SCHEDULE_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS } from "#core/settings.ts";
 
-/** The retry policy (design §5): schedule, ±20 % jitter, Retry-After, SQS's 12 h ceiling, parsing. */
+/** The retry policy (docs/delivery-semantics.md): schedule, ±20 % jitter, Retry-After, SQS's 12 h ceiling, parsing. */
 
 const LOW = () => 0; // jitter factor 0.8
 const HIGH = () => 1; // jitter factor 1.2 (Math.random never returns 1; it is the supremum)

@@ -3,7 +3,7 @@ import { Webhook } from "standardwebhooks";
 import { generateSecret, SECRET_PREFIX, signature, signatureHeader } from "#core/signing.ts";
 
 /**
- * Signing (design §4), cross-checked with the independent npm `standardwebhooks` library: whatever
+ * Signing (docs/security.md), cross-checked with the independent npm `standardwebhooks` library: whatever
  * we sign, a receiver using any Standard Webhooks library must verify, and vice versa.
  */
 
@@ -103,7 +103,7 @@ describe("our signature, their verifier (and the reverse)", () => {
 
 /**
  * base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")) computed here with node:crypto alone, from the
- * secret's definition (design §4), independently of signing.ts and of standardwebhooks.
+ * secret's definition (docs/security.md), independently of signing.ts and of standardwebhooks.
  */
 function independentMac(secret: string, id: string, ts: number, body: string): string {
   return `v1,${createHmac("sha256", Buffer.from(secret.slice("whsec_".length), "base64"))

@@ -3,7 +3,7 @@ import { ApiError, notFound, validationError } from "#core/errors.ts";
 import { fieldPath, issuesToDetails, jsonValueProblem, parseJsonBody, parseOrThrow, tenantIdSchema } from "#core/validation.ts";
 
 /**
- * The one error shape of every refusal (design §3) and the validation helpers that fill it: which
+ * The one error shape of every refusal (docs/openapi.yaml: `Error`) and the validation helpers that fill it: which
  * field a refusal names, and with which message. The integration tests (bad input, OpenAPI
  * conformance) see the same through HTTP; these run in the unit project, which mutation testing runs.
  */
