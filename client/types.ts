@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { EVENT_TYPES } from "#core/catalogue.ts";
-import type { presentDelivery, summariseDelivery } from "#core/manage.ts";
+import type { presentDelivery, summariseDelivery } from "../lambdas/manage/presenters.ts";
 import type { CircuitState, DeliveryStatus, publicSubscription } from "#core/model.ts";
 import type { QueueDepths } from "#core/ports.ts";
 

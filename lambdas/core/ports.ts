@@ -120,12 +120,14 @@ export interface EventStore {
 
 export interface DeliveryPage {
   items: DeliveryRecord[];
+  /** Opaque: where the next page starts, for `list` of the same webhook; absent on the last page. */
   cursor?: string;
 }
 
 export interface DeliveryQuery {
   status?: DeliveryStatus;
   limit: number;
+  /** A `cursor` that `list` returned for the same webhook; anything else throws `InvalidCursor`. */
   cursor?: string;
   /** Only deliveries created in [sinceMs, untilMs]. */
   sinceMs?: number;
@@ -168,7 +170,13 @@ export interface ParkedDelivery {
 export interface DeliveryLog {
   getMany(keys: readonly { tenantId: string; webhookId: string; id: string }[]): Promise<DeliveryRecord[]>;
   get(tenantId: string, webhookId: string, id: string): Promise<DeliveryRecord | undefined>;
+  /** Newest first, a page at a time; throws `InvalidCursor` (before reading anything) for a cursor it did not return for this webhook. */
   list(tenantId: string, webhookId: string, query: DeliveryQuery): Promise<DeliveryPage>;
+  /**
+   * Whether `cursor` has the form of the cursors `list` returns (for any webhook): lets a request's
+   * cursor be checked along with its other fields, before the webhook it is bound to is known.
+   */
+  isCursor(cursor: string): boolean;
   /** One write: creates the record on the first attempt, appends to it on later ones. */
   write(w: AttemptWrite): Promise<void>;
   /** Creates the records of deliveries that have none yet, many per request. */
@@ -182,6 +190,17 @@ export interface DeliveryLog {
   parked(tenantId: string, webhookId: string, o: { dueBy: string; limit: number; after?: string }): Promise<ParkedDelivery[]>;
   /** The soonest due time among the webhook's parked deliveries after `after`, if any. */
   nextDue(tenantId: string, webhookId: string, after?: string): Promise<string | undefined>;
+}
+
+/**
+ * A delivery-log cursor `list` never returned (`malformed`), or returned for another webhook's log
+ * (`foreign`): cursors are bound to one tenant's webhook.
+ */
+export class InvalidCursor extends Error {
+  constructor(readonly reason: "malformed" | "foreign") {
+    super(reason === "malformed" ? "not a cursor of the delivery log" : "a cursor of another webhook's delivery log");
+    this.name = "InvalidCursor";
+  }
 }
 
 export interface DeliveryQueue {

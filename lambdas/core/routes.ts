@@ -4,8 +4,8 @@
  */
 export type FunctionName = "ingest" | "manage" | "portal";
 
-export interface RouteDefinition {
-  readonly routeKey: string;
+export interface RouteDefinition<K extends string = string> {
+  readonly routeKey: K;
   readonly fn: FunctionName;
   /**
    * Absent: IAM (SigV4) on AWS, the API token locally. `portal-session`: the λ checks the portal
@@ -17,25 +17,8 @@ export interface RouteDefinition {
 /** The tenant portal's API: these management routes again under this prefix, authorised by a portal session. */
 export const PORTAL_API_PREFIX = "/portal/api";
 
-export const PORTAL_MIRRORED_ROUTES: readonly string[] = [
-  "GET /event-types",
-  "POST /tenants/{tenantId}/webhooks",
-  "GET /tenants/{tenantId}/webhooks",
-  "GET /tenants/{tenantId}/webhooks/{webhookId}",
-  "PATCH /tenants/{tenantId}/webhooks/{webhookId}",
-  "DELETE /tenants/{tenantId}/webhooks/{webhookId}",
-  "POST /tenants/{tenantId}/webhooks/{webhookId}/rotate-secret",
-  "POST /tenants/{tenantId}/webhooks/{webhookId}/test",
-  "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries",
-  "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}",
-  "POST /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
-  "POST /tenants/{tenantId}/webhooks/{webhookId}/replay",
-  "GET /tenants/{tenantId}/events/{eventId}",
-];
-
-export const portalRouteKey = (routeKey: string): string => routeKey.replace(" /", ` ${PORTAL_API_PREFIX}/`);
-
-export const ROUTES: readonly RouteDefinition[] = [
+/** Every route but the portal's mirrors of management routes (below), written once: the keys' types come from here. */
+const OWN_ROUTES = [
   { routeKey: "POST /events", fn: "ingest" },
   { routeKey: "GET /event-types", fn: "manage" },
   { routeKey: "POST /tenants/{tenantId}/webhooks", fn: "manage" },
@@ -58,7 +41,41 @@ export const ROUTES: readonly RouteDefinition[] = [
   { routeKey: "GET /portal", fn: "portal", auth: "public" },
   { routeKey: "GET /portal/assets/{asset}", fn: "portal", auth: "public" },
   { routeKey: "GET /portal/api/session", fn: "portal", auth: "portal-session" },
-  ...PORTAL_MIRRORED_ROUTES.map((k): RouteDefinition => ({ routeKey: portalRouteKey(k), fn: "portal", auth: "portal-session" })),
+] as const satisfies readonly RouteDefinition[];
+
+type OwnRoute = (typeof OWN_ROUTES)[number];
+/** The manage λ's routes: its route table must have exactly these keys (lambdas/manage/routes.ts). */
+export type ManageRouteKey = Extract<OwnRoute, { fn: "manage" }>["routeKey"];
+
+export const PORTAL_MIRRORED_ROUTES = [
+  "GET /event-types",
+  "POST /tenants/{tenantId}/webhooks",
+  "GET /tenants/{tenantId}/webhooks",
+  "GET /tenants/{tenantId}/webhooks/{webhookId}",
+  "PATCH /tenants/{tenantId}/webhooks/{webhookId}",
+  "DELETE /tenants/{tenantId}/webhooks/{webhookId}",
+  "POST /tenants/{tenantId}/webhooks/{webhookId}/rotate-secret",
+  "POST /tenants/{tenantId}/webhooks/{webhookId}/test",
+  "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries",
+  "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}",
+  "POST /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
+  "POST /tenants/{tenantId}/webhooks/{webhookId}/replay",
+  "GET /tenants/{tenantId}/events/{eventId}",
+] as const satisfies readonly ManageRouteKey[];
+
+export type PortalMirroredRouteKey = (typeof PORTAL_MIRRORED_ROUTES)[number];
+
+/** `GET /x` → `GET /portal/api/x`. */
+export type PortalRouteKey<K extends string> = K extends `${infer Method} /${infer Path}` ? `${Method} ${typeof PORTAL_API_PREFIX}/${Path}` : never;
+
+export const portalRouteKey = <K extends string>(routeKey: K): PortalRouteKey<K> => routeKey.replace(" /", ` ${PORTAL_API_PREFIX}/`) as PortalRouteKey<K>;
+
+/** Every route key the API serves. */
+export type RouteKey = OwnRoute["routeKey"] | PortalRouteKey<PortalMirroredRouteKey>;
+
+export const ROUTES: readonly RouteDefinition[] = [
+  ...OWN_ROUTES,
+  ...PORTAL_MIRRORED_ROUTES.map((k): RouteDefinition<RouteKey> => ({ routeKey: portalRouteKey(k), fn: "portal", auth: "portal-session" })),
 ];
 
 /** `GET /health` is answered by the local server only; on AWS, API Gateway's own availability is the health. */

@@ -7,7 +7,7 @@ import { SqsDeliveryQueue, type SqsQueueConfig } from "./adapters/sqs.ts";
 import { DeliveryService, type AttemptReport } from "./delivery.ts";
 import { UndiciSender } from "./http-sender.ts";
 import { IngestService } from "./ingest.ts";
-import { ManageService } from "./manage.ts";
+import { ManageApi } from "../manage/routes.ts";
 import { DynamoPortalSessionStore } from "./adapters/portal-sessions.ts";
 import { PortalService } from "./portal.ts";
 import { noMetrics, systemClock, type Clock, type CoreLogger, type CoreMetrics, type HttpSender } from "./ports.ts";
@@ -129,9 +129,10 @@ export function createIngestService(config: RuntimeConfig, o: Observability & { 
   });
 }
 
-export function createManageService(config: RuntimeConfig, o: Observability): ManageService {
+/** The manage λ's API: the webhook and delivery-log services behind its route table. */
+export function createManageService(config: RuntimeConfig, o: Observability): ManageApi {
   const { subscriptions, events, deliveries, queue } = stores(config);
-  return new ManageService({
+  return new ManageApi({
     subscriptions,
     events,
     deliveries,

@@ -23,7 +23,7 @@ import {
   type SubscriptionStore,
 } from "#core/ports.ts";
 import { DELIVERY } from "#core/settings.ts";
-import { INDEXED_STATUSES, decodeCursor } from "#core/adapters/dynamodb.ts";
+import { INDEXED_STATUSES, cursorKey, decodeCursor, encodeCursor } from "#core/adapters/dynamodb.ts";
 import { AwsRuleError, type Ledger, type VirtualTime } from "../engine.ts";
 
 /** DynamoDB's largest item. */
@@ -625,6 +625,11 @@ export class SimDeliveryLog implements DeliveryLog {
     return this.item(tenantId, webhookId, id)?.status;
   }
 
+  /** The DynamoDB adapter's cursors, so that a cursor one returned is one the other takes. */
+  isCursor(cursor: string): boolean {
+    return decodeCursor(cursor) !== undefined;
+  }
+
   async getMany(keys: readonly { tenantId: string; webhookId: string; id: string }[]): Promise<DeliveryRecord[]> {
     if (keys.length === 0) return [];
     await this.db.batchGet(
@@ -653,7 +658,7 @@ export class SimDeliveryLog implements DeliveryLog {
   async list(tenantId: string, webhookId: string, query: DeliveryQuery): Promise<DeliveryPage> {
     const pk = SimDeliveryLog.pk(tenantId, webhookId);
     const bounds = deliveryIdBounds(query.sinceMs ?? 0, query.untilMs ?? 281474976710655);
-    const after = query.cursor ? (decodeCursor(query.cursor)?.id as string | undefined) : undefined;
+    const after = query.cursor !== undefined ? cursorKey(query.cursor, pk).id : undefined;
     const all = [...(this.partitions.get(pk)?.values() ?? [])]
       .filter((d) => d.id >= bounds.lowest && d.id <= bounds.highest && (after === undefined || d.id < after))
       .sort((a, b) => (a.id < b.id ? 1 : -1));
@@ -671,7 +676,7 @@ export class SimDeliveryLog implements DeliveryLog {
     const more = matching.length > query.limit;
     return {
       items: page.map((d) => this.toRecord(d)),
-      cursor: more ? Buffer.from(JSON.stringify({ pk, id: page[page.length - 1].id })).toString("base64url") : undefined,
+      cursor: more ? encodeCursor({ pk, id: page[page.length - 1].id }) : undefined,
     };
   }
 

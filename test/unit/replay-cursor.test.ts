@@ -2,7 +2,7 @@
  * Replay is bounded per call and carries on with the answer's cursor (issue 9, defect 4), on the
  * in-memory ports: 1,005 failed deliveries are replayed in two calls, each exactly once.
  */
-import { ManageService } from "#core/manage.ts";
+import { ManageApi } from "../../lambdas/manage/routes.ts";
 import { deterministicDeliveryId, newWebhookId } from "#core/ids.ts";
 import type { Subscription } from "#core/model.ts";
 import { World } from "../../sim/world.ts";
@@ -53,7 +53,7 @@ test("1,005 failed deliveries: 1,000 replayed with a cursor, then the other 5, n
     })(),
   );
   await world.time.runUntil(world.time.now() + 60_000);
-  const manage = new ManageService({
+  const manage = new ManageApi({
     subscriptions: world.subscriptions,
     events: world.events,
     deliveries: world.deliveries,

@@ -25,7 +25,7 @@ import type {
   SubscriptionChanges,
   SubscriptionStore,
 } from "../ports.ts";
-import { StaleWrite } from "../ports.ts";
+import { InvalidCursor, StaleWrite } from "../ports.ts";
 import { DELIVERY, TABLES } from "../settings.ts";
 
 /**
@@ -480,15 +480,34 @@ function toRecord(item: Record<string, unknown>): DeliveryRecord {
   return { ...rest, attempts: withLast, roundStart: rest.roundStart ?? 0 };
 }
 
-const encodeCursor = (key: Record<string, unknown>) => Buffer.from(JSON.stringify({ pk: key.pk, id: key.id })).toString("base64url");
+/** A delivery-log cursor: the last key of a page (`pk`, `id`), base64url JSON. Opaque to the core. */
+export const encodeCursor = (key: Record<string, unknown>) => Buffer.from(JSON.stringify({ pk: key.pk, id: key.id })).toString("base64url");
 
-export function decodeCursor(cursor: string): Record<string, unknown> | undefined {
+/** A log partition (`tenant#wh_…`) and a delivery id of a real ULID time: the only keys a page ends on. */
+const CURSOR_PK = /^[A-Za-z0-9][A-Za-z0-9_.:-]*#wh_[0-9A-HJKMNP-TV-Z]{26}$/;
+const CURSOR_ID = /^dlv_[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+
+/**
+ * The key of a cursor of the shape `list` returns, or undefined. A crafted key outside a query's
+ * range would otherwise reach DynamoDB and fail there (a 500).
+ */
+export function decodeCursor(cursor: string): { pk: string; id: string } | undefined {
   try {
     const key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    return typeof key?.pk === "string" && typeof key?.id === "string" ? { pk: key.pk, id: key.id } : undefined;
+    return typeof key?.pk === "string" && CURSOR_PK.test(key.pk) && typeof key?.id === "string" && CURSOR_ID.test(key.id)
+      ? { pk: key.pk, id: key.id }
+      : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Where a page of the log partition `pk` starts: the key of `cursor`, or InvalidCursor when it is not one of this partition. */
+export function cursorKey(cursor: string, pk: string): { pk: string; id: string } {
+  const key = decodeCursor(cursor);
+  if (!key) throw new InvalidCursor("malformed");
+  if (key.pk !== pk) throw new InvalidCursor("foreign");
+  return key;
 }
 
 /** Pages of one call that the status filter of `succeeded` may read (the index serves the others). */
@@ -499,6 +518,10 @@ export class DynamoDeliveryLog implements DeliveryLog {
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
   ) {}
+
+  isCursor(cursor: string): boolean {
+    return decodeCursor(cursor) !== undefined;
+  }
 
   async getMany(keys: readonly { tenantId: string; webhookId: string; id: string }[]): Promise<DeliveryRecord[]> {
     if (keys.length === 0) return [];
@@ -545,7 +568,7 @@ export class DynamoDeliveryLog implements DeliveryLog {
   async list(tenantId: string, webhookId: string, query: DeliveryQuery): Promise<DeliveryPage> {
     const pk = deliveryPk(tenantId, webhookId);
     const bounds = deliveryIdBounds(query.sinceMs ?? 0, query.untilMs ?? 281474976710655);
-    const start = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const start = query.cursor !== undefined ? cursorKey(query.cursor, pk) : undefined;
     if (query.status && INDEXED_STATUSES.includes(query.status)) {
       const sk = statusKey(pk, query.status)!;
       const res = await this.db.send(
@@ -571,7 +594,7 @@ export class DynamoDeliveryLog implements DeliveryLog {
       return { items, cursor };
     }
     const items: DeliveryRecord[] = [];
-    let from = start;
+    let from: Record<string, unknown> | undefined = start;
     for (let page = 0; page < MAX_FILTERED_PAGES; page++) {
       const res = await this.db.send(
         new QueryCommand({
