@@ -28,7 +28,7 @@ describe("the deliver worker killed mid-batch", () => {
     stateDir = mkdtempSync(join(tmpdir(), "rk-crash-"));
     // The worker runs in its own process; in-flight messages come back 3 s after the kill.
     stack = await startTestStack({ stateDir, worker: false, visibilityTimeoutSeconds: 3 });
-    receiver = await new TestReceiver(() => ({ kind: "delay", ms: 150 })).start();
+    receiver = await new TestReceiver().start();
   });
 
   afterAll(async () => {
@@ -55,9 +55,15 @@ describe("the deliver worker killed mid-batch", () => {
     const events = Array.from({ length: 40 }, (_, i) => ({ id: `evt_kill_${i}`, type: "record.created", tenantId: tenant, data: { recordId: `rec_${i}` } }));
     expect((await stack.api("POST", "/events", { events })).status).toBe(202);
 
+    // The first 8 requests are answered; the later ones are held open until the worker is dead. So the
+    // kill always lands mid-batch (each of the worker's pollers ends up waiting on a held request), and
+    // however slow this machine is to react, the worker cannot have got through all 40 before it.
+    let dead!: () => void;
+    const killed = new Promise<void>((r) => (dead = r));
+    receiver.respondWith((i) => (i < 8 ? { kind: "delay", ms: 150 } : { kind: "await", until: killed }));
     const first = await startWorkerProcess();
     await receiver.waitFor(8);
-    const killed = new Promise((r) => first.once("exit", r));
+    first.once("exit", () => dead());
     first.kill("SIGKILL");
     await killed;
 
