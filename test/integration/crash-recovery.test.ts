@@ -77,7 +77,10 @@ describe("the deliver worker killed mid-batch", () => {
 
     const second = await startWorkerProcess();
     await stack.waitForDeliveries(tenant, hook.id, (items) => items.length === 40 && items.every((d) => d.status === "succeeded"), 40_000);
+    // Ended before the state dir is removed (afterAll): a worker still exiting would race the removal.
+    const ended = new Promise((r) => second.once("exit", r));
     second.kill("SIGTERM");
+    await ended;
 
     const perEvent = new Map<string, number>();
     for (const r of receiver.requests) perEvent.set(String(r.headers["webhook-id"]), (perEvent.get(String(r.headers["webhook-id"])) ?? 0) + 1);
