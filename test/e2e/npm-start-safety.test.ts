@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { freePort, listeningSockets, npmStart, processTree, type Proc, shell } from "../support/npm-start.ts";
+import { listeningSockets, npmStart, processTree, type Proc, shell } from "../support/npm-start.ts";
 
 /**
  * `npm start` as a person runs it (issue 12 item 6, issue 15 items 1–3): it opens nothing but
@@ -17,17 +17,27 @@ let port: number;
 let stack: Proc | undefined;
 const running: Proc[] = [];
 
+const readState = () => JSON.parse(readFileSync(join(stateDir, "local-stack.json"), "utf8"));
+
 beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), "rk-safety-"));
-  port = await freePort();
-});
+  // What an older version left: a readable dir with a readable file holding secrets.
+  mkdirSync(join(stateDir, "dynamodb"), { recursive: true });
+  writeFileSync(join(stateDir, "dynamodb", "OLD.log"), "secret", { mode: 0o644 });
+  chmodSync(stateDir, 0o755);
+  chmodSync(join(stateDir, "dynamodb"), 0o755);
+  // The stack the tests below look at, started here so that each of them runs alone too (-t); on a
+  // port the OS picks (PORT=0), read back from the state file.
+  stack = await npmStart({ port: 0, stateDir });
+  running.push(stack);
+  port = Number(new URL(readState().apiUrl).port);
+}, 60_000);
 
 afterAll(async () => {
   for (const p of running) await p.kill();
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-const readState = () => JSON.parse(readFileSync(join(stateDir, "local-stack.json"), "utf8"));
 const isLoopback = (address: string) => /^127\./.test(address) || address === "::1" || /^::ffff:127\./.test(address);
 
 /** Every path under dir with its permission bits, e.g. ["dynamodb/LOCK", 0o600]. */
@@ -53,16 +63,8 @@ test("the listening-socket check sees a socket on every interface (the detector'
   }
 });
 
-test("an old state dir left world-readable is narrowed; every listener of npm start is on loopback", async () => {
-  // What an older version left: a readable dir with a readable file holding secrets.
-  mkdirSync(join(stateDir, "dynamodb"), { recursive: true });
-  writeFileSync(join(stateDir, "dynamodb", "OLD.log"), "secret", { mode: 0o644 });
-  chmodSync(stateDir, 0o755);
-  chmodSync(join(stateDir, "dynamodb"), 0o755);
-
-  stack = await npmStart({ port, stateDir });
-  running.push(stack);
-  const tree = processTree(stack.pid);
+test("every listener of npm start is on loopback, and is one the state file announces", async () => {
+  const tree = processTree(stack!.pid);
   expect(tree.length).toBeGreaterThanOrEqual(2); // bash → npm → sh → tsx → node
 
   const listeners = listeningSockets(tree);
@@ -111,7 +113,7 @@ test("the running stack's emulators take only its own credentials, and refuse a 
   }
 });
 
-test("the state dir is 0700 and every file in it 0600, the emulators' own files included", async () => {
+test("an old state dir left world-readable is narrowed: the dir is 0700 and every file in it 0600, the old one and the emulators' own included", async () => {
   // Some writes first, so that the emulators have created their files.
   const { apiUrl, token } = readState();
   const created = await fetch(`${apiUrl}/tenants/acct_modes/webhooks`, {
@@ -132,8 +134,7 @@ test("a second npm start on the same state dir says who runs it and exits 1; a b
   const pid = Number(readFileSync(join(stateDir, "npm-start.pid"), "utf8"));
   expect(processTree(stack!.pid)).toContain(pid);
 
-  const other = await freePort();
-  const second = shell("npm start", { PORT: String(other), WEBHOOKS_STATE_DIR: stateDir });
+  const second = shell("npm start", { PORT: "0", WEBHOOKS_STATE_DIR: stateDir });
   expect(await second.exited).toBe(1);
   expect(second.out).toContain(`npm start: already running, pid ${pid}, API http://127.0.0.1:${port}: another npm start uses ${stateDir}.`);
   expect(second.out).not.toMatch(/\n\s+at |Database is closed|EADDRINUSE/);
@@ -156,8 +157,7 @@ test("a second npm start on the same state dir says who runs it and exits 1; a b
 
 test("two npm starts racing for one state dir: exactly one runs, the other says already running", async () => {
   const dir = mkdtempSync(join(tmpdir(), "rk-safety-race-"));
-  const ports = [await freePort(), await freePort()];
-  const racers = ports.map((p) => shell("npm start", { PORT: String(p), WEBHOOKS_STATE_DIR: dir }));
+  const racers = [0, 1].map(() => shell("npm start", { PORT: "0", WEBHOOKS_STATE_DIR: dir }));
   running.push(...racers);
   try {
     // Each either becomes ready or exits; wait for both outcomes.
@@ -173,7 +173,9 @@ test("two npm starts racing for one state dir: exactly one runs, the other says 
     expect(outcomes.filter((o) => o === "running")).toHaveLength(1);
     const loser = outcomes[1 - winner];
     const pid = Number(readFileSync(join(dir, "npm-start.pid"), "utf8"));
-    expect(loser).toMatch(new RegExp(`npm start: already running, pid ${pid}, API (http://127\\.0\\.0\\.1:${ports[winner]}|\\(starting\\)): `));
+    const { apiUrl } = JSON.parse(readFileSync(join(dir, "local-stack.json"), "utf8"));
+    expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+    expect(loser).toMatch(new RegExp(`npm start: already running, pid ${pid}, API (${apiUrl.replaceAll(".", "\\.")}|\\(starting\\)): `));
     expect(racers[1 - winner].exitCode).toBe(1);
     expect(processTree(racers[winner].pid)).toContain(pid);
     await racers[winner].interrupt();
@@ -183,7 +185,13 @@ test("two npm starts racing for one state dir: exactly one runs, the other says 
 });
 
 test("the generated API token survives a restart; WEBHOOKS_API_TOKEN still wins; a stale lock (dead or reused pid) is taken over", async () => {
-  const { token } = readState();
+  const { apiUrl, token } = readState();
+  const created = await fetch(`${apiUrl}/tenants/acct_restart/webhooks`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: "http://127.0.0.1:9/", eventTypes: ["record.*"] }),
+  });
+  expect(created.status).toBe(201);
   expect(readFileSync(join(stateDir, "api-token"), "utf8").trim()).toBe(token);
   expect(stack!.out).toContain(`export TOKEN=${token}`);
   await stack!.interrupt();
@@ -195,22 +203,23 @@ test("the generated API token survives a restart; WEBHOOKS_API_TOKEN still wins;
   await dead.exited;
   writeFileSync(join(stateDir, "npm-start.pid"), `${dead.pid}\n`, { mode: 0o600 });
 
-  const again = await npmStart({ port, stateDir });
+  const again = await npmStart({ port: 0, stateDir });
   running.push(again);
   expect(again.out).toContain(`export TOKEN=${token}`);
-  const listed = await fetch(`http://127.0.0.1:${port}/tenants/acct_modes/webhooks`, { headers: { authorization: `Bearer ${token}` } });
+  const listed = await fetch(`${readState().apiUrl}/tenants/acct_restart/webhooks`, { headers: { authorization: `Bearer ${token}` } });
   expect(listed.status).toBe(200);
-  expect(((await listed.json()) as { items: unknown[] }).items).toHaveLength(1);
+  expect(((await listed.json()) as { items: { id: string }[] }).items.map((w) => w.id)).toEqual([((await created.json()) as { id: string }).id]);
   await again.interrupt();
   expect(again.out).toContain("stopped; state kept in");
 
   // A lock whose pid is alive but is no stack (the pid was reused): this test's own process.
   writeFileSync(join(stateDir, "npm-start.pid"), `${process.pid}\n`, { mode: 0o600 });
-  const chosen = await npmStart({ port, stateDir, env: { WEBHOOKS_API_TOKEN: "chosen-token-0123456789" } });
+  const chosen = await npmStart({ port: 0, stateDir, env: { WEBHOOKS_API_TOKEN: "chosen-token-0123456789" } });
   running.push(chosen);
   expect(chosen.out).toContain("export TOKEN=chosen-token-0123456789");
-  expect((await fetch(`http://127.0.0.1:${port}/event-types`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
-  expect((await fetch(`http://127.0.0.1:${port}/event-types`, { headers: { authorization: "Bearer chosen-token-0123456789" } })).status).toBe(200);
+  const chosenUrl = readState().apiUrl;
+  expect((await fetch(`${chosenUrl}/event-types`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+  expect((await fetch(`${chosenUrl}/event-types`, { headers: { authorization: "Bearer chosen-token-0123456789" } })).status).toBe(200);
   await chosen.interrupt();
   expect(chosen.out).toContain("stopped; state kept in");
   expect(readFileSync(join(stateDir, "api-token"), "utf8").trim()).toBe(token); // the kept one is left as it was

@@ -28,7 +28,7 @@ describe("the deliver worker killed mid-batch", () => {
     stateDir = mkdtempSync(join(tmpdir(), "rk-crash-"));
     // The worker runs in its own process; in-flight messages come back 3 s after the kill.
     stack = await startTestStack({ stateDir, worker: false, visibilityTimeoutSeconds: 3 });
-    receiver = await new TestReceiver(() => ({ kind: "delay", ms: 150 })).start();
+    receiver = await new TestReceiver().start();
   });
 
   afterAll(async () => {
@@ -55,9 +55,15 @@ describe("the deliver worker killed mid-batch", () => {
     const events = Array.from({ length: 40 }, (_, i) => ({ id: `evt_kill_${i}`, type: "record.created", tenantId: tenant, data: { recordId: `rec_${i}` } }));
     expect((await stack.api("POST", "/events", { events })).status).toBe(202);
 
+    // The first 8 requests are answered; the later ones are held open until the worker is dead. So the
+    // kill always lands mid-batch (each of the worker's pollers ends up waiting on a held request), and
+    // however slow this machine is to react, the worker cannot have got through all 40 before it.
+    let dead!: () => void;
+    const killed = new Promise<void>((r) => (dead = r));
+    receiver.respondWith((i) => (i < 8 ? { kind: "delay", ms: 150 } : { kind: "await", until: killed }));
     const first = await startWorkerProcess();
     await receiver.waitFor(8);
-    const killed = new Promise((r) => first.once("exit", r));
+    first.once("exit", () => dead());
     first.kill("SIGKILL");
     await killed;
 
@@ -71,7 +77,10 @@ describe("the deliver worker killed mid-batch", () => {
 
     const second = await startWorkerProcess();
     await stack.waitForDeliveries(tenant, hook.id, (items) => items.length === 40 && items.every((d) => d.status === "succeeded"), 40_000);
+    // Ended before the state dir is removed (afterAll): a worker still exiting would race the removal.
+    const ended = new Promise((r) => second.once("exit", r));
     second.kill("SIGTERM");
+    await ended;
 
     const perEvent = new Map<string, number>();
     for (const r of receiver.requests) perEvent.set(String(r.headers["webhook-id"]), (perEvent.get(String(r.headers["webhook-id"])) ?? 0) + 1);

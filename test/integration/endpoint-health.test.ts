@@ -36,7 +36,12 @@ function percentile(values: readonly number[], p: number): number {
 const p99 = (xs: readonly number[]) => percentile(xs, 99);
 const summary = (xs: readonly number[]) => `n=${xs.length} p50=${percentile(xs, 50)} p99=${p99(xs)} ms`;
 
-/** Polls `fn` until it answers something truthy. */
+/**
+ * Polls `fn` until it answers something truthy. The deadlines below are generous on purpose: beside
+ * another CPU-heavy process this 2-core machine runs everything here 5–10× slower (a healthy webhook's
+ * idle p50 of 1 s instead of 100 ms was seen), and a wait's deadline only decides how soon a broken
+ * run fails. What is asserted about time (latency, pacing) is relative to figures of the same run.
+ */
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -55,19 +60,20 @@ afterAll(() => {
 });
 
 const receivers: TestReceiver[] = [];
-async function receiver(behaviour?: (index: number, req: Received) => Behaviour, port = 0): Promise<TestReceiver> {
-  const r = await new TestReceiver(behaviour).start(port);
+async function receiver(behaviour?: (index: number, req: Received) => Behaviour): Promise<TestReceiver> {
+  const r = await new TestReceiver(behaviour).start();
   receivers.push(r);
   return r;
 }
 afterAll(() => Promise.all(receivers.map((r) => r.stop())));
 
-/** A port on 127.0.0.1 nobody listens on (connections are refused), and its webhook URL. */
-async function closedPort(): Promise<{ port: number; url: string }> {
-  const r = await new TestReceiver().start();
-  const url = r.url;
+/** An endpoint that is down (connections to its URL are refused) until its `restart()`. */
+async function downEndpoint(): Promise<TestReceiver> {
+  const r = new TestReceiver();
+  receivers.push(r);
+  await r.startRestartable();
   await r.stop();
-  return { port: Number(new URL(url).port), url };
+  return r;
 }
 
 const webhookId = (r: Received) => String(r.headers["webhook-id"]);
@@ -126,7 +132,7 @@ const tally = (items: readonly any[], key: (d: any) => string) =>
   items.reduce<Record<string, number>>((acc, d) => ((acc[key(d)] = (acc[key(d)] ?? 0) + 1), acc), {});
 
 /** Waits until the webhook's log holds exactly `n` deliveries, every one `succeeded`. */
-function allSucceeded(stack: TestStack, tenant: string, id: string, n: number, timeoutMs = 15_000): Promise<any[]> {
+function allSucceeded(stack: TestStack, tenant: string, id: string, n: number, timeoutMs = 40_000): Promise<any[]> {
   return until(
     `${n} deliveries succeeded`,
     async () => {
@@ -167,7 +173,7 @@ class LatencySeries {
 
   /** Waits for every event sent to arrive; answers when each was sent and its latency. */
   async results(): Promise<{ sentAt: number; ms: number }[]> {
-    await until(`all ${this.sentAt.size} received`, async () => [...this.sentAt.keys()].every((id) => arrivals(this.o.r).first.has(id)), 30_000, 50);
+    await until(`all ${this.sentAt.size} received`, async () => [...this.sentAt.keys()].every((id) => arrivals(this.o.r).first.has(id)), 60_000, 50);
     const { first } = arrivals(this.o.r);
     return [...this.sentAt].map(([id, at]) => ({ sentAt: at, ms: first.get(id)! - at }));
   }
@@ -222,9 +228,18 @@ function deliverOnlyWorker(config: RuntimeConfig, metrics: CoreMetrics): LocalEv
   return source;
 }
 
+/** CountingMetrics that also counts the release sweeps that have ended (each reports ParkedDeliveries once, at its end). */
+class SweepCountingMetrics extends CountingMetrics {
+  sweeps = 0;
+  override count(name: string, value = 1): void {
+    super.count(name, value);
+    if (name === METRICS.parkedDeliveries) this.sweeps++;
+  }
+}
+
 describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 2 s)", () => {
   let stack: TestStack;
-  const metrics = new CountingMetrics();
+  const metrics = new SweepCountingMetrics();
 
   beforeAll(async () => {
     // Seven attempts over two minutes: the retry window outlasts every outage here, and the probes
@@ -237,7 +252,7 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     const tenant = "acct_dead";
     const healthy = await receiver();
     await stack.createWebhook(tenant, healthy.url, ["record.updated"]);
-    const dead = await closedPort();
+    const dead = await downEndpoint();
     const hook = await stack.createWebhook(tenant, dead.url, ["record.created"]);
     const beside = { tenant, type: "record.updated", r: healthy, spacingMs: 50 };
 
@@ -248,10 +263,10 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     // 300 events for the dead endpoint and, at the same time, 30 for the healthy one.
     const opened = metrics.get(METRICS.circuitsOpened);
     const started = Date.now();
-    const openAt = until("circuit open", async () => ((await health(stack, tenant, hook.id)).state === "open" ? Date.now() : undefined), 15_000, 50);
+    const openAt = until("circuit open", async () => ((await health(stack, tenant, hook.id)).state === "open" ? Date.now() : undefined), 45_000, 50);
     const burst = (async () => {
       await publish(stack, tenant, "record.created", ids("dead", 300));
-      return until("fewer than 20 messages on the queue", async () => ((await queued(stack)) < 20 ? Date.now() : undefined), 30_000, 50);
+      return until("fewer than 20 messages on the queue", async () => ((await queued(stack)) < 20 ? Date.now() : undefined), 60_000, 50);
     })();
     const series = new LatencySeries(stack, beside);
     for (const id of ids("during", 30)) {
@@ -297,10 +312,10 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     expect(held.filter((d) => d.parked).length).toBeGreaterThanOrEqual(330 - 20);
     expect(metrics.get(METRICS.circuitsOpened) - opened).toBe(1);
 
-    // The endpoint comes back on the same port: the next probe closes the circuit, the rest are released.
+    // The endpoint comes back at the same URL: the next probe closes the circuit, the rest are released.
     const revived = Date.now();
-    const back = await receiver(undefined, dead.port);
-    await until("all 330 arrived", async () => arrivals(back).first.size >= 330, 45_000);
+    const back = await dead.restart();
+    await until("all 330 arrived", async () => arrivals(back).first.size >= 330, 90_000);
     const { first, duplicates } = arrivals(back);
     note(`dead endpoint: all 330 arrived ${Date.now() - revived} ms after it came back; duplicates: ${duplicates}`);
     expect([...first.keys()].sort()).toEqual(ids("dead", 330).sort());
@@ -309,7 +324,7 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     await allSucceeded(stack, tenant, hook.id, 330);
     expect(await health(stack, tenant, hook.id)).toMatchObject({ state: "closed", consecutiveFailures: 0 });
     expect(metrics.get(METRICS.circuitsOpened) - opened).toBe(1);
-  }, 90_000);
+  }, 300_000);
 
   test("paused: deliveries are parked (pending, not attempted, not on the queue); resumed, every one arrives once", async () => {
     const tenant = "acct_pause";
@@ -323,26 +338,28 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
         const items = await deliveryLog(stack, tenant, hook.id);
         return items.length === 30 && items.every((d) => d.status === "pending" && d.parked === true) ? items : undefined;
       },
-      10_000,
+      30_000,
       200,
     );
     expect(held.every((d) => d.attemptCount === 0)).toBe(true);
-    await until("nothing on the queue", async () => (await queued(stack)) === 0, 5_000);
-    await sleep(1_500); // a few sweeps: still nothing is sent
+    await until("nothing on the queue", async () => (await queued(stack)) === 0, 20_000);
+    // Three sweeps end from now on (the first may have begun before): paused, still nothing is sent.
+    const sweeps = metrics.sweeps;
+    await until("three more sweeps", async () => metrics.sweeps >= sweeps + 3, 30_000);
     expect(r.requests).toHaveLength(0);
     expect((await health(stack, tenant, hook.id)).parked).toBe(30);
 
     const resumed = Date.now();
     expect((await stack.api("PATCH", `/tenants/${tenant}/webhooks/${hook.id}`, { paused: false })).body).toMatchObject({ paused: false });
-    await r.waitFor(30, 15_000);
+    await r.waitFor(30, 40_000);
     note(`pause: all 30 arrived ${Date.now() - resumed} ms after the resume`);
     const { first, duplicates } = arrivals(r);
     expect([...first.keys()].sort()).toEqual(ids("paused", 30).sort());
     expect(duplicates).toBe(0);
     for (const q of r.requests) verify(hook.secret, q);
     await allSucceeded(stack, tenant, hook.id, 30);
-    await until("nothing counted parked", async () => (await health(stack, tenant, hook.id)).parked === 0, 5_000);
-  }, 40_000);
+    await until("nothing counted parked", async () => (await health(stack, tenant, hook.id)).parked === 0, 20_000);
+  }, 180_000);
 
   test("rateLimit 5/s: 50 events arrive over about 10 s, never more than 5 admitted in a second nor ahead of 5/s at the receiver, none lost, little in flight", async () => {
     const tenant = "acct_rate";
@@ -353,7 +370,7 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     await publish(stack, tenant, "record.created", ids("rate", 50));
     // First the intake: the worker takes the 50 off the queue (5 attempted, the rest parked); from
     // then on the queue holds only what the sweep releases for the next second.
-    const intake = await until("the 50 taken off the queue", async () => ((await queued(stack)) <= 10 ? Date.now() : undefined), 15_000, 100);
+    const intake = await until("the 50 taken off the queue", async () => ((await queued(stack)) <= 10 ? Date.now() : undefined), 45_000, 100);
     const depths: number[] = [];
     await until(
       "50 arrived",
@@ -361,7 +378,7 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
         depths.push(await queued(stack));
         return arrivals(r).first.size >= 50;
       },
-      30_000,
+      60_000,
       250,
     );
     const { first, duplicates } = arrivals(r);
@@ -385,26 +402,28 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     );
     expect(Math.max(...perSecond)).toBeLessThanOrEqual(5);
     expect(ahead).toEqual([]);
-    // 50 at 5 a second take 10 distinct seconds: first to last more than 8 s (and not much more than 10).
+    // 50 at 5 a second take 10 distinct seconds: first to last more than 8 s. Longer is this machine's
+    // doing, not the limiter's (a sweep that runs late under load releases late: 16 s was seen beside a
+    // CPU-heavy neighbour); a limiter admitting a fraction of its rate (1 a second: 50 s) is still caught.
     expect(span).toBeGreaterThan(8_000);
-    expect(span).toBeLessThan(20_000);
+    expect(span).toBeLessThan(30_000);
     // The excess (45) waits parked, not in flight: the queue holds only the paced release of the next
     // second or two (5 a sweep; a sweep late under load can find the previous one's still there).
     expect(Math.max(...depths)).toBeLessThanOrEqual(15);
-  }, 45_000);
+  }, 180_000);
 
   test("a race: concurrent publishes to a dead endpoint, worked by two deliver workers (two λs: own caches, own coalescing, 8 pollers): the circuit opens once; after recovery no event is lost or doubled", async () => {
     const tenant = "acct_race";
     const metrics2 = new CountingMetrics();
     const second = deliverOnlyWorker(stack.stack.config, metrics2);
     try {
-      const dead = await closedPort();
+      const dead = await downEndpoint();
       const hook = await stack.createWebhook(tenant, dead.url, ["record.created"]);
       const opened = metrics.get(METRICS.circuitsOpened);
       // 60 publishes at once, each a POST of its own.
       await Promise.all(ids("race", 60).map((id) => publish(stack, tenant, "record.created", [id])));
-      await until("circuit open", async () => (await health(stack, tenant, hook.id)).state === "open", 15_000, 50);
-      await until("the queue holds none of them", async () => (await queued(stack)) === 0, 15_000);
+      await until("circuit open", async () => (await health(stack, tenant, hook.id)).state === "open", 45_000, 50);
+      await until("the queue holds none of them", async () => (await queued(stack)) === 0, 45_000);
       const h = await health(stack, tenant, hook.id);
       const attempts = (await deliveryLog(stack, tenant, hook.id)).reduce((n, d) => n + d.attemptCount, 0);
       note(
@@ -413,10 +432,12 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
       expect(h.consecutiveFailures).toBeGreaterThanOrEqual(HEALTH.breakerThreshold);
       expect(metrics.get(METRICS.circuitsOpened) - opened + metrics2.get(METRICS.circuitsOpened)).toBe(1);
 
-      const back = await receiver(undefined, dead.port);
-      await until("all 60 arrived", async () => arrivals(back).first.size >= 60, 30_000);
+      const back = await dead.restart();
+      await until("all 60 arrived", async () => arrivals(back).first.size >= 60, 60_000);
       await allSucceeded(stack, tenant, hook.id, 60);
-      await sleep(1_000); // a late copy would arrive now
+      // Nowhere a copy could still come from: no message on the queue (visible, in flight or delayed,
+      // recovery copies included) and none parked.
+      await until("nothing queued or parked", async () => (await queued(stack)) === 0 && (await health(stack, tenant, hook.id)).parked === 0, 45_000);
       const { first, duplicates } = arrivals(back);
       note(`race: duplicates after recovery: ${duplicates}`);
       expect([...first.keys()].sort()).toEqual(ids("race", 60).sort());
@@ -426,7 +447,7 @@ describe("dead endpoints, pause, rate limit (one stack: 4 pollers, probes every 
     } finally {
       await second.stop();
     }
-  }, 60_000);
+  }, 240_000);
 });
 
 describe("a slow endpoint does not starve a fast one", () => {
@@ -461,7 +482,7 @@ describe("a slow endpoint does not starve a fast one", () => {
 
     // Two events find the webhook not yet known to be slow (both admitted); their 5 s attempts mark it slow.
     await publish(stack, tenant, "record.created", ids("warm_slow", 2));
-    await allSucceeded(stack, tenant, hook.id, 2, 20_000);
+    await allSucceeded(stack, tenant, hook.id, 2, 40_000);
     counting = true;
 
     // The 200-event backlog, and fast events every 100 ms from the same moment. The burst is taken off
@@ -473,7 +494,7 @@ describe("a slow endpoint does not starve a fast one", () => {
     let failure: unknown;
     const burst = (async () => {
       await publish(stack, tenant, "record.created", ids("slow", 200));
-      parkedAt = await until("the backlog parked", async () => ((await queued(stack)) < 10 ? Date.now() : undefined), 40_000, 50);
+      parkedAt = await until("the backlog parked", async () => ((await queued(stack)) < 10 ? Date.now() : undefined), 60_000, 50);
     })().catch((err: unknown) => (failure = err));
     const series = new LatencySeries(stack, beside);
     const measured = () => [...series.sentAt.values()].filter((t) => parkedAt !== undefined && t > parkedAt).length;
@@ -493,7 +514,7 @@ describe("a slow endpoint does not starve a fast one", () => {
     expect(p99(during)).toBeLessThanOrEqual(usual(idle));
     // It is being worked through by the slow lane (each of its batches lasts its 5 s attempts): at
     // least slowInProgress more requests, and never more than slowInProgress at once.
-    await until("the slow lane at work", async () => (slow.requests.length - 2 >= HEALTH.slowInProgress ? true : undefined), 30_000, 200);
+    await until("the slow lane at work", async () => (slow.requests.length - 2 >= HEALTH.slowInProgress ? true : undefined), 60_000, 200);
     note(`slow endpoint: ${slow.requests.length - 2} slow requests served, at most ${peak} at once`);
     expect(peak).toBeLessThanOrEqual(HEALTH.slowInProgress);
     const log = await deliveryLog(stack, tenant, hook.id);
@@ -502,7 +523,7 @@ describe("a slow endpoint does not starve a fast one", () => {
     expect(log.length).toBeLessThanOrEqual(202);
     note(`slow endpoint: its log ${JSON.stringify(tally(log, (d) => `${d.status}${d.parked ? "/parked" : ""}`))}`);
     expect(log.every((d) => d.status === "succeeded" || d.status === "pending")).toBe(true);
-  }, 90_000);
+  }, 240_000);
 });
 
 describe("a parked delivery's retry window runs out", () => {
@@ -516,7 +537,7 @@ describe("a parked delivery's retry window runs out", () => {
 
   test("it is failed and in the DLQ; a redrive delivers it once the endpoint is healthy", async () => {
     const tenant = "acct_expiry";
-    const dead = await closedPort();
+    const dead = await downEndpoint();
     const hook = await stack.createWebhook(tenant, dead.url, ["record.created"]);
     await publish(stack, tenant, "record.created", ids("expiry", 3));
     const failed = await until(
@@ -525,22 +546,22 @@ describe("a parked delivery's retry window runs out", () => {
         const items = await deliveryLog(stack, tenant, hook.id);
         return items.length === 3 && items.every((d) => d.status === "failed") ? items : undefined;
       },
-      15_000,
+      30_000,
       200,
     );
     expect(failed.map((d) => d.reason)).toEqual(Array(3).fill("retry window ended while parked"));
     expect((await stack.api("GET", "/admin/dlq")).body).toEqual({ visible: 3, inFlight: 0 });
     expect((await health(stack, tenant, hook.id)).state).toBe("open");
 
-    const back = await receiver(undefined, dead.port);
+    const back = await dead.restart();
     expect(await stack.api("POST", "/admin/redrive")).toEqual({ status: 202, body: { moved: 3 } });
     // Redriven while the circuit is still open, they are parked again and go out with the next probe.
-    await until("all 3 arrived", async () => arrivals(back).first.size >= 3, 20_000);
+    await until("all 3 arrived", async () => arrivals(back).first.size >= 3, 40_000);
     const items = await allSucceeded(stack, tenant, hook.id, 3);
     expect(items.map((d) => d.id).sort()).toEqual(failed.map((d) => d.id).sort());
     expect(arrivals(back).duplicates).toBe(0);
     for (const q of back.requests) verify(hook.secret, q);
     expect((await stack.api("GET", "/admin/dlq")).body).toEqual({ visible: 0, inFlight: 0 });
     expect((await health(stack, tenant, hook.id)).state).toBe("closed");
-  }, 45_000);
+  }, 120_000);
 });

@@ -17,8 +17,59 @@ const tenant = "acct_oas";
 let stack: TestStack;
 let ok: TestReceiver;
 let failing: TestReceiver;
-/** Route keys answered with a 2xx during the run. */
+/** Route keys answered with a 2xx during the current test. */
 const covered = new Set<string>();
+
+/**
+ * The routes each test answers with a documented 2xx (checked at its end, so that each runs alone);
+ * together every route of lambdas/core/routes.ts (the last test).
+ */
+const ANSWERED = {
+  management: [
+    "GET /event-types",
+    "POST /tenants/{tenantId}/webhooks",
+    "GET /tenants/{tenantId}/webhooks",
+    "GET /tenants/{tenantId}/webhooks/{webhookId}",
+    "PATCH /tenants/{tenantId}/webhooks/{webhookId}",
+    "POST /events",
+    "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries",
+    "GET /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}",
+    "GET /admin/dlq",
+    "GET /admin/queues",
+    "POST /admin/redrive",
+    "POST /tenants/{tenantId}/webhooks/{webhookId}/replay",
+    "POST /tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
+    "POST /tenants/{tenantId}/webhooks/{webhookId}/test",
+    "POST /tenants/{tenantId}/webhooks/{webhookId}/rotate-secret",
+    "DELETE /tenants/{tenantId}/webhooks/{webhookId}",
+  ],
+  portal: [
+    "POST /tenants/{tenantId}/portal-sessions",
+    "GET /portal",
+    "GET /portal/assets/{asset}",
+    "GET /portal/api/session",
+    "GET /portal/api/event-types",
+    "POST /portal/api/tenants/{tenantId}/webhooks",
+    "GET /portal/api/tenants/{tenantId}/webhooks",
+    "GET /portal/api/tenants/{tenantId}/webhooks/{webhookId}",
+    "PATCH /portal/api/tenants/{tenantId}/webhooks/{webhookId}",
+    "POST /portal/api/tenants/{tenantId}/webhooks/{webhookId}/test",
+    "GET /portal/api/tenants/{tenantId}/webhooks/{webhookId}/deliveries",
+    "GET /portal/api/tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}",
+    "POST /portal/api/tenants/{tenantId}/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
+    "POST /portal/api/tenants/{tenantId}/webhooks/{webhookId}/replay",
+    "POST /portal/api/tenants/{tenantId}/webhooks/{webhookId}/rotate-secret",
+    "GET /portal/api/tenants/{tenantId}/events/{eventId}",
+    "GET /tenants/{tenantId}/events/{eventId}",
+    "DELETE /portal/api/tenants/{tenantId}/webhooks/{webhookId}",
+    "DELETE /tenants/{tenantId}/portal-sessions",
+  ],
+};
+
+/** Every route `ANSWERED[part]` names was answered with a documented 2xx during this test. */
+function expectAnswered(part: keyof typeof ANSWERED): void {
+  expect(ANSWERED[part].filter((route) => !covered.has(route))).toEqual([]);
+}
 const failures: string[] = [];
 
 /**
@@ -50,6 +101,8 @@ afterAll(async () => {
   await stack?.stop();
   await Promise.all([ok?.stop(), failing?.stop()]);
 });
+
+beforeEach(() => covered.clear());
 
 afterEach(() => {
   // Each test's schema failures are reported by that test.
@@ -148,6 +201,7 @@ test("the catalogue, webhooks, publishing, the delivery log and retries answer a
   expect(() => new Webhook(a.body.secret).verify(first.body, first.headers as Record<string, string>)).not.toThrow();
 
   expect((await call("DELETE", `${W}/{webhookId}`, { params: hookB })).status).toBe(204);
+  expectAnswered("management");
 });
 
 test("refusals answer as documented", async () => {
@@ -264,8 +318,9 @@ test("the event lookup, portal sessions, the portal page and the portal API answ
   expect((await call("DELETE", `${P}/{webhookId}`, { params: hook, token })).status).toBe(204);
   expect((await call("DELETE", "/tenants/{tenantId}/portal-sessions", { params })).status).toBe(204);
   expect((await call("GET", "/portal/api/session", { token })).status).toBe(401);
+  expectAnswered("portal");
 });
 
-test("every route of lambdas/core/routes.ts was answered with a documented 2xx", () => {
-  expect([...covered].sort()).toEqual(ROUTES.map((r) => r.routeKey).sort());
+test("every route of lambdas/core/routes.ts is one the tests above answer with a documented 2xx", () => {
+  expect([...ANSWERED.management, ...ANSWERED.portal].sort()).toEqual(ROUTES.map((r) => r.routeKey).sort());
 });

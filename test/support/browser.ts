@@ -72,8 +72,11 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
-/** Clicks `refresh` until `target` is visible, up to a deadline (the log fills as the worker delivers). */
-export async function refreshUntil(refresh: Locator, target: Locator, timeoutMs = 20_000): Promise<void> {
+/**
+ * Clicks `refresh` until `target` is visible, up to a deadline (the log fills as the worker delivers);
+ * a generous one: beside a CPU-heavy process the worker's retries run several times slower.
+ */
+export async function refreshUntil(refresh: Locator, target: Locator, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await target.first().isVisible()) return;

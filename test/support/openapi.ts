@@ -89,7 +89,9 @@ export class OpenApiValidator {
   /** Follows a `$ref` to a component (responses, parameters, request bodies), returning the object and its pointer. */
   deref(node: Json, pointer: string): { node: Json; pointer: string } {
     let current = { node, pointer };
-    while (typeof current.node?.$ref === "string") {
+    for (let hops = 0; typeof current.node?.$ref === "string"; hops++) {
+      // A chain this long is a cycle in the document: fail with it rather than loop for ever.
+      if (hops === 20) throw new Error(`$ref chain from ${pointer} does not end (a cycle?) at ${current.pointer}`);
       const target = current.node.$ref as string;
       current = { node: resolvePointer(this.doc, target), pointer: target };
     }

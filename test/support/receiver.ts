@@ -20,6 +20,17 @@ export type Behaviour =
   | { kind: "hang" }
   | { kind: "slow-body"; chunkEveryMs: number; status?: number };
 
+let ownAddresses = 0;
+
+/**
+ * A loopback address of this process's own, 127.<pid>.<n> (Linux routes all of 127.0.0.0/8 to the
+ * loopback interface), a different one on each call (254 of them).
+ */
+function ownLoopbackAddress(): string {
+  const [a, b] = [(process.pid >> 8) & 255, process.pid & 255];
+  return `127.${a === 0 && b === 0 ? 1 : a}.${b}.${(ownAddresses++ % 254) + 1}`;
+}
+
 /**
  * A real HTTP endpoint on 127.0.0.1 that records what it receives and misbehaves on demand:
  * error statuses, delays, connection resets, requests it never answers, bodies that never end.
@@ -28,22 +39,46 @@ export class TestReceiver {
   readonly requests: Received[] = [];
   connections = 0;
   private server?: Server;
+  private host = "127.0.0.1";
+  private port = 0;
   private sockets = new Set<Socket>();
   private waiters: { count: number; resolve: () => void }[] = [];
 
   constructor(private behaviour: (index: number, req: Received) => Behaviour = () => ({ kind: "status", status: 200 })) {}
 
+  /** Its URL; the same once stopped, when connections to it are refused. */
   get url(): string {
-    const { port } = this.server!.address() as AddressInfo;
-    return `http://127.0.0.1:${port}/hooks`;
+    return `http://${this.host}:${this.port}/hooks`;
   }
 
   respondWith(behaviour: (index: number, req: Received) => Behaviour): void {
     this.behaviour = behaviour;
   }
 
-  /** Listens on `port` (0: one the OS picks); a stopped receiver restarts on its old port with `start(port)`. */
-  async start(port = 0): Promise<this> {
+  /**
+   * Starts on a port the OS picks, on an address of this process's own, for an endpoint that goes
+   * down (`stop()`: connections refused) and comes back at the same URL (`restart()`). A port released
+   * on 127.0.0.1 may meanwhile be handed to any other listener on this shared machine (another test
+   * file, another run), so it could not be taken back; on an address only this process uses, no one
+   * else's listener takes it. Where only 127.0.0.1 answers (macOS), that is used.
+   */
+  async startRestartable(): Promise<this> {
+    try {
+      return await this.start(0, ownLoopbackAddress());
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EADDRNOTAVAIL") throw err;
+      return this.start(0, "127.0.0.1");
+    }
+  }
+
+  /** Listens again at the URL it had before `stop()`. */
+  restart(): Promise<this> {
+    if (this.port === 0) throw new Error("restart() of a receiver that never started");
+    return this.start(this.port, this.host);
+  }
+
+  /** Listens on `port` (0: one the OS picks) on `host`. */
+  async start(port = 0, host = "127.0.0.1"): Promise<this> {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
@@ -60,7 +95,15 @@ export class TestReceiver {
       this.sockets.add(s);
       s.on("close", () => this.sockets.delete(s));
     });
-    await new Promise<void>((r) => this.server!.listen(port, "127.0.0.1", () => r()));
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (err: NodeJS.ErrnoException) =>
+        reject(Object.assign(new Error(`the test receiver cannot listen on ${host}:${port}: ${err.code ?? err.message}`), { code: err.code })),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    this.host = host;
+    this.port = (server.address() as AddressInfo).port;
     return this;
   }
 

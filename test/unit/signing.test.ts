@@ -112,31 +112,50 @@ function independentMac(secret: string, id: string, ts: number, body: string): s
 }
 
 describe("refusals: a request our signer signed verifies, and the same request changed in any part does not", () => {
-  const secret = generateSecret();
-  const ts = nowSeconds();
-  // Signed by OUR code (the header the deliver λ sends), then checked against the independent MAC.
-  const ours = signatureHeader([secret], MSG_ID, ts, BODY);
-  const good = headers(MSG_ID, ts, ours);
+  /**
+   * A request as the deliver λ sends it, signed by OUR signer (signatureHeader) inside the test that
+   * uses it (not at collection time: each test must fail on its own when the signer is broken).
+   */
+  function signedByUs() {
+    const secret = generateSecret();
+    const ts = nowSeconds();
+    const header = signatureHeader([secret], MSG_ID, ts, BODY);
+    return { secret, ts, header, good: headers(MSG_ID, ts, header) };
+  }
+  type Signed = ReturnType<typeof signedByUs>;
 
   test("the untampered request: our header is the independent MAC, and standardwebhooks accepts it", () => {
-    expect(ours).toBe(independentMac(secret, MSG_ID, ts, BODY));
+    const { secret, ts, header, good } = signedByUs();
+    expect(header).toBe(independentMac(secret, MSG_ID, ts, BODY));
     expect(theirsAccept(secret, BODY, good)).toBe(true);
   });
 
-  test.each([
-    ["a tampered body", secret, good, BODY.replace("rec_1", "rec_2")],
-    ["one extra byte in the body", secret, good, `${BODY} `],
-    ["the wrong secret", generateSecret(), good, BODY],
-    ["another webhook-id", secret, { ...good, "webhook-id": "evt_other" }, BODY],
-    ["a timestamp 1 s later than the signed one", secret, { ...good, "webhook-timestamp": String(ts + 1) }, BODY],
-    ["a forged signature", secret, { ...good, "webhook-signature": `v1,${Buffer.alloc(32).toString("base64")}` }, BODY],
-    ["a v2 prefix on a correct MAC", secret, { ...good, "webhook-signature": good["webhook-signature"].replace("v1,", "v2,") }, BODY],
-    ["an empty signature header", secret, { ...good, "webhook-signature": "" }, BODY],
-  ])("%s", (_what, key, h, body) => {
-    // The unchanged request verifies (so the refusal below is due to the change alone)…
-    expect(theirsAccept(secret, BODY, good)).toBe(true);
-    // …and our signer, asked to sign the changed request, would not have produced this header.
+  // Each change: the key the receiver verifies with, the headers and the body it gets.
+  test.each<[string, (s: Signed) => { key: string; h: ReturnType<typeof headers>; body: string }]>([
+    ["a tampered body", ({ secret, good }) => ({ key: secret, h: good, body: BODY.replace("rec_1", "rec_2") })],
+    ["one extra byte in the body", ({ secret, good }) => ({ key: secret, h: good, body: `${BODY} ` })],
+    ["the wrong secret", ({ good }) => ({ key: generateSecret(), h: good, body: BODY })],
+    ["another webhook-id", ({ secret, good }) => ({ key: secret, h: { ...good, "webhook-id": "evt_other" }, body: BODY })],
+    ["a timestamp 1 s later than the signed one", ({ secret, good, ts }) => ({ key: secret, h: { ...good, "webhook-timestamp": String(ts + 1) }, body: BODY })],
+    [
+      "a forged signature",
+      ({ secret, good }) => ({ key: secret, h: { ...good, "webhook-signature": `v1,${Buffer.alloc(32).toString("base64")}` }, body: BODY }),
+    ],
+    [
+      "a v2 prefix on a correct MAC",
+      ({ secret, good, header }) => ({ key: secret, h: { ...good, "webhook-signature": header.replace("v1,", "v2,") }, body: BODY }),
+    ],
+    ["an empty signature header", ({ secret, good }) => ({ key: secret, h: { ...good, "webhook-signature": "" }, body: BODY })],
+  ])("%s", (_what, change) => {
+    const signed = signedByUs();
+    // The unchanged request carries the independent MAC and verifies (so the refusal below is due
+    // to the change alone, and our signer is what made the accepted header)…
+    expect(signed.header).toBe(independentMac(signed.secret, MSG_ID, signed.ts, BODY));
+    expect(theirsAccept(signed.secret, BODY, signed.good)).toBe(true);
+    const { key, h, body } = change(signed);
+    // …our signer, asked to sign the changed request, would not have produced this header…
     expect(signatureHeader([key], h["webhook-id"], Number(h["webhook-timestamp"]), body)).not.toBe(h["webhook-signature"]);
+    // …and a receiver refuses it.
     expect(theirsAccept(key, body, h)).toBe(false);
   });
 
@@ -144,11 +163,15 @@ describe("refusals: a request our signer signed verifies, and the same request c
     ["10 minutes old", -600],
     ["10 minutes in the future", 600],
   ])("a correctly signed but stale timestamp (%s)", (_what, offset) => {
+    const secret = generateSecret();
     const stale = nowSeconds() + offset;
     const sig = signatureHeader([secret], MSG_ID, stale, BODY);
-    // Correctly signed: the independent MAC of the stale timestamp; refused for its age alone.
+    // Correctly signed: the independent MAC of the stale timestamp; refused for its age alone (the
+    // same header with a current timestamp, signed by us, is accepted).
     expect(sig).toBe(independentMac(secret, MSG_ID, stale, BODY));
     expect(theirsAccept(secret, BODY, headers(MSG_ID, stale, sig))).toBe(false);
+    const now = nowSeconds();
+    expect(theirsAccept(secret, BODY, headers(MSG_ID, now, signatureHeader([secret], MSG_ID, now, BODY)))).toBe(true);
   });
 });
 
