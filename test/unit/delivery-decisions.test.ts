@@ -9,6 +9,7 @@ import { RetrySchedule } from "#core/retry.ts";
 import { World, type WorldOptions } from "../../sim/world.ts";
 import type { Endpoint } from "../../sim/ports/http.ts";
 import { LIMITS } from "#core/settings.ts";
+import type { AttemptReport } from "#core/delivery.ts";
 
 const TENANT = "acct_sim";
 const URL = "https://hooks.example.com/in";
@@ -226,5 +227,37 @@ describe("the delivery decision on AWS-faithful in-memory ports", () => {
     expect(world.sender.posts).toBe(1);
     expect(world.ledger.violations).toEqual([]);
     expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 1 });
+  });
+});
+
+describe("defects found while the decision was put in stages", () => {
+  test("a dropped copy does not stand for its delivery: an ingest retry's copy ahead of the live message in one batch leaves it attempted", async () => {
+    let calls = 0;
+    const { world, sub } = await setup(() => (++calls === 1 ? { latencyMs: 50, status: 500 } : { latencyMs: 50, status: 200 }));
+    await publish(world);
+    await step(world, 0); // attempt 1 fails: pending, back in about 5 s
+    await publish(world); // the same id again: a recovery copy, delayed 60 s
+    await world.time.runUntil(world.time.now() + 61_000);
+    const batch = world.receive(10);
+    expect(batch).toHaveLength(2);
+    // The recovery copy first: it is dropped (the delivery exists), and must not make the live copy a "second copy".
+    const recovery = (b: string) => (JSON.parse(b) as DeliveryMessage).recovery === true;
+    batch.sort((a, b) => Number(recovery(b.body)) - Number(recovery(a.body)));
+    expect(recovery(batch[0].body)).toBe(true);
+    const r = await world.deliverBatch(batch);
+    expect(r).toMatchObject({ retried: [], errors: [] });
+    expect(world.sender.posts).toBe(2);
+    expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 2 });
+  });
+
+  test("every attempt made is reported, also one whose record cannot be written (a 410 during a deliveries outage)", async () => {
+    const reports: AttemptReport[] = [];
+    const { world } = await setup(() => ({ latencyMs: 20, status: 410 }), { onAttempt: (a) => reports.push(a) });
+    await publish(world);
+    world.dynamo.writeOutage = { tables: ["deliveries"], untilMs: world.time.now() + 3_600_000 };
+    const r = await step(world, 0);
+    expect(r).toMatchObject({ retried: [r.batch[0].messageId], errors: [] });
+    expect(world.sender.posts).toBe(1);
+    expect(reports.map((a) => [a.attempt.n, a.attempt.statusCode, a.outcome])).toEqual([[1, 410, "failed"]]);
   });
 });
