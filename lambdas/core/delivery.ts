@@ -771,8 +771,13 @@ export class DeliveryService {
 
   /** A lease on one of a slow webhook's in-progress slots, or undefined when all are taken (or the write failed). */
   private async takeSlot(sub: Subscription, now: number): Promise<number | undefined> {
-    // Unique per lease: its end (ms) × 1000 plus a random part; ended leases (dead workers) are dropped.
-    const lease = (now + HEALTH.slotLeaseSeconds * 1000) * 1000 + Math.floor(Math.random() * 1000);
+    // Its end (ms) × 1000 plus a suffix, so ended leases (dead workers) can be dropped. The slots are a
+    // set: two equal leases would hold one slot, and freeing one would free both. The suffix counts
+    // on from a random start, so this process's leases of one millisecond never collide (under 1,000 of
+    // them; a random suffix did, for leases taken at once); two workers' collide only if they draw the
+    // same of 1,000.
+    leaseSuffix = (leaseSuffix + 1) % 1000;
+    const lease = (now + HEALTH.slotLeaseSeconds * 1000) * 1000 + leaseSuffix;
     const expired = [...(sub.slots ?? [])].filter((l) => l / 1000 < now);
     try {
       return (await this.deps.health.takeSlot(sub.tenantId, sub.id, { lease, limit: HEALTH.slowInProgress, expired })) ? lease : undefined;
@@ -810,6 +815,9 @@ export class DeliveryService {
     this.deps.logger.warn("subscription disabled", { tenantId: sub.tenantId, webhookId: sub.id, reason });
   }
 }
+
+/** The last slot lease's suffix (`takeSlot`). */
+let leaseSuffix = Math.floor(Math.random() * 1000);
 
 /** Marked slow and the mark has not run out: its requests in progress are bounded. */
 function isSlow(sub: Subscription, now: number): boolean {

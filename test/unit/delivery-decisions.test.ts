@@ -8,8 +8,9 @@ import type { DeliveryMessage, Subscription } from "#core/model.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { World, type WorldOptions } from "../../sim/world.ts";
 import type { Endpoint } from "../../sim/ports/http.ts";
-import { LIMITS } from "#core/settings.ts";
+import { HEALTH, LIMITS } from "#core/settings.ts";
 import type { AttemptReport } from "#core/delivery.ts";
+import { jest } from "@jest/globals";
 
 const TENANT = "acct_sim";
 const URL = "https://hooks.example.com/in";
@@ -248,6 +249,26 @@ describe("defects found while the decision was put in stages", () => {
     expect(r).toMatchObject({ retried: [], errors: [] });
     expect(world.sender.posts).toBe(2);
     expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 2 });
+  });
+
+  test("a slow webhook's slot leases taken in the same millisecond are distinct: eleven attempts at once hold ten slots, the eleventh is parked busy", async () => {
+    const { world, sub } = await setup(() => ({ latencyMs: 5_000, status: 200 }), { slowLane: false });
+    const slowUntil = new Date(world.time.now() + HEALTH.slowForSeconds * 1000).toISOString();
+    await world.time.drive(world.health.markSlow(TENANT, sub.id, { slowUntil, slowMs: 5_000 }));
+    for (let i = 0; i <= HEALTH.slowInProgress; i++) await publish(world, `evt_${i}`);
+    await world.time.runUntil(world.time.now() + 2_000);
+    const batch = [...world.receive(10), ...world.receive(10)];
+    expect(batch).toHaveLength(HEALTH.slowInProgress + 1);
+    // Every random draw the same: what chance did before, for ten leases of one millisecond about 1 time in 23
+    // (1 − ∏(1 − i/1000), i < 10), and the slow-webhook test of endpoint-health.test.ts then failed with 11 at once.
+    const random = jest.spyOn(Math, "random").mockReturnValue(0.5);
+    try {
+      await world.deliverBatch(batch);
+    } finally {
+      random.mockRestore();
+    }
+    expect(world.sender.posts).toBe(HEALTH.slowInProgress);
+    expect(world.metrics.get("DeliveriesParked")).toBe(1);
   });
 
   test("every attempt made is reported, also one whose record cannot be written (a 410 during a deliveries outage)", async () => {
