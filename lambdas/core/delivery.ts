@@ -1,4 +1,3 @@
-import { z } from "zod";
 import { activeSecrets, releaseReset, type Attempt, type DeliveryMessage, type DeliveryRecord, type ParkReason, type Subscription } from "./model.ts";
 import type { HealthPolicy } from "./parking.ts";
 import type {
@@ -19,8 +18,20 @@ import { signatureHeader } from "./signing.ts";
 import { HEALTH, MAX_VISIBILITY_TIMEOUT_SECONDS, METRICS, QUEUE, RECOVERY_DELAY_SECONDS } from "./settings.ts";
 import { USER_AGENT } from "./version.ts";
 import { Coalescer } from "./coalesce.ts";
-import { decodeTime } from "ulid";
-import { randomInt } from "node:crypto";
+import {
+  bookkeepingDelay,
+  checkCopy,
+  EXHAUSTED,
+  EXHAUSTED_REASON,
+  FORWARDED,
+  heldSince,
+  isFresh,
+  isOutcome,
+  readMessage,
+  SUCCEEDED,
+  UNREADABLE,
+  type Outcome,
+} from "./delivery-decision.ts";
 
 /** A message as the event source hands it over, free of any AWS event type. */
 export interface ReceivedMessage {
@@ -89,22 +100,6 @@ export class RetryLater extends Error {
   }
 }
 
-const messageSchema = z.object({
-  v: z.literal(1),
-  deliveryId: z.string().min(1),
-  tenantId: z.string().min(1),
-  webhookId: z.string().min(1),
-  eventId: z.string().min(1),
-  eventType: z.string().min(1),
-  payload: z.string(),
-  recovery: z.literal(true).optional(),
-  deadLetteredAt: z.string().optional(),
-  replayOf: z.string().optional(),
-  released: z.literal(true).optional(),
-  probe: z.literal(true).optional(),
-  forwarded: z.literal(true).optional(),
-});
-
 /** What one batch needs from the tables, read with one BatchGetItem each. */
 export interface BatchContext {
   readonly messages: Map<string, DeliveryMessage | undefined>;
@@ -118,7 +113,7 @@ export interface BatchContext {
   readonly preparedAt: number;
   /** The batch's reads failed: nothing is attempted, every message waits a bookkeeping backoff. */
   readonly unavailable?: boolean;
-  /** Deliveries already handled in this batch: a second copy of one (at-least-once SQS) is dropped. */
+  /** Deliveries a copy already stands for in this batch: a second copy of one (at-least-once SQS) is dropped. */
   readonly seen: Set<string>;
 }
 
@@ -128,17 +123,70 @@ export const BOOKKEEPING_READ_FAILURES = "BookkeepingReadFailures";
 
 const subKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
 
+/** The ids every log line about a delivery carries. */
+type LogFields = {
+  readonly deliveryId: string;
+  readonly eventId: string;
+  readonly tenantId: string;
+  readonly webhookId: string;
+};
+
+/** One readable message of the batch, with its record (if the batch read one). */
+interface Delivery {
+  readonly received: ReceivedMessage;
+  readonly message: DeliveryMessage;
+  readonly record: DeliveryRecord | undefined;
+  readonly log: LogFields;
+}
+
+/** A delivery past the copy checks: its round, its webhook as the batch read it, and the decision's time. */
+interface Plan extends Delivery {
+  readonly round: string | undefined;
+  readonly roundStart: number;
+  /** Attempts the record held before this receive (0 without a record). */
+  readonly previousAttempts: number;
+  /** Absent: the webhook was deleted. */
+  readonly sub: Subscription | undefined;
+  readonly now: number;
+  /** The attempt's time and every write's. */
+  readonly nowIso: string;
+}
+
+/** Through the webhook's gate: to be attempted now, within a slot lease if the webhook is slow. */
+interface Ready extends Plan {
+  readonly sub: Subscription;
+  readonly lease?: number;
+}
+
+interface Tried extends Ready {
+  readonly attempt: Attempt;
+  readonly result: HttpResult;
+}
+
+/** How far a message got when its outcome was decided (only its receipt, when it is no delivery message). */
+type Stage = { readonly received: ReceivedMessage } | Delivery | Plan | Tried;
+
+type Parked = Extract<Outcome, { kind: "parked" }>;
+type Retry = Extract<Outcome, { kind: "retry" }>;
+
+const parked = (reason: ParkReason, dueAtMs: number): Parked => ({ kind: "parked", reason, dueAtMs });
+const logFields = (m: DeliveryMessage): LogFields => ({ deliveryId: m.deliveryId, eventId: m.eventId, tenantId: m.tenantId, webhookId: m.webhookId });
+/** This attempt's number within the delivery's round (the schedule's step). */
+const roundAttempt = (p: Plan) => p.previousAttempts + 1 - p.roundStart;
+
 /**
- * The deliver λ's core: attempts each delivery of a batch, records the attempt with one write, and
- * decides its fate — done, retry after a backoff (visibility timeout), dead-lettered or skipped.
- * The attempt count is the delivery record's, never SQS's ApproximateReceiveCount.
+ * The deliver λ's core. Each message goes through stages (docs/delivery-semantics.md): `admit` (the
+ * copy checks), `gate` (the webhook: deleted, disabled, paused, circuit open, slow, over its rate),
+ * `attempt` (sign and POST), `settle` (what the answer means for the webhook and the schedule). Any
+ * stage may end with an `Outcome`; `conclude` alone turns it into the record, the queue's side, the
+ * log line and the metrics. The attempt count is the delivery record's, never SQS's ApproximateReceiveCount.
  */
 export class DeliveryService {
   private cache = new Map<string, { sub: Subscription | undefined; at: number }>();
   // A webhook's health writes, coalesced: a burst of attempts of one webhook costs a few writes of its item, not one each.
   private readonly failures: Coalescer<{ tenantId: string; id: string; nowIso: string }, Subscription | undefined>;
-  private readonly successes: Coalescer<{ tenantId: string; id: string; nowIso: string; close: boolean; log: Record<string, unknown> }, void>;
-  private readonly opens: Coalescer<{ sub: Subscription; nowIso: string; log: Record<string, unknown> }, void>;
+  private readonly successes: Coalescer<{ tenantId: string; id: string; nowIso: string; close: boolean; log: LogFields }, void>;
+  private readonly opens: Coalescer<{ sub: Subscription; nowIso: string; log: LogFields }, void>;
   private readonly parks: Coalescer<{ tenantId: string; id: string; dueAt: string; nowIso: string; count: number; sooner: boolean }, void>;
 
   constructor(private readonly deps: DeliveryDeps) {
@@ -162,26 +210,20 @@ export class DeliveryService {
     );
   }
 
-  /** Reads the batch's subscriptions (through a ≤ 1 s cache) and existing delivery records. */
+  /** Reads the batch's subscriptions (through the subscription cache, `subscriptionCacheMs`) and existing delivery records. */
   async prepare(batch: readonly ReceivedMessage[]): Promise<BatchContext> {
     const messages = new Map<string, DeliveryMessage | undefined>();
-    for (const m of batch) messages.set(m.messageId, parseMessage(m.body));
+    for (const m of batch) messages.set(m.messageId, readMessage(m.body));
     const parsed = [...messages.values()].filter((m): m is DeliveryMessage => m !== undefined);
-    // A plain message received for the first time, soon after its event's acceptance, cannot have a
-    // record yet: no earlier receive, and an ingest retry's recovery copy is held back longer
-    // (the recovery delay). Only the others are read: most first attempts cost no read at all.
+    // Most first attempts cost no record read at all (`isFresh`).
     const now = this.deps.clock.now();
-    const freshForMs = ((this.deps.recoveryDelaySeconds ?? RECOVERY_DELAY_SECONDS) - 10) * 1000;
+    const recoveryDelaySeconds = this.deps.recoveryDelaySeconds ?? RECOVERY_DELAY_SECONDS;
     // One key per delivery: two copies of one in a batch are normal (at-least-once SQS, redrives), and
     // DynamoDB refuses a BatchGetItem that names a key twice.
     const needRecords = new Map<string, DeliveryMessage>();
     for (const r of batch) {
       const m = messages.get(r.messageId);
-      if (!m) continue;
-      // A message sent again by this service (released, probe, forwarded to the slow lane) is a first receive of a delivery that may have a record.
-      const fresh =
-        r.receiveCount === 1 && !m.recovery && !m.released && !m.probe && !m.forwarded && m.deadLetteredAt === undefined && now - acceptedAt(m) < freshForMs;
-      if (!fresh) needRecords.set(m.deliveryId, m);
+      if (m && !isFresh(m, r.receiveCount, now, recoveryDelaySeconds)) needRecords.set(m.deliveryId, m);
     }
 
     const subscriptions = new Map<string, Subscription>();
@@ -221,230 +263,349 @@ export class DeliveryService {
   }
 
   /**
-   * Delivers one message. Returns when the message is finished with (delete it); throws RetryLater
-   * when it must come back after its backoff.
+   * Delivers one message: admit → gate → attempt → settle, each of which may decide its outcome, and
+   * `conclude` carries the outcome out. Returns when the message is finished with (delete it); throws
+   * RetryLater when it must come back after its backoff.
    */
   async deliver(ctx: BatchContext, received: ReceivedMessage): Promise<void> {
-    const { logger, clock } = this.deps;
     const message = ctx.messages.get(received.messageId);
-    if (!message) {
-      // Nothing to attempt or record: left on the queue, the redrive policy's maxReceiveCount moves it to the DLQ.
-      logger.error("malformed delivery message left for the DLQ safety net", { messageId: received.messageId });
-      throw new Error(`message ${received.messageId} is not a delivery message`);
-    }
-    const log = { deliveryId: message.deliveryId, eventId: message.eventId, tenantId: message.tenantId, webhookId: message.webhookId };
-    if (ctx.unavailable) return this.later(ctx, received, bookkeepingDelay(received));
-    if (ctx.seen.has(message.deliveryId)) return logger.info("second copy of a delivery in one batch dropped", log);
+    if (!message) return this.conclude(ctx, { received }, UNREADABLE);
+    const d: Delivery = { received, message, record: ctx.records.get(message.deliveryId), log: logFields(message) };
+    const plan = this.admit(ctx, d);
+    if (isOutcome(plan)) return this.conclude(ctx, d, plan);
+    const ready = await this.gate(plan);
+    if (isOutcome(ready)) return this.conclude(ctx, plan, ready);
+    const tried = await this.attempt(ready);
+    return this.conclude(ctx, tried, await this.settle(tried));
+  }
+
+  /**
+   * The copy checks (`checkCopy`), once per delivery and batch. Only a copy that stands for its
+   * delivery (not dropped) claims it in the batch: a dropped one (an ingest retry's, a stale round's,
+   * a pre-park one) must not make the live copy beside it a "second copy", which would lose it.
+   */
+  private admit(ctx: BatchContext, d: Delivery): Plan | Outcome {
+    const { received, message, record } = d;
+    if (ctx.unavailable) return this.bookkeepingWait(received);
+    if (ctx.seen.has(message.deliveryId)) return { kind: "dropped", reason: "second copy of a delivery in one batch dropped" };
+    const now = this.deps.clock.now();
+    const copy = checkCopy(message, record, now);
+    if (isOutcome(copy) && copy.kind === "dropped") return copy;
     ctx.seen.add(message.deliveryId);
-    const record = ctx.records.get(message.deliveryId);
+    if (isOutcome(copy)) return copy;
+    if (copy.redriven) this.deps.logger.info("redriven delivery starts a fresh retry schedule", { ...d.log, previousAttempts: record?.attemptCount });
+    return {
+      ...d,
+      round: copy.round,
+      roundStart: copy.roundStart,
+      previousAttempts: record?.attemptCount ?? 0,
+      sub: ctx.subscriptions.get(subKey(message.tenantId, message.webhookId)),
+      now,
+      nowIso: new Date(now).toISOString(),
+    };
+  }
 
-    let round = record?.round;
-    let roundStart = record?.roundStart ?? 0;
-    if (record) {
-      if (message.recovery) return logger.info("duplicate from an ingest retry dropped", log);
-      const redriven = message.deadLetteredAt !== undefined && record.status === "failed" && record.deadLetteredAt === message.deadLetteredAt;
-      if (redriven) {
-        round = message.deadLetteredAt;
-        roundStart = record.attemptCount;
-        logger.info("redriven delivery starts a fresh retry schedule", { ...log, previousAttempts: record.attemptCount });
-      } else if (message.deadLetteredAt !== record.round) {
-        return logger.info("stale copy of a delivery dropped", log);
-      } else if (record.status !== "pending") {
-        return logger.info(`delivery already ${record.status}; copy dropped`, log);
-      } else if (record.parked && !message.released && !message.probe) {
-        // Parked: only the release λ sends it again. This is a copy from before it was parked.
-        return logger.info("delivery is parked; copy dropped", log);
-      } else if (record.nextAttemptAt && !message.released && !message.probe) {
-        // Back before its next attempt is due: a backoff longer than the visibility its receive had
-        // left (SQS's 12 h from the receive), or one the queue did not apply. Hidden again, not attempted.
-        const waitSeconds = Math.ceil((Date.parse(record.nextAttemptAt) - clock.now()) / 1000);
-        if (waitSeconds > 1) {
-          this.deps.metrics.count("BackoffsExtended");
-          return this.later(ctx, received, waitSeconds);
-        }
-      }
-    }
+  /**
+   * The webhook's gate (docs/delivery-semantics.md, "Endpoint health"): deleted or disabled → skipped;
+   * its schedule already run out → exhausted; paused or circuit open → parked, due since its
+   * acceptance; slow → the slow lane, or parked while its slots are taken; over its rate → parked,
+   * due in a second. A probe passes the circuit, the slow lane, the rate and the slots.
+   */
+  private async gate(p: Plan): Promise<Ready | Outcome> {
+    const { sub, message, now } = p;
+    if (!sub || !sub.enabled) return { kind: "skipped", reason: sub ? "subscription is disabled" : "subscription was deleted" };
+    // The schedule ran out but the message survived (a crash after the last attempt): finish it.
+    if (roundAttempt(p) > this.deps.schedule.maxAttempts) return EXHAUSTED;
+    const probe = message.probe === true;
+    if (sub.paused) return parked("paused", heldSince(message, now));
+    if (sub.circuit && !probe) return parked("circuit", heldSince(message, now));
+    const slow = isSlow(sub, now) && !probe;
+    // Not attempted here: a slow attempt would hold this whole batch's invocation (the main lane's
+    // concurrency) for its time. The slow lane attempts it, within the webhook's slots.
+    if (slow && this.deps.slowLane) return FORWARDED;
+    if (!probe && !(await this.withinRate(sub, message, now))) return parked("rate", now + 1_000);
+    if (!slow) return { ...p, sub };
+    const lease = await this.takeSlot(sub, now);
+    return lease === undefined ? parked("busy", now + Math.max(1_000, sub.slowMs ?? 1_000)) : { ...p, sub, lease };
+  }
 
-    const nowIso = new Date(clock.now()).toISOString();
-    const sub = ctx.subscriptions.get(subKey(message.tenantId, message.webhookId));
-    if (!sub || !sub.enabled) {
-      const reason = sub ? "subscription is disabled" : "subscription was deleted";
-      try {
-        await this.deps.deliveries.write({ message, status: "skipped", roundStart, round, reason, nowIso, previousAttempts: record?.attemptCount });
-      } catch (err) {
-        return this.bookkeepingFailed(ctx, received, err, "skip");
-      }
-      this.deps.metrics.count("DeliveriesSkipped");
-      return logger.info(`delivery skipped: ${reason}`, log);
-    }
-
-    const previousAttempts = record?.attemptCount ?? 0;
-    const attemptNumber = previousAttempts + 1;
-    const roundAttempt = attemptNumber - roundStart;
-    if (roundAttempt > this.deps.schedule.maxAttempts) {
-      // The schedule ran out but the message survived (a crash after the last attempt): finish it.
-      return this.deadLetter(ctx, received, message, { roundStart, round, nowIso, previousAttempts, reason: "retry schedule exhausted" });
-    }
-
-    // The webhook's gate (docs/delivery-semantics.md): paused or circuit open → parked; over its rate or its slots → parked, due soon.
-    const now = clock.now();
-    const park = (reason: ParkReason, dueAtMs: number, extra?: Partial<AttemptWrite>, fallbackSeconds?: number) =>
-      this.park(
-        ctx,
-        received,
-        { message, status: "pending", roundStart, round, nowIso, previousAttempts, ...extra },
-        sub,
-        record,
-        reason,
-        dueAtMs,
-        fallbackSeconds,
-      );
-    // Held by the webhook (paused, circuit open): due since its acceptance, so that it is released oldest first.
-    const held = Math.min(now, acceptedAt(message));
-    if (sub.paused) return park("paused", held);
-    if (sub.circuit && !message.probe) return park("circuit", held);
-    if (this.deps.slowLane && isSlow(sub, now) && !message.probe) {
-      // Not attempted here: a slow attempt would hold this whole batch's invocation (the main lane's
-      // concurrency) for its time. The slow lane attempts it, within the webhook's slots.
-      try {
-        await this.deps.slowLane.send([{ ...message, forwarded: true }]);
-      } catch (err) {
-        return this.bookkeepingFailed(ctx, received, err, "slow lane forward");
-      }
-      this.deps.metrics.count(METRICS.forwardedToSlowLane);
-      return;
-    }
-    // Released deliveries keep to the release rate where it matters, at the endpoint: the release's
-    // DelaySeconds spread them, but a batching window (or a backlog) can bring several seconds' worth at once.
+  /**
+   * Takes one of the webhook's sends of this second, if it has a rate. Released deliveries keep to the
+   * release rate too, where it matters, at the endpoint: the release's DelaySeconds spread them, but a
+   * batching window (or a backlog) can bring several seconds' worth at once. A failed rate write
+   * counts as over the rate: parked for a second, never sent past the limit.
+   */
+  private async withinRate(sub: Subscription, message: DeliveryMessage, now: number): Promise<boolean> {
     const rate = message.released ? Math.min(sub.rateLimit ?? Number.POSITIVE_INFINITY, this.deps.policy.releaseRate ?? HEALTH.releaseRate) : sub.rateLimit;
-    if (
-      rate &&
-      !message.probe &&
-      !(await this.deps.health.takeRate(sub.tenantId, sub.id, { second: Math.floor(now / 1000), limit: rate }).catch(() => false))
-    ) {
-      return park("rate", now + 1_000);
-    }
-    let lease: number | undefined;
-    if (isSlow(sub, now) && !message.probe) {
-      lease = await this.takeSlot(sub, now);
-      if (lease === undefined) return park("busy", now + Math.max(1_000, sub.slowMs ?? 1_000));
-    }
+    if (!rate) return true;
+    return this.deps.health.takeRate(sub.tenantId, sub.id, { second: Math.floor(now / 1000), limit: rate }).catch(() => false);
+  }
 
+  /** Signs and POSTs (the slot lease, if any, freed after), then counts and times the attempt and logs a failed one. */
+  private async attempt(r: Ready): Promise<Tried> {
+    const { metrics, logger } = this.deps;
     let result: HttpResult;
     try {
-      result = await this.attempt(sub, message);
+      result = await this.post(r.sub, r.message);
     } finally {
-      if (lease !== undefined)
-        await this.deps.health.freeSlot(sub.tenantId, sub.id, lease).catch((err) => this.noteBookkeepingFailure(err, "slot release", log));
+      if (r.lease !== undefined)
+        await this.deps.health.freeSlot(r.sub.tenantId, r.sub.id, r.lease).catch((err) => this.noteBookkeepingFailure(err, "slot release", r.log));
     }
-    if (result.durationMs > HEALTH.slowAttemptMs) await this.noteSlow(sub, result.durationMs, log);
-    const attempt: Attempt = {
-      n: attemptNumber,
-      at: nowIso,
-      statusCode: result.statusCode,
-      error: result.error,
-      durationMs: result.durationMs,
-      responseExcerpt: result.responseExcerpt,
+    if (result.durationMs > HEALTH.slowAttemptMs) await this.noteSlow(r.sub, result.durationMs, r.log);
+    const { statusCode, error, durationMs, responseExcerpt } = result;
+    const attempt: Attempt = { n: r.previousAttempts + 1, at: r.nowIso, statusCode, error, durationMs, responseExcerpt };
+    metrics.count("Attempts");
+    metrics.milliseconds("EndpointResponseTime", durationMs);
+    if (error !== undefined) logger.warn("attempt failed", { ...r.log, attempt: attempt.n, statusCode, error, durationMs });
+    return { ...r, attempt, result };
+  }
+
+  /**
+   * What the answer means. A 2xx: succeeded. Otherwise the webhook hears of the failure first: a 410,
+   * or a failing streak as long as `autoDisableAfterSeconds`, disables it and fails the delivery with
+   * it; the breaker threshold opens its circuit. Then the schedule decides (`backoff`).
+   */
+  private async settle(t: Tried): Promise<Outcome> {
+    if (t.result.error === undefined) return SUCCEEDED;
+    let circuit: "open" | "closed" | "disabled";
+    try {
+      if (t.result.statusCode === 410) {
+        await this.disable(t.sub, "the endpoint answered 410 Gone", t.nowIso);
+        return { kind: "failed", reason: "endpoint answered 410 Gone" };
+      }
+      circuit = await this.noteFailure(t);
+    } catch (err) {
+      return this.bookkeepingFailed(t, err, "disable");
+    }
+    if (circuit === "disabled") return { kind: "failed", reason: "subscription auto-disabled" };
+    return this.backoff(t, circuit === "open");
+  }
+
+  /**
+   * The schedule's next step after a failed attempt (a 429's or 503's Retry-After counts: retry.ts):
+   * exhausted; parked, when the circuit is open or the backoff is longer than the queue should hold
+   * in flight; else a retry after the backoff. A park that fails holds the message for the backoff.
+   */
+  private backoff(t: Tried, circuitOpen: boolean): Outcome {
+    const { clock, schedule, policy } = this.deps;
+    const { statusCode, retryAfter: header } = t.result;
+    const retryAfter = statusCode === 429 || statusCode === 503 ? parseRetryAfter(header, clock.now()) : undefined;
+    const delay = schedule.delayAfter(roundAttempt(t), retryAfter);
+    if (delay === undefined) return EXHAUSTED;
+    if (circuitOpen) return { ...parked("circuit", heldSince(t.message, clock.now())), fallbackSeconds: delay };
+    if (delay > (policy.maxQueuedBackoffSeconds ?? HEALTH.maxQueuedBackoffSeconds)) {
+      return { ...parked("backoff", clock.now() + delay * 1000), fallbackSeconds: delay };
+    }
+    return { kind: "retry", delaySeconds: delay, retryAfter };
+  }
+
+  /**
+   * The one place an outcome becomes side effects. First it is made to last (`persist`: the record,
+   * the park, the DLQ, the slow lane); a write it stands on that fails turns it into a wait. Then the
+   * attempt report, the log line and the metrics. Last the queue's side: return (the message is
+   * deleted), or its backoff and RetryLater, or an error that leaves a message that is none on the queue.
+   */
+  private async conclude(ctx: BatchContext, d: Stage, decided: Outcome): Promise<void> {
+    const outcome = "nowIso" in d ? await this.persist(ctx, d, decided) : decided;
+    if ("attempt" in d) this.reportAttempt(d, decided, outcome);
+    this.report(d, outcome);
+    if (outcome.kind === "retry" || outcome.kind === "wait") return this.later(ctx, d.received, outcome.delaySeconds);
+    if (outcome.kind === "unreadable") throw new Error(`message ${d.received.messageId} is not a delivery message`);
+  }
+
+  /** Writes what the outcome stands on; returns the outcome, or the wait that replaces it when a write it needs failed. */
+  private async persist(ctx: BatchContext, p: Plan | Tried, outcome: Outcome): Promise<Outcome> {
+    const attempt = "attempt" in p ? p.attempt : undefined;
+    const w: AttemptWrite = {
+      message: p.message,
+      ...(attempt && { attempt }),
+      status: "pending",
+      roundStart: p.roundStart,
+      round: p.round,
+      nowIso: p.nowIso,
+      previousAttempts: p.previousAttempts,
     };
-    this.deps.metrics.count("Attempts");
-    this.deps.metrics.milliseconds("EndpointResponseTime", result.durationMs);
-
-    if (result.error === undefined) {
-      const w: AttemptWrite = { message, attempt, status: "succeeded", roundStart, round, nowIso, previousAttempts };
-      if (!record) ctx.created.push(w);
-      else {
-        try {
-          await this.deps.deliveries.write(w);
-        } catch (err) {
-          // Delivered: the message is done with whatever the log says; attempting again would double it.
-          this.noteBookkeepingFailure(err, "record of a successful attempt", log);
-        }
-      }
-      if (sub.failingSince || sub.consecutiveFailures || sub.circuit || message.probe) {
-        // The streak ends; a probe's success (or any success while open) closes the circuit.
-        const close = Boolean(sub.circuit || message.probe);
-        try {
-          await this.successes.call(subKey(sub.tenantId, sub.id), { tenantId: sub.tenantId, id: sub.id, nowIso, close, log });
-          this.cache.delete(subKey(sub.tenantId, sub.id));
-        } catch (err) {
-          this.noteBookkeepingFailure(err, "failing streak reset", log);
-        }
-      }
-      this.deps.metrics.count("DeliveriesSucceeded");
-      if (received.sentAt) this.deps.metrics.milliseconds("DeliveryLatency", clock.now() - received.sentAt);
-      this.deps.onAttempt?.({ message, attempt, outcome: "succeeded" });
-      return logger.debug("delivered", { ...log, attempt: attemptNumber, statusCode: result.statusCode, durationMs: result.durationMs });
+    switch (outcome.kind) {
+      case "succeeded":
+        return this.recordSuccess(ctx, p, { ...w, status: "succeeded" });
+      case "retry":
+        return this.recordRetry(p, w, outcome);
+      case "failed":
+        return this.recordFinal(p, { ...w, status: "failed", reason: outcome.reason }, "record of a failed delivery", outcome);
+      case "skipped":
+        return this.recordFinal(p, { ...w, status: "skipped", reason: outcome.reason }, "skip", outcome);
+      case "exhausted":
+        return this.deadLetter(p, w);
+      case "parked":
+        return this.park(p, w, outcome);
+      case "forwarded":
+        return this.forward(p);
+      default:
+        return outcome;
     }
+  }
 
-    logger.warn("attempt failed", { ...log, attempt: attemptNumber, statusCode: result.statusCode, error: result.error, durationMs: result.durationMs });
-    let circuitOpen = false;
+  /** The log line and the metrics of an outcome as it stands. */
+  private report(d: Stage, outcome: Outcome): void {
+    const { logger, metrics } = this.deps;
+    const log = "log" in d ? d.log : { messageId: d.received.messageId };
+    switch (outcome.kind) {
+      case "succeeded":
+        metrics.count("DeliveriesSucceeded");
+        if (d.received.sentAt) metrics.milliseconds("DeliveryLatency", this.deps.clock.now() - d.received.sentAt);
+        if ("attempt" in d) logger.debug("delivered", { ...log, attempt: d.attempt.n, statusCode: d.result.statusCode, durationMs: d.result.durationMs });
+        break;
+      case "failed":
+        metrics.count("DeliveriesFailed");
+        break;
+      case "exhausted":
+        metrics.count("DeliveriesFailed");
+        metrics.count("DlqMoves");
+        logger.warn("delivery failed and was sent to the DLQ", { ...log, reason: EXHAUSTED_REASON });
+        break;
+      case "parked":
+        metrics.count(METRICS.deliveriesParked);
+        logger.info(`delivery parked (${outcome.reason})`, { ...log, dueAt: new Date(outcome.dueAtMs).toISOString() });
+        break;
+      case "forwarded":
+        metrics.count(METRICS.forwardedToSlowLane);
+        break;
+      case "skipped":
+        metrics.count("DeliveriesSkipped");
+        logger.info(`delivery skipped: ${outcome.reason}`, log);
+        break;
+      case "dropped":
+        logger.info(outcome.reason, log);
+        break;
+      case "wait":
+        if (outcome.why === "not due") metrics.count("BackoffsExtended");
+        break;
+      case "retry":
+        break; // The attempt's own line says why.
+      case "unreadable":
+        // Nothing to attempt or record: left on the queue, the redrive policy's maxReceiveCount moves it to the DLQ.
+        logger.error("malformed delivery message left for the DLQ safety net", log);
+        break;
+    }
+  }
+
+  /** Tells `onAttempt` of every attempt made: its verdict as settled, with the backoff the message was given. */
+  private reportAttempt(t: Tried, decided: Outcome, outcome: Outcome): void {
+    const verdict = decided.kind === "succeeded" ? "succeeded" : decided.kind === "failed" || decided.kind === "exhausted" ? "failed" : "retrying";
+    const report: AttemptReport = { message: t.message, attempt: t.attempt, outcome: verdict };
+    if (verdict === "retrying") {
+      report.nextDelaySeconds =
+        outcome.kind === "retry" || outcome.kind === "wait" ? outcome.delaySeconds : outcome.kind === "parked" ? outcome.fallbackSeconds : undefined;
+    }
+    this.deps.onAttempt?.(report);
+  }
+
+  /**
+   * A success: its record (a first attempt's joins the batch's one write in `finish`), then the end of
+   * the webhook's failing streak. The message is done whatever the log says: attempting again would double it.
+   */
+  private async recordSuccess(ctx: BatchContext, p: Plan, w: AttemptWrite): Promise<Outcome> {
+    if (!p.record) ctx.created.push(w);
+    else await this.deps.deliveries.write(w).catch((err) => this.noteBookkeepingFailure(err, "record of a successful attempt", p.log));
+    await this.endStreak(p);
+    return SUCCEEDED;
+  }
+
+  /** A success ends the webhook's failing streak; a probe's (or any success while open) closes its circuit. */
+  private async endStreak(p: Plan): Promise<void> {
+    const { sub, message } = p;
+    if (!sub || !(sub.failingSince || sub.consecutiveFailures || sub.circuit || message.probe)) return;
+    const close = Boolean(sub.circuit || message.probe);
     try {
-      if (result.statusCode === 410) {
-        await this.disable(sub, "the endpoint answered 410 Gone", nowIso);
-        await this.deps.deliveries.write({
-          message,
-          attempt,
-          status: "failed",
-          roundStart,
-          round,
-          nowIso,
-          previousAttempts,
-          reason: "endpoint answered 410 Gone",
-        });
-        this.deps.metrics.count("DeliveriesFailed");
-        this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
-        return;
-      }
-      const health = await this.noteFailure(sub, nowIso, message, log);
-      if (health.disabled) {
-        await this.deps.deliveries.write({
-          message,
-          attempt,
-          status: "failed",
-          roundStart,
-          round,
-          nowIso,
-          previousAttempts,
-          reason: "subscription auto-disabled",
-        });
-        this.deps.metrics.count("DeliveriesFailed");
-        this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
-        return;
-      }
-      circuitOpen = health.open;
+      await this.successes.call(subKey(sub.tenantId, sub.id), { tenantId: sub.tenantId, id: sub.id, nowIso: p.nowIso, close, log: p.log });
+      this.cache.delete(subKey(sub.tenantId, sub.id));
     } catch (err) {
-      return this.bookkeepingFailed(ctx, received, err, "disable");
+      this.noteBookkeepingFailure(err, "failing streak reset", p.log);
     }
+  }
 
-    const retryAfter = result.statusCode === 429 || result.statusCode === 503 ? parseRetryAfter(result.retryAfter, clock.now()) : undefined;
-    let delay = this.deps.schedule.delayAfter(roundAttempt, retryAfter);
-    if (delay === undefined) {
-      this.deps.onAttempt?.({ message, attempt, outcome: "failed" });
-      return this.deadLetter(ctx, received, message, { roundStart, round, nowIso, attempt, previousAttempts, reason: "retry schedule exhausted" });
-    }
-    if (circuitOpen || delay > (this.deps.policy.maxQueuedBackoffSeconds ?? HEALTH.maxQueuedBackoffSeconds)) {
-      // Not held in flight: an open circuit's retries, and backoffs longer than the queue should hold, wait parked.
-      // If parking fails, the message is held for the attempt's backoff as before (never sooner).
-      this.deps.onAttempt?.({ message, attempt, outcome: "retrying", nextDelaySeconds: delay });
-      return park(
-        circuitOpen ? "circuit" : "backoff",
-        circuitOpen ? Math.min(clock.now(), acceptedAt(message)) : clock.now() + delay * 1000,
-        { attempt },
-        delay,
-      );
-    }
-    const nextAttemptAt = new Date(clock.now() + delay * 1000).toISOString();
+  /**
+   * A failed attempt's record: pending, with its next attempt's time. If it cannot be written the
+   * backoff stands all the same, and the record's count lags: the receive count (≥ the attempts this
+   * message made) keeps the schedule moving, never to its end.
+   */
+  private async recordRetry(p: Plan, w: AttemptWrite, retry: Retry): Promise<Outcome> {
+    const { clock, schedule } = this.deps;
     try {
-      await this.deps.deliveries.write({ message, attempt, status: "pending", roundStart, round, nowIso, nextAttemptAt, previousAttempts });
+      await this.deps.deliveries.write({ ...w, nextAttemptAt: new Date(clock.now() + retry.delaySeconds * 1000).toISOString() });
+      return retry;
     } catch (err) {
-      // The attempt is not in the log, so the record's count lags: the receive count (≥ the attempts
-      // this message made) keeps the schedule moving, never to its end.
-      this.noteBookkeepingFailure(err, "record of a failed attempt", log);
-      const step = Math.max(roundAttempt, Math.min(received.receiveCount ?? 1, this.deps.schedule.maxAttempts - 1));
-      delay = Math.max(delay, this.deps.schedule.delayAfter(step, retryAfter) ?? delay);
+      this.noteBookkeepingFailure(err, "record of a failed attempt", p.log);
+      const step = Math.max(roundAttempt(p), Math.min(p.received.receiveCount ?? 1, schedule.maxAttempts - 1));
+      return { ...retry, delaySeconds: Math.max(retry.delaySeconds, schedule.delayAfter(step, retry.retryAfter) ?? retry.delaySeconds) };
     }
-    this.deps.onAttempt?.({ message, attempt, outcome: "retrying", nextDelaySeconds: delay });
-    return this.later(ctx, received, delay);
+  }
+
+  /** A record the outcome stands on (failed, skipped): if it cannot be written, the message waits and is decided again. */
+  private async recordFinal(p: Plan, w: AttemptWrite, what: string, outcome: Outcome): Promise<Outcome> {
+    try {
+      await this.deps.deliveries.write(w);
+      return outcome;
+    } catch (err) {
+      return this.bookkeepingFailed(p, err, what);
+    }
+  }
+
+  /** DLQ first, then the record: a crash in between re-dead-letters, and the stale copy is dropped at redrive. */
+  private async deadLetter(p: Plan, w: AttemptWrite): Promise<Outcome> {
+    const deadLetteredAt = p.nowIso;
+    const { recovery: _r, released: _l, probe: _p, forwarded: _f, ...rest } = p.message;
+    try {
+      await this.deps.queue.deadLetter({ ...rest, deadLetteredAt });
+    } catch (err) {
+      this.deps.logger.error("sending to the DLQ failed; the message waits and tries again", { ...p.log, error: err as Error });
+      return this.bookkeepingWait(p.received);
+    }
+    // The DLQ holds it: done here, even if the write fails (the log then still says pending).
+    await this.deps.deliveries
+      .write({ ...w, status: "failed", deadLetteredAt, reason: EXHAUSTED_REASON })
+      .catch((err) => this.noteBookkeepingFailure(err, "record of a dead-lettered delivery", p.log));
+    return EXHAUSTED;
+  }
+
+  /**
+   * Parks the delivery (its record written with the attempt it just made, if any) and tells the
+   * webhook's health when to look at it; the message is then deleted. A failed write keeps the message
+   * instead (for the attempt's backoff, or a bookkeeping wait), so nothing is parked without a wake.
+   */
+  private async park(p: Plan, w: AttemptWrite, outcome: Parked): Promise<Outcome> {
+    const { message, record, sub } = p;
+    const dueAt = new Date(outcome.dueAtMs).toISOString();
+    const windowEndsAt = record?.windowEndsAt ?? new Date(windowStart(record, w) + this.deps.schedule.totalSeconds * 1000).toISOString();
+    try {
+      await this.deps.deliveries.park({ ...w, reason: outcome.reason, dueAt, windowEndsAt });
+      // When the release λ must look: a held delivery at the next probe (open) or its window's end
+      // (paused); the others when due. A wake already at or before that needs no conditional write.
+      const wakeBy = outcome.reason === "circuit" && sub?.nextProbeAt ? [dueAt, sub.nextProbeAt].sort()[1] : outcome.reason === "paused" ? windowEndsAt : dueAt;
+      const sooner = !(sub?.wakeAt !== undefined && sub.wakeAt <= wakeBy);
+      await this.parks.call(subKey(message.tenantId, message.webhookId), {
+        tenantId: message.tenantId,
+        id: message.webhookId,
+        count: record?.parked ? 0 : 1,
+        dueAt: wakeBy,
+        nowIso: w.nowIso,
+        sooner,
+      });
+      return outcome;
+    } catch (err) {
+      this.noteBookkeepingFailure(err, "park", p.log);
+      return { kind: "wait", delaySeconds: outcome.fallbackSeconds ?? bookkeepingDelay(p.received.receiveCount), why: "bookkeeping" };
+    }
+  }
+
+  /** Sends the delivery on to the slow lane, unattempted (the gate forwards only where there is one). */
+  private async forward(p: Plan): Promise<Outcome> {
+    try {
+      await this.deps.slowLane!.send([{ ...p.message, forwarded: true }]);
+      return FORWARDED;
+    } catch (err) {
+      return this.bookkeepingFailed(p, err, "slow lane forward");
+    }
   }
 
   /**
@@ -466,16 +627,20 @@ export class DeliveryService {
     return Math.max(0, MAX_VISIBILITY_TIMEOUT_SECONDS - elapsed - QUEUE.visibilityMarginSeconds);
   }
 
-  private noteBookkeepingFailure(err: unknown, what: string, log: Record<string, unknown>): void {
+  private noteBookkeepingFailure(err: unknown, what: string, log: object): void {
     this.deps.metrics.count(BOOKKEEPING_WRITE_FAILURES);
     this.deps.logger.error(`bookkeeping write failed: ${what}`, { ...log, error: err as Error });
   }
 
-  /** A write the message's fate depends on failed: counted, and the message waits a backoff before it is decided again. */
-  private bookkeepingFailed(ctx: BatchContext, received: ReceivedMessage, err: unknown, what: string): never {
-    const m = ctx.messages.get(received.messageId);
-    this.noteBookkeepingFailure(err, what, { deliveryId: m?.deliveryId, tenantId: m?.tenantId, webhookId: m?.webhookId });
-    return this.later(ctx, received, bookkeepingDelay(received));
+  /** The wait of a message whose bookkeeping failed (`bookkeepingDelay`). */
+  private bookkeepingWait(received: ReceivedMessage): Outcome {
+    return { kind: "wait", delaySeconds: bookkeepingDelay(received.receiveCount), why: "bookkeeping" };
+  }
+
+  /** A write the message's fate depends on failed: counted, and the message waits before it is decided again. */
+  private bookkeepingFailed(d: Delivery, err: unknown, what: string): Outcome {
+    this.noteBookkeepingFailure(err, what, d.log);
+    return this.bookkeepingWait(d.received);
   }
 
   /**
@@ -513,7 +678,8 @@ export class DeliveryService {
     return { ...sub, secrets };
   }
 
-  private attempt(sub: Subscription, message: DeliveryMessage): Promise<HttpResult> {
+  /** Signs the payload with every secret that still signs and POSTs it (docs/receiving-webhooks.md). */
+  private post(sub: Subscription, message: DeliveryMessage): Promise<HttpResult> {
     const now = this.deps.clock.now();
     const timestamp = Math.floor(now / 1000);
     const headers = {
@@ -526,96 +692,48 @@ export class DeliveryService {
     return this.deps.sender.post(sub.url, headers, message.payload, this.deps.attemptTimeoutMs);
   }
 
-  /** DLQ first, then the record: a crash in between re-dead-letters, and the stale copy is dropped at redrive. */
-  private async deadLetter(
-    ctx: BatchContext,
-    received: ReceivedMessage,
-    message: DeliveryMessage,
-    w: { roundStart: number; round?: string; nowIso: string; attempt?: Attempt; previousAttempts: number; reason: string },
-  ): Promise<void> {
-    const deadLetteredAt = w.nowIso;
-    const { recovery: _r, released: _l, probe: _p, forwarded: _f, ...rest } = message;
-    try {
-      await this.deps.queue.deadLetter({ ...rest, deadLetteredAt });
-    } catch (err) {
-      this.deps.logger.error("sending to the DLQ failed; the message waits and tries again", { deliveryId: message.deliveryId, error: err as Error });
-      return this.later(ctx, received, bookkeepingDelay(received));
-    }
-    try {
-      await this.deps.deliveries.write({
-        message,
-        attempt: w.attempt,
-        status: "failed",
-        roundStart: w.roundStart,
-        round: w.round,
-        nowIso: w.nowIso,
-        deadLetteredAt,
-        reason: w.reason,
-        previousAttempts: w.previousAttempts,
-      });
-    } catch (err) {
-      // The DLQ holds it: done here; the log still says pending.
-      this.noteBookkeepingFailure(err, "record of a dead-lettered delivery", {
-        deliveryId: message.deliveryId,
-        tenantId: message.tenantId,
-        webhookId: message.webhookId,
-      });
-    }
-    this.deps.metrics.count("DeliveriesFailed");
-    this.deps.metrics.count("DlqMoves");
-    this.deps.logger.warn("delivery failed and was sent to the DLQ", {
-      deliveryId: message.deliveryId,
-      tenantId: message.tenantId,
-      webhookId: message.webhookId,
-      reason: w.reason,
-    });
-  }
-
   /**
    * Counts the failed attempt on the webhook (one additive write): opens its circuit at the threshold
    * (one conditional write, so concurrent λs open it once) and auto-disables it after its failing
-   * streak's length. A failed probe leaves the circuit open.
+   * streak's length. A failed probe leaves the circuit open. Says whether the circuit is now open,
+   * or the webhook disabled ("closed" too when a count or opening write failed: the attempt's own
+   * record and backoff still stand).
    */
-  private async noteFailure(
-    sub: Subscription,
-    nowIso: string,
-    message: DeliveryMessage,
-    log: Record<string, unknown>,
-  ): Promise<{ disabled: boolean; open: boolean }> {
+  private async noteFailure(t: Tried): Promise<"open" | "closed" | "disabled"> {
     const { health, policy } = this.deps;
-    let now: Subscription | undefined;
+    const { sub, nowIso, message, log } = t;
+    let counted: Subscription | undefined;
     try {
-      now = await this.failures.call(subKey(sub.tenantId, sub.id), { tenantId: sub.tenantId, id: sub.id, nowIso });
+      counted = await this.failures.call(subKey(sub.tenantId, sub.id), { tenantId: sub.tenantId, id: sub.id, nowIso });
     } catch (err) {
-      // Not counted (throttled): the attempt's own record and backoff still stand.
       this.noteBookkeepingFailure(err, "failure count", log);
-      return { disabled: false, open: false };
+      return "closed";
     }
-    if (!now) {
+    if (!counted) {
       this.cache.delete(subKey(sub.tenantId, sub.id));
-      return { disabled: false, open: false };
+      return "closed";
     }
-    this.refreshHealth(now);
-    const failingSince = now.failingSince ?? nowIso;
+    this.refreshHealth(counted);
+    const failingSince = counted.failingSince ?? nowIso;
     const failingForSeconds = (Date.parse(nowIso) - Date.parse(failingSince)) / 1000;
     if (failingForSeconds >= this.deps.autoDisableAfterSeconds) {
       const days = Math.round((failingForSeconds / 86_400) * 10) / 10;
-      await this.disable(now, `every attempt failed for ${days} days (since ${failingSince})`, nowIso);
-      return { disabled: true, open: false };
+      await this.disable(counted, `every attempt failed for ${days} days (since ${failingSince})`, nowIso);
+      return "disabled";
     }
     if (message.probe) {
       await health.probeFailed(sub.tenantId, sub.id).catch((err) => this.noteBookkeepingFailure(err, "probe outcome", log));
-      return { disabled: false, open: true };
+      return "open";
     }
-    if (now.circuit) return { disabled: false, open: true };
-    if ((now.consecutiveFailures ?? 0) < policy.breakerThreshold) return { disabled: false, open: false };
+    if (counted.circuit) return "open";
+    if ((counted.consecutiveFailures ?? 0) < policy.breakerThreshold) return "closed";
     try {
-      await this.opens.call(subKey(sub.tenantId, sub.id), { sub: now, nowIso, log });
+      await this.opens.call(subKey(sub.tenantId, sub.id), { sub: counted, nowIso, log });
     } catch (err) {
       this.noteBookkeepingFailure(err, "circuit opening", log);
-      return { disabled: false, open: false };
+      return "closed";
     }
-    return { disabled: false, open: true };
+    return "open";
   }
 
   /**
@@ -631,7 +749,7 @@ export class DeliveryService {
   }
 
   /** Opens the circuit (one conditional write: concurrent λs open it once). */
-  private async openCircuit(sub: Subscription, nowIso: string, log: Record<string, unknown>): Promise<void> {
+  private async openCircuit(sub: Subscription, nowIso: string, log: LogFields): Promise<void> {
     const { policy } = this.deps;
     const nextProbeAt = new Date(Date.parse(nowIso) + policy.probeIntervalSeconds * 1000).toISOString();
     if (
@@ -651,61 +769,15 @@ export class DeliveryService {
     }
   }
 
-  /**
-   * Parks the delivery (its record written with the attempt it just made, if any), tells the webhook's
-   * health when to look at it, and finishes with the message: it is deleted from the queue. A failed
-   * write keeps the message instead (a bookkeeping backoff), so nothing is parked without a wake.
-   */
-  private async park(
-    ctx: BatchContext,
-    received: ReceivedMessage,
-    w: AttemptWrite,
-    sub: Subscription,
-    record: DeliveryRecord | undefined,
-    reason: ParkReason,
-    dueAtMs: number,
-    fallbackSeconds?: number,
-  ): Promise<void> {
-    const { message } = w;
-    const dueAt = new Date(dueAtMs).toISOString();
-    const windowEndsAt = record?.windowEndsAt ?? new Date(this.windowStart(record, w) + this.deps.schedule.totalSeconds * 1000).toISOString();
-    try {
-      await this.deps.deliveries.park({ ...w, reason, dueAt, windowEndsAt });
-      // When the release λ must look: a held delivery at the next probe (open) or its window's end
-      // (paused); the others when due. A wake already at or before that needs no conditional write.
-      const wakeBy = reason === "circuit" && sub.nextProbeAt ? [dueAt, sub.nextProbeAt].sort()[1] : reason === "paused" ? windowEndsAt : dueAt;
-      const sooner = !(sub.wakeAt !== undefined && sub.wakeAt <= wakeBy);
-      await this.parks.call(subKey(message.tenantId, message.webhookId), {
-        tenantId: message.tenantId,
-        id: message.webhookId,
-        count: record?.parked ? 0 : 1,
-        dueAt: wakeBy,
-        nowIso: w.nowIso,
-        sooner,
-      });
-    } catch (err) {
-      if (fallbackSeconds === undefined) return this.bookkeepingFailed(ctx, received, err, "park");
-      this.noteBookkeepingFailure(err, "park", { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId });
-      return this.later(ctx, received, fallbackSeconds);
-    }
-    this.deps.metrics.count(METRICS.deliveriesParked);
-    this.deps.logger.info(`delivery parked (${reason})`, { deliveryId: message.deliveryId, tenantId: message.tenantId, webhookId: message.webhookId, dueAt });
-  }
-
-  /** When the delivery's retry window began: its round's first attempt (this one, if it is that), or now if it had none. */
-  private windowStart(record: DeliveryRecord | undefined, w: AttemptWrite): number {
-    const now = Date.parse(w.nowIso);
-    if (!record || record.attemptCount <= w.roundStart) return now;
-    const first = record.attempts.find((a) => a.n === w.roundStart + 1);
-    return first ? Date.parse(first.at) : now;
-  }
-
   /** A lease on one of a slow webhook's in-progress slots, or undefined when all are taken (or the write failed). */
   private async takeSlot(sub: Subscription, now: number): Promise<number | undefined> {
-    // A lease is its end (ms) × 1000 plus this process's next sequence number, so two deliveries of a
-    // batch started in the same millisecond cannot share one slot; the store refuses a lease already
-    // held (two λs drawing the same number), and ended leases (dead workers) are dropped.
-    const lease = (now + HEALTH.slotLeaseSeconds * 1000) * 1000 + (leaseSeq++ % 1000);
+    // Its end (ms) × 1000 plus a suffix, so ended leases (dead workers) can be dropped. The slots are a
+    // set: two equal leases would hold one slot, and freeing one would free both. The suffix counts
+    // on from a random start, so this process's leases of one millisecond never collide (under 1,000 of
+    // them; a random suffix did, for leases taken at once); two workers' collide only if they draw the
+    // same of 1,000.
+    leaseSuffix = (leaseSuffix + 1) % 1000;
+    const lease = (now + HEALTH.slotLeaseSeconds * 1000) * 1000 + leaseSuffix;
     const expired = [...(sub.slots ?? [])].filter((l) => l / 1000 < now);
     try {
       return (await this.deps.health.takeSlot(sub.tenantId, sub.id, { lease, limit: HEALTH.slowInProgress, expired })) ? lease : undefined;
@@ -717,7 +789,7 @@ export class DeliveryService {
   }
 
   /** An attempt took long: the webhook is (still) slow, and its requests in progress are bounded from now on. */
-  private async noteSlow(sub: Subscription, durationMs: number, log: Record<string, unknown>): Promise<void> {
+  private async noteSlow(sub: Subscription, durationMs: number, log: LogFields): Promise<void> {
     const now = this.deps.clock.now();
     if (sub.slowUntil && Date.parse(sub.slowUntil) > now + (HEALTH.slowForSeconds * 1000) / 2) return;
     try {
@@ -744,37 +816,18 @@ export class DeliveryService {
   }
 }
 
+/** The last slot lease's suffix (`takeSlot`). */
+let leaseSuffix = Math.floor(Math.random() * 1000);
+
 /** Marked slow and the mark has not run out: its requests in progress are bounded. */
 function isSlow(sub: Subscription, now: number): boolean {
   return sub.slowUntil !== undefined && Date.parse(sub.slowUntil) > now;
 }
 
-/**
- * How long a message waits when its bookkeeping failed (DynamoDB throttling or down): 1, 2, 4, 8, then
- * 15 minutes by receive count, so an outage of hours spends few receives of maxReceiveCount.
- */
-/** The low three digits of this process's slot leases: a random start, then one more per lease. */
-let leaseSeq = randomInt(1000);
-
-export function bookkeepingDelay(received: ReceivedMessage): number {
-  const n = Math.max(1, received.receiveCount ?? 1);
-  return Math.min(60 * 2 ** Math.min(n - 1, 4), QUEUE.maxDelaySeconds);
-}
-
-/** When the delivery's event was accepted: the time part of its id (0, i.e. long ago, if unreadable). */
-function acceptedAt(m: DeliveryMessage): number {
-  try {
-    return decodeTime(m.deliveryId.slice("dlv_".length));
-  } catch {
-    return 0;
-  }
-}
-
-function parseMessage(body: string): DeliveryMessage | undefined {
-  try {
-    const parsed = messageSchema.safeParse(JSON.parse(body));
-    return parsed.success ? (parsed.data as DeliveryMessage) : undefined;
-  } catch {
-    return undefined;
-  }
+/** When the delivery's retry window began: its round's first attempt (this one, if it is that), or now if it had none. */
+function windowStart(record: DeliveryRecord | undefined, w: AttemptWrite): number {
+  const now = Date.parse(w.nowIso);
+  if (!record || record.attemptCount <= w.roundStart) return now;
+  const first = record.attempts.find((a) => a.n === w.roundStart + 1);
+  return first ? Date.parse(first.at) : now;
 }

@@ -8,7 +8,9 @@ import type { DeliveryMessage, Subscription } from "#core/model.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { World, type WorldOptions } from "../../sim/world.ts";
 import type { Endpoint } from "../../sim/ports/http.ts";
-import { LIMITS } from "#core/settings.ts";
+import { HEALTH, LIMITS } from "#core/settings.ts";
+import type { AttemptReport } from "#core/delivery.ts";
+import { jest } from "@jest/globals";
 
 const TENANT = "acct_sim";
 const URL = "https://hooks.example.com/in";
@@ -226,5 +228,57 @@ describe("the delivery decision on AWS-faithful in-memory ports", () => {
     expect(world.sender.posts).toBe(1);
     expect(world.ledger.violations).toEqual([]);
     expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 1 });
+  });
+});
+
+describe("defects found while the decision was put in stages", () => {
+  test("a dropped copy does not stand for its delivery: an ingest retry's copy ahead of the live message in one batch leaves it attempted", async () => {
+    let calls = 0;
+    const { world, sub } = await setup(() => (++calls === 1 ? { latencyMs: 50, status: 500 } : { latencyMs: 50, status: 200 }));
+    await publish(world);
+    await step(world, 0); // attempt 1 fails: pending, back in about 5 s
+    await publish(world); // the same id again: a recovery copy, delayed 60 s
+    await world.time.runUntil(world.time.now() + 61_000);
+    const batch = world.receive(10);
+    expect(batch).toHaveLength(2);
+    // The recovery copy first: it is dropped (the delivery exists), and must not make the live copy a "second copy".
+    const recovery = (b: string) => (JSON.parse(b) as DeliveryMessage).recovery === true;
+    batch.sort((a, b) => Number(recovery(b.body)) - Number(recovery(a.body)));
+    expect(recovery(batch[0].body)).toBe(true);
+    const r = await world.deliverBatch(batch);
+    expect(r).toMatchObject({ retried: [], errors: [] });
+    expect(world.sender.posts).toBe(2);
+    expect(await only(world, sub)).toMatchObject({ status: "succeeded", attemptCount: 2 });
+  });
+
+  test("a slow webhook's slot leases taken in the same millisecond are distinct: eleven attempts at once hold ten slots, the eleventh is parked busy", async () => {
+    const { world, sub } = await setup(() => ({ latencyMs: 5_000, status: 200 }), { slowLane: false });
+    const slowUntil = new Date(world.time.now() + HEALTH.slowForSeconds * 1000).toISOString();
+    await world.time.drive(world.health.markSlow(TENANT, sub.id, { slowUntil, slowMs: 5_000 }));
+    for (let i = 0; i <= HEALTH.slowInProgress; i++) await publish(world, `evt_${i}`);
+    await world.time.runUntil(world.time.now() + 2_000);
+    const batch = [...world.receive(10), ...world.receive(10)];
+    expect(batch).toHaveLength(HEALTH.slowInProgress + 1);
+    // Every random draw the same: what chance did before, for ten leases of one millisecond about 1 time in 23
+    // (1 − ∏(1 − i/1000), i < 10), and the slow-webhook test of endpoint-health.test.ts then failed with 11 at once.
+    const random = jest.spyOn(Math, "random").mockReturnValue(0.5);
+    try {
+      await world.deliverBatch(batch);
+    } finally {
+      random.mockRestore();
+    }
+    expect(world.sender.posts).toBe(HEALTH.slowInProgress);
+    expect(world.metrics.get("DeliveriesParked")).toBe(1);
+  });
+
+  test("every attempt made is reported, also one whose record cannot be written (a 410 during a deliveries outage)", async () => {
+    const reports: AttemptReport[] = [];
+    const { world } = await setup(() => ({ latencyMs: 20, status: 410 }), { onAttempt: (a) => reports.push(a) });
+    await publish(world);
+    world.dynamo.writeOutage = { tables: ["deliveries"], untilMs: world.time.now() + 3_600_000 };
+    const r = await step(world, 0);
+    expect(r).toMatchObject({ retried: [r.batch[0].messageId], errors: [] });
+    expect(world.sender.posts).toBe(1);
+    expect(reports.map((a) => [a.attempt.n, a.attempt.statusCode, a.outcome])).toEqual([[1, 410, "failed"]]);
   });
 });
