@@ -775,7 +775,7 @@ export class DeliveryService {
     // set: two equal leases would hold one slot, and freeing one would free both. The suffix counts
     // on from a random start, so this process's leases of one millisecond never collide (under 1,000 of
     // them; a random suffix did, for leases taken at once); two workers' collide only if they draw the
-    // same of 1,000.
+    // same of 1,000, and then the store refuses the second (takeSlot's condition).
     leaseSuffix = (leaseSuffix + 1) % 1000;
     const lease = (now + HEALTH.slotLeaseSeconds * 1000) * 1000 + leaseSuffix;
     const expired = [...(sub.slots ?? [])].filter((l) => l / 1000 < now);
