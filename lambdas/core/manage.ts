@@ -27,7 +27,7 @@ import {
   type SecretSealer,
   type SubscriptionStore,
 } from "./ports.ts";
-import { decodeCursor } from "./adapters/dynamodb.ts";
+import { decodeCursor } from "../adapters/dynamodb.ts";
 import { lookupEvent } from "./event-lookup.ts";
 import { HEALTH, LIMITS } from "./settings.ts";
 import { generateSecret } from "./signing.ts";

@@ -1,20 +1,20 @@
 import { SQSClient, type SQSClientConfig } from "@aws-sdk/client-sqs";
 import type { DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import { KMSClient, type KMSClientConfig } from "@aws-sdk/client-kms";
-import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "./adapters/dynamodb.ts";
-import { KmsSecretSealer } from "./adapters/kms.ts";
-import { SqsDeliveryQueue, type SqsQueueConfig } from "./adapters/sqs.ts";
+import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "../adapters/dynamodb.ts";
+import { KmsSecretSealer } from "../adapters/kms.ts";
+import { SqsDeliveryQueue, type SqsQueueConfig } from "../adapters/sqs.ts";
 import { DeliveryService, type AttemptReport } from "./delivery.ts";
-import { UndiciSender } from "./http-sender.ts";
+import { UndiciSender } from "../adapters/http-sender.ts";
 import { IngestService } from "./ingest.ts";
 import { ManageService } from "./manage.ts";
-import { DynamoPortalSessionStore } from "./adapters/portal-sessions.ts";
+import { DynamoPortalSessionStore } from "../adapters/portal-sessions.ts";
 import { PortalService } from "./portal.ts";
 import { noMetrics, systemClock, type Clock, type CoreLogger, type CoreMetrics, type HttpSender } from "./ports.ts";
 import { parseDuration, RetrySchedule } from "./retry.ts";
 import { DELIVERY, ENV, HEALTH } from "./settings.ts";
 import { ParkingService, type HealthPolicy } from "./parking.ts";
-import { DynamoHealthStore } from "./adapters/health.ts";
+import { DynamoHealthStore } from "../adapters/health.ts";
 
 /** Everything a λ needs to know about its surroundings; read from the environment the stack sets. */
 export interface RuntimeConfig {

@@ -16,7 +16,7 @@ const PROJECT_ROOT = path.resolve(import.meta.dirname, "..", "..");
 /** CloudWatch namespace and Powertools service name of every λ. */
 export const SERVICE_NAME = "RecordsKeeperWebhooks";
 
-/** The DynamoDB actions the core's adapters call (lambdas/core/adapters/dynamodb.ts); a λ is granted those it uses. */
+/** The DynamoDB actions the core's adapters call (lambdas/adapters/dynamodb.ts); a λ is granted those it uses. */
 export type TableAction = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem";
 
 const TABLE_WRITES: ReadonlySet<TableAction> = new Set(["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]);

@@ -23,7 +23,7 @@ import {
   type SubscriptionStore,
 } from "#core/ports.ts";
 import { DELIVERY } from "#core/settings.ts";
-import { INDEXED_STATUSES, decodeCursor } from "#core/adapters/dynamodb.ts";
+import { INDEXED_STATUSES, decodeCursor } from "#adapters/dynamodb.ts";
 import { AwsRuleError, type Ledger, type VirtualTime } from "../engine.ts";
 
 /** DynamoDB's largest item. */
@@ -315,7 +315,7 @@ export class SimSubscriptionStore implements SubscriptionStore {
 
 /**
  * The health store on the simulated subscriptions table: the same conditions as the DynamoDB adapter
- * (adapters/health.ts), each write charged to the tenant's partition (rate windows to their own).
+ * (lambdas/adapters/health.ts), each write charged to the tenant's partition (rate windows to their own).
  */
 export class SimHealthStore implements HealthStore {
   private readonly rates = new Map<string, number>();

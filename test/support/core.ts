@@ -1,8 +1,8 @@
 import { ReceiveMessageCommand, SQSClient, type Message } from "@aws-sdk/client-sqs";
 import type { SQSEvent } from "aws-lambda";
 import { handleApi, type ApiResponse } from "#core/api.ts";
-import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "#core/adapters/dynamodb.ts";
-import { SqsDeliveryQueue } from "#core/adapters/sqs.ts";
+import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "#adapters/dynamodb.ts";
+import { SqsDeliveryQueue } from "#adapters/sqs.ts";
 import type { Clock } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { createDeliveryService, createIngestService, createManageService, type RuntimeConfig } from "#core/wiring.ts";

@@ -10,8 +10,8 @@ import {
   StartMessageMoveTaskCommand,
   type SendMessageBatchRequestEntry,
 } from "@aws-sdk/client-sqs";
-import type { DeliveryMessage } from "../model.ts";
-import { RedriveInProgress, type DeliveryQueue, type QueueDepths, type RedriveTask } from "../ports.ts";
+import type { DeliveryMessage } from "#core/model.ts";
+import { RedriveInProgress, type DeliveryQueue, type QueueDepths, type RedriveTask } from "#core/ports.ts";
 
 export interface SqsQueueConfig {
   queueUrl: string;

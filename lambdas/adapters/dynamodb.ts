@@ -12,8 +12,8 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { decodeTime } from "ulid";
-import { deliveryIdBounds } from "../ids.ts";
-import type { Attempt, BatchMarker, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "../model.ts";
+import { deliveryIdBounds } from "#core/ids.ts";
+import type { Attempt, BatchMarker, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "#core/model.ts";
 import type {
   AttemptWrite,
   DeliveryLog,
@@ -24,9 +24,9 @@ import type {
   ParkWrite,
   SubscriptionChanges,
   SubscriptionStore,
-} from "../ports.ts";
-import { StaleWrite } from "../ports.ts";
-import { DELIVERY, TABLES } from "../settings.ts";
+} from "#core/ports.ts";
+import { StaleWrite } from "#core/ports.ts";
+import { DELIVERY, TABLES } from "#core/settings.ts";
 
 /**
  * DynamoDB adapters of the core's ports. Keys (settings.TABLES):
