@@ -27,6 +27,7 @@ import {
   type SecretSealer,
   type SubscriptionStore,
 } from "./ports.ts";
+// biome-ignore lint/style/noRestrictedImports: the last adapter import in core; the manage split (issue 13) makes cursors opaque to the core and removes it.
 import { decodeCursor } from "../adapters/dynamodb.ts";
 import { lookupEvent } from "./event-lookup.ts";
 import { HEALTH, LIMITS } from "./settings.ts";
