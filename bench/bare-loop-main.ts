@@ -6,7 +6,7 @@
  * Config as JSON in argv[2]: { urls, secret, requests, concurrency }. Reports over IPC:
  * { requests, ok, wallMs, cpuMs } — CPU of this process over the loop, as for the worker.
  */
-import { UndiciSender } from "#core/http-sender.ts";
+import { UndiciSender } from "#adapters/http-sender.ts";
 import { signatureHeader } from "#core/signing.ts";
 import { USER_AGENT } from "#core/version.ts";
 import { deliveredPayload } from "./payload.ts";

@@ -7,7 +7,7 @@ import type { Construct } from "constructs";
 import { DEFAULT_RETRY_SCHEDULE_SECONDS, DELIVERY, HEALTH, MAX_VISIBILITY_TIMEOUT_SECONDS, QUEUE, RETRY_JITTER } from "#core/settings.ts";
 import { DeliveryPipeline } from "./constructs/delivery-pipeline.ts";
 import { EndpointHealth } from "./constructs/endpoint-health.ts";
-import type { RuntimeConfig } from "./constructs/environment.ts";
+import type { TunedBehaviour } from "./constructs/environment.ts";
 import { WebhooksMonitoring } from "./constructs/monitoring.ts";
 import { WebhooksTables } from "./constructs/tables.ts";
 import { WebhooksApi, type ApiThrottles } from "./constructs/webhooks-api.ts";
@@ -73,7 +73,7 @@ export class WebhooksStack extends Stack {
 
   constructor(scope: Construct, id: string, props: WebhooksStackProps = {}) {
     super(scope, id, props);
-    const config: RuntimeConfig = {
+    const config: TunedBehaviour = {
       retryScheduleSeconds: validRetrySchedule(props.retryScheduleSeconds ?? DEFAULT_RETRY_SCHEDULE_SECONDS),
       autoDisableAfterSeconds: validAutoDisable(props.autoDisableAfterSeconds ?? DELIVERY.autoDisableAfterSeconds),
       breakerThreshold: validBreakerThreshold(props.breakerThreshold ?? HEALTH.breakerThreshold),

@@ -6,7 +6,7 @@ import { startGuard, type EmulatorCredentials, type GuardedService } from "./emu
 
 /**
  * The local stack's KMS: a stand-in for the two KMS operations the service uses, so that the KMS
- * adapter (lambdas/core/adapters/kms.ts) runs unchanged through the real @aws-sdk/client-kms:
+ * adapter (lambdas/adapters/kms.ts) runs unchanged through the real @aws-sdk/client-kms:
  * `TrentService.GenerateDataKey` and `TrentService.Decrypt` over the JSON 1.1 protocol.
  *
  * - One symmetric key (LOCAL_KMS_KEY_ARN) whose 256-bit master key lives in memory, or, with a

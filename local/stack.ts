@@ -9,18 +9,16 @@ import type { AttemptReport } from "#core/delivery.ts";
 import type { CoreMetrics, HttpSender } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { DELIVERY, HEALTH, QUEUE, SLOW_LANE } from "#core/settings.ts";
-import {
-  createDeliveryServices,
-  createIngestService,
-  createManageService,
-  createParkingService,
-  createPortalService,
-  type RuntimeConfig,
-} from "#core/wiring.ts";
 import { createDeliverHandler } from "../lambdas/deliver/app.ts";
+import { createDeliveryServices } from "../lambdas/deliver/services.ts";
 import { createIngestHandler } from "../lambdas/ingest/app.ts";
+import { createIngestService } from "../lambdas/ingest/services.ts";
 import { createManageHandler } from "../lambdas/manage/app.ts";
+import { createManageService } from "../lambdas/manage/services.ts";
 import { createPortalHandler } from "../lambdas/portal/app.ts";
+import { createPortalService } from "../lambdas/portal/services.ts";
+import { createParkingService } from "../lambdas/release/services.ts";
+import type { RuntimeConfig } from "../lambdas/shared/config.ts";
 import { buildPortalAssets } from "../portal/build.ts";
 import { startApiServer } from "./api-server.ts";
 import { consoleLogger, type Level } from "./console-logger.ts";

@@ -1,7 +1,7 @@
 import { join, resolve } from "node:path";
 import { RetrySchedule } from "#core/retry.ts";
 import { ENV } from "#core/settings.ts";
-import { healthFromEnv } from "#core/wiring.ts";
+import { healthFromEnv } from "../lambdas/shared/config.ts";
 import { printAttempt } from "./attempt-line.ts";
 import type { Level } from "./console-logger.ts";
 import { startLocalStack } from "./stack.ts";

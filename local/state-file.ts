@@ -1,4 +1,4 @@
-import type { RuntimeConfig } from "#core/wiring.ts";
+import type { RuntimeConfig } from "../lambdas/shared/config.ts";
 
 /**
  * The file `npm start` writes into its state dir so that the CLI, tests and a separate worker

@@ -1,24 +1,21 @@
 /**
- * Endpoint guard (design §8): which URLs a subscription may point at, and which addresses a
- * delivery may dial.
+ * Endpoint guard (docs/security.md): which URLs a subscription may point at, and which addresses a
+ * delivery may dial. The policy only: plain functions of a URL or an address, no socket, no DNS.
  *
  * Two layers, both needed:
  * - `checkEndpointUrl` runs when a subscription is created or changed. It refuses bad schemes,
  *   user-info, `localhost` names and IP literals in a forbidden range, whatever their spelling
  *   (the WHATWG URL parser normalises `0x7f.1`, `2130706433`, `[::ffff:127.0.0.1]`… first).
  *   A host name is accepted without resolving it: it may not resolve yet.
- * - `createGuardedDispatcher` / `guardedLookup` / `assertDialable` run when a delivery connects.
- *   The check is made on the address actually dialled, after DNS, so a name that resolved to a
- *   public address at creation and to 127.0.0.1 now (DNS rebinding) is refused before any
- *   connection is opened.
+ * - `assertDialable` and `forbiddenAddressReason` run when a delivery connects, in the HTTP adapter
+ *   (lambdas/adapters/guarded-dispatcher.ts: the guarded lookup and dispatcher). The check is made on
+ *   the address actually dialled, after DNS, so a name that resolved to a public address at creation
+ *   and to 127.0.0.1 now (DNS rebinding) is refused before any connection is opened.
  *
  * `allowPrivate` (WEBHOOKS_ALLOW_PRIVATE_ENDPOINTS, local stack only) switches the address checks
  * off and allows `http:`; the URL must still be an absolute http(s) URL without user-info.
  */
-import dns from "node:dns";
-import net from "node:net";
 import ipaddr from "ipaddr.js";
-import { Agent, buildConnector } from "undici";
 
 export type EndpointPolicy = { allowPrivate: boolean };
 
@@ -131,6 +128,16 @@ export function forbiddenAddressReason(ip: string): string | undefined {
   return address.kind() === "ipv4" ? ipv4Reason(address as ipaddr.IPv4) : ipv6Reason(address as ipaddr.IPv6);
 }
 
+/**
+ * Whether `host` (without brackets) is an IP literal, as `net.isIP` decides it for every host a
+ * parsed URL can hold: dotted-quad IPv4 in plain decimal, or IPv6. (They part only on forms the URL
+ * parser never yields, such as zone ids with punctuation.) Any other name is left to DNS and the
+ * guarded lookup.
+ */
+export function isIpLiteral(host: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host);
+}
+
 // ---------------------------------------------------------------------------------------------
 // URLs (create / update time)
 // ---------------------------------------------------------------------------------------------
@@ -174,7 +181,7 @@ export function checkEndpointUrl(raw: string, policy: EndpointPolicy): EndpointC
   if (policy.allowPrivate) return { ok: true, url };
 
   const host = bareHost(url);
-  if (net.isIP(host) !== 0) {
+  if (isIpLiteral(host)) {
     const reason = forbiddenAddressReason(host);
     if (reason) return { ok: false, reason: `url resolves to ${reason}` };
   } else if (isLocalhostName(host)) {
@@ -184,120 +191,26 @@ export function checkEndpointUrl(raw: string, policy: EndpointPolicy): EndpointC
 }
 
 // ---------------------------------------------------------------------------------------------
-// Connections (dial time)
+// Connections (dial time): the checks the HTTP adapter makes before and while it dials
 // ---------------------------------------------------------------------------------------------
-
-/** A `dns.lookup`-style resolver asked for every address (`all: true`); `dns.lookup` is one. */
-export type Resolver = (
-  hostname: string,
-  options: dns.LookupAllOptions,
-  callback: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void,
-) => void;
-
-type LookupCallback = Parameters<net.LookupFunction>[2];
-
-/** The option form of `dns.lookup`'s second argument, whichever shape the caller used. */
-function lookupOptions(options: unknown): dns.LookupOptions {
-  if (typeof options === "number") return { family: options };
-  if (options !== null && typeof options === "object") return options as dns.LookupOptions;
-  return {};
-}
-
-/**
- * A `lookup` for `net.connect` / `tls.connect` (and undici's `connect` option): resolves with
- * `resolve` (default `dns.lookup`), always asking for every address, and fails with a
- * `ForbiddenAddressError` (code ERR_FORBIDDEN_ADDRESS) when ANY of them is forbidden, so a name
- * with one public and one private record is refused too. Answers in the shape asked for:
- * a list when `options.all`, else the first address and its family.
- * Node does not call `lookup` for IP literals: see `assertDialable`.
- */
-export function guardedLookup(policy: EndpointPolicy, resolve: Resolver = dns.lookup): net.LookupFunction {
-  return function lookup(hostname: string, options: unknown, callback?: LookupCallback): void {
-    // dns.lookup also accepts (hostname, callback) and (hostname, family, callback).
-    const done = (typeof options === "function" ? options : callback) as LookupCallback;
-    const asked = lookupOptions(typeof options === "function" ? undefined : options);
-    const fail = (err: NodeJS.ErrnoException) => done(err, asked.all ? [] : "");
-
-    resolve(hostname, { ...asked, all: true }, (err, addresses) => {
-      if (err) return fail(err);
-      if (!addresses || addresses.length === 0) {
-        const notFound: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
-        notFound.code = "ENOTFOUND";
-        return fail(notFound);
-      }
-      if (!policy.allowPrivate) {
-        for (const { address } of addresses) {
-          const reason = forbiddenAddressReason(address);
-          if (reason) return fail(new ForbiddenAddressError(hostname, address, reason));
-        }
-      }
-      if (asked.all) return done(null, addresses);
-      const first = addresses[0]!;
-      return done(null, first.address, first.family);
-    });
-  } as net.LookupFunction;
-}
 
 /**
  * Why a connection to `hostname` (as undici and net see it: IPv6 without brackets) must not be
  * opened without a lookup, or undefined. Only IP literals are judged; names go through the lookup.
  */
-function literalReason(hostname: string, policy: EndpointPolicy): string | undefined {
-  if (policy.allowPrivate || net.isIP(hostname) === 0) return undefined;
+export function literalReason(hostname: string, policy: EndpointPolicy): string | undefined {
+  if (policy.allowPrivate || !isIpLiteral(hostname)) return undefined;
   return forbiddenAddressReason(hostname);
 }
 
 /**
  * Throws a `ForbiddenAddressError` when `url`'s host is an IP literal in a forbidden range.
  * Node and undici dial IP literals directly, without calling `lookup`, so this is their check.
- * Names are left to `guardedLookup`. The guarded dispatcher makes the same check itself; call
- * this before any other kind of dial.
+ * Names are left to the guarded lookup. The guarded dispatcher (lambdas/adapters/guarded-dispatcher.ts)
+ * makes the same check itself; call this before any other kind of dial.
  */
 export function assertDialable(url: URL, policy: EndpointPolicy): void {
   const host = bareHost(url);
   const reason = literalReason(host, policy);
   if (reason) throw new ForbiddenAddressError(host, host, reason);
-}
-
-export interface GuardedDispatcherOptions {
-  /** TCP + TLS connect timeout, ms. Default 10 s (design §4 attempt timeout). */
-  connectTimeout?: number;
-  /** Idle keep-alive sockets are closed after this long, ms (servers' hints may lower it). Default 30 s. */
-  keepAliveTimeout?: number;
-  /** Upper bound of connections per origin. Default 50. */
-  connections?: number;
-  /** Resolver behind the guarded lookup; tests inject a fake. Default `dns.lookup`. */
-  resolve?: Resolver;
-}
-
-/**
- * The undici dispatcher every delivery goes through: keep-alive connections reused across
- * invocations, a bounded pool per origin, and a connector that
- * - refuses IP-literal hosts in a forbidden range before opening a socket, and
- * - dials names through `guardedLookup`, so the resolved address is checked on every new
- *   connection (DNS rebinding).
- * Redirects: undici's `request()` and `dispatch()` never follow them (only the `redirect`
- * interceptor does, and it is not composed here), so a 3xx stays a failed attempt (design §4).
- * Do not use this dispatcher with undici's `fetch`, which follows redirects by default unless
- * given `redirect: "manual"`.
- */
-export function createGuardedDispatcher(policy: EndpointPolicy, opts: GuardedDispatcherOptions = {}): Agent {
-  const connectToAddress = buildConnector({
-    lookup: guardedLookup(policy, opts.resolve),
-    timeout: opts.connectTimeout ?? 10_000,
-  });
-  const connect: buildConnector.connector = (options, callback) => {
-    const reason = literalReason(options.hostname, policy);
-    if (reason) {
-      callback(new ForbiddenAddressError(options.hostname, options.hostname, reason), null);
-      return;
-    }
-    // Returns the socket so that undici can cancel a pending connect.
-    return connectToAddress(options, callback);
-  };
-  return new Agent({
-    keepAliveTimeout: opts.keepAliveTimeout ?? 30_000,
-    connections: opts.connections ?? 50,
-    connect,
-  });
 }

@@ -148,7 +148,7 @@ export const INGEST = {
 /**
  * The largest delivery message body the queues must accept. The message (JSON) carries the event's
  * payload (JSON) as a string, and its body is written with the characters SQS does not keep escaped
- * as `\uXXXX` (adapters/sqs.ts): a payload byte takes at most three (a 2-byte character becomes a
+ * as `\uXXXX` (lambdas/adapters/sqs.ts): a payload byte takes at most three (a 2-byte character becomes a
  * 6-byte escape; an escaped `"` or `\` takes two, a 4-byte astral one two 6-byte escapes). So at most
  * 3 × the 256 KiB of `data`, plus 16 KiB for the event's other fields (ids, type, tenant, timestamp,
  * each bounded) and the message's own. 802,816 bytes: above SQS's 256 KiB default, within its 1 MiB
@@ -171,7 +171,7 @@ export const LIMITS = {
 } as const;
 
 /**
- * The signing secrets' envelope (lambdas/core/adapters/kms.ts): the KMS encryption context of every
+ * The signing secrets' envelope (lambdas/adapters/kms.ts): the KMS encryption context of every
  * sealed secret is {purpose, tenantId, webhookId}; the stack's IAM conditions allow the KMS calls
  * only with this purpose and these keys.
  */

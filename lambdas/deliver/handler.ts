@@ -1,11 +1,12 @@
 import middy from "@middy/core";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { configFromEnv, createDeliveryServices } from "#core/wiring.ts";
+import { configFromEnv } from "../shared/config.ts";
 import { observability } from "../shared/observability.ts";
 import { createDeliverHandler } from "./app.ts";
+import { createDeliveryServices } from "./services.ts";
 
-/** The λ entry: wiring from the environment the stack sets, Powertools middleware, then the app. */
+/** The λ entry: its services (./services.ts) from the environment the stack sets, Powertools middleware, then the app. */
 const { logger, metrics, coreMetrics } = observability("webhooks-deliver");
 
 const services = createDeliveryServices(configFromEnv(), { logger, metrics: coreMetrics });

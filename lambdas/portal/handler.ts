@@ -3,9 +3,10 @@ import { join } from "node:path";
 import middy from "@middy/core";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { configFromEnv, createPortalService } from "#core/wiring.ts";
+import { configFromEnv } from "../shared/config.ts";
 import { observability } from "../shared/observability.ts";
 import { createPortalHandler } from "./app.ts";
+import { createPortalService } from "./services.ts";
 
 /** The λ entry. The portal's files were built at synth and copied next to this bundle (`portal-assets/`). */
 const { logger, metrics } = observability("webhooks-portal");

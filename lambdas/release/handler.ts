@@ -2,11 +2,12 @@ import middy from "@middy/core";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { METRICS } from "#core/settings.ts";
-import { configFromEnv, createParkingService } from "#core/wiring.ts";
+import { configFromEnv } from "../shared/config.ts";
 import { observability } from "../shared/observability.ts";
 import { createReleaseHandler } from "./app.ts";
+import { createParkingService } from "./services.ts";
 
-/** The λ entry: wiring from the environment the stack sets, Powertools middleware, then the app. */
+/** The λ entry: its services (./services.ts) from the environment the stack sets, Powertools middleware, then the app. */
 const { logger, metrics, coreMetrics } = observability(METRICS.releaseService);
 
 export const handler = middy(createReleaseHandler(createParkingService(configFromEnv(), { logger, metrics: coreMetrics }), logger))

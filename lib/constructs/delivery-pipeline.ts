@@ -5,13 +5,13 @@ import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { thresholdAlarm } from "./alarms.ts";
 import { METRICS, MAX_MESSAGE_BYTES, QUEUE, SLOW_LANE } from "#core/settings.ts";
-import { webhooksEnvironment, type RuntimeConfig } from "./environment.ts";
+import { webhooksEnvironment, type TunedBehaviour } from "./environment.ts";
 import type { WebhooksTables } from "./tables.ts";
 import { WebhooksFunction } from "./webhooks-function.ts";
 
 export interface DeliveryPipelineProps {
   readonly tables: WebhooksTables;
-  readonly config: RuntimeConfig;
+  readonly config: TunedBehaviour;
   /** The key that seals signing secrets: the deliver λ opens them to sign. */
   readonly secretsKey: kms.IKey;
 }

@@ -3,8 +3,11 @@ import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { ENV } from "#core/settings.ts";
 import type { WebhooksTables } from "./tables.ts";
 
-/** Behaviour the stack's props tune, handed to every λ through its environment. */
-export interface RuntimeConfig {
+/**
+ * Behaviour the stack's props tune, handed to every λ through its environment; each λ reads it back
+ * into its RuntimeConfig (lambdas/shared/config.ts, `configFromEnv`).
+ */
+export interface TunedBehaviour {
   /** Delays after attempt 1, in seconds. */
   readonly retryScheduleSeconds: readonly number[];
   readonly autoDisableAfterSeconds: number;
@@ -22,7 +25,7 @@ export interface EnvironmentSources {
   /** The slow lane's queue (SLOW_LANE). */
   readonly slowQueue: sqs.IQueue;
   readonly dlq: sqs.IQueue;
-  readonly config: RuntimeConfig;
+  readonly config: TunedBehaviour;
   /** The key that seals signing secrets. */
   readonly secretsKey: kms.IKey;
 }

@@ -13,7 +13,7 @@ import { SECRETS } from "#core/settings.ts";
 /** The repository root: entries are given relative to it, and esbuild runs from it. */
 const PROJECT_ROOT = path.resolve(import.meta.dirname, "..", "..");
 
-/** The DynamoDB actions the core's adapters call (lambdas/core/adapters/dynamodb.ts); a λ is granted those it uses. */
+/** The DynamoDB actions the core's adapters call (lambdas/adapters/dynamodb.ts); a λ is granted those it uses. */
 export type TableAction = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem";
 
 const TABLE_WRITES: ReadonlySet<TableAction> = new Set(["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]);

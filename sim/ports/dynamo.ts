@@ -23,7 +23,8 @@ import {
   type SubscriptionStore,
 } from "#core/ports.ts";
 import { DELIVERY } from "#core/settings.ts";
-import { INDEXED_STATUSES, cursorKey, decodeCursor, encodeCursor } from "#core/adapters/dynamodb.ts";
+import { callUntilProcessed, chunk, DYNAMODB_RETRY } from "#adapters/batch-calls.ts";
+import { INDEXED_STATUSES, cursorKey, decodeCursor, encodeCursor } from "#adapters/dynamodb.ts";
 import { AwsRuleError, type Ledger, type VirtualTime } from "../engine.ts";
 
 /** DynamoDB's largest item. */
@@ -55,7 +56,7 @@ export class ThrottledError extends AwsRuleError {
  * The capacity and rules of DynamoDB that the emulators do not enforce: 400 KB items, 1,000 WCU/s
  * and 3,000 RCU/s per partition key value (past them a request is throttled; the SDK's retries are
  * modelled), duplicate keys refused in batch calls, 100 keys per BatchGetItem and 25 items per
- * BatchWriteItem, UnprocessedKeys/Items retried with a backoff as the adapters do. A scenario may
+ * BatchWriteItem, UnprocessedKeys/Items retried with the adapters' own helper and backoff (lambdas/adapters/batch-calls.ts). A scenario may
  * also make every write fail (an outage) for a while.
  */
 export class SimDynamo {
@@ -152,47 +153,52 @@ export class SimDynamo {
 
   /** BatchGetItem's rules; then each key read, a throttled key left unprocessed and retried as the adapter does. */
   async batchGet(table: string, keys: readonly { pk: string; sk: string; size: () => number }[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 100) {
-      let pending = keys.slice(i, i + 100);
-      const names = pending.map((k) => `${k.pk}\u0000${k.sk}`);
+    for (const part of chunk(keys, 100)) {
+      const names = part.map((k) => `${k.pk}\u0000${k.sk}`);
       if (new Set(names).size !== names.length)
         throw this.ledger.violation("ValidationException", `Provided list of item keys contains duplicates (BatchGetItem on ${table})`);
-      for (let round = 0; pending.length > 0; round++) {
-        this.ledger.count("DynamoDB.BatchGetItem");
-        const unprocessed: typeof pending = [];
-        for (const k of pending) if (!this.takeRead(table, k.pk, Math.max(1, Math.ceil(k.size() / 4_096)))) unprocessed.push(k);
-        if (unprocessed.length > 0) this.ledger.throttle(`DynamoDB.${table} UnprocessedKeys`);
-        pending = unprocessed;
-        if (pending.length > 0 && round > 8) throw new Error(`BatchGetItem left ${pending.length} keys unprocessed`);
-        if (pending.length > 0) await this.time.sleep(Math.min(50 * 2 ** (round + 1), 1_000));
-      }
+      await callUntilProcessed(
+        part,
+        async (pending) => {
+          this.ledger.count("DynamoDB.BatchGetItem");
+          const unprocessed = pending.filter((k) => !this.takeRead(table, k.pk, Math.max(1, Math.ceil(k.size() / 4_096))));
+          if (unprocessed.length > 0) this.ledger.throttle(`DynamoDB.${table} UnprocessedKeys`);
+          return unprocessed;
+        },
+        DYNAMODB_RETRY,
+        (left) => new Error(`BatchGetItem left ${left.length} keys unprocessed`),
+        (ms) => this.time.sleep(ms),
+      );
     }
   }
 
   async batchWrite(table: string, items: readonly { pk: string; sk: string; item: Record<string, unknown> }[]): Promise<void> {
-    for (let i = 0; i < items.length; i += 25) {
-      let pending = items.slice(i, i + 25);
-      const names = pending.map((k) => `${k.pk}\u0000${k.sk}`);
+    for (const part of chunk(items, 25)) {
+      const names = part.map((k) => `${k.pk}\u0000${k.sk}`);
       if (new Set(names).size !== names.length)
         throw this.ledger.violation("ValidationException", `Provided list of item keys contains duplicates (BatchWriteItem on ${table})`);
-      for (const p of pending) this.checkSize(table, p.item);
-      for (let round = 0; pending.length > 0; round++) {
-        this.ledger.count("DynamoDB.BatchWriteItem");
-        if (this.writeOutage && this.time.now() < this.writeOutage.untilMs && this.writeOutage.tables.includes(table)) {
-          this.ledger.throttle(`DynamoDB.${table} write outage`);
-          throw new ThrottledError(table);
-        }
-        const unprocessed: typeof pending = [];
-        for (const p of pending) {
-          const units = Math.max(1, Math.ceil(sized(p.item) / 1_024));
-          if (this.takeWrite(table, p.pk, units)) this.ledger.count("DynamoDB.WCU", units);
-          else unprocessed.push(p);
-        }
-        if (unprocessed.length > 0) this.ledger.throttle(`DynamoDB.${table} UnprocessedItems`);
-        pending = unprocessed;
-        if (pending.length > 0 && round > 8) throw new Error(`BatchWriteItem left ${pending.length} items unprocessed`);
-        if (pending.length > 0) await this.time.sleep(Math.min(50 * 2 ** (round + 1), 1_000));
-      }
+      for (const p of part) this.checkSize(table, p.item);
+      await callUntilProcessed(
+        part,
+        async (pending) => {
+          this.ledger.count("DynamoDB.BatchWriteItem");
+          if (this.writeOutage && this.time.now() < this.writeOutage.untilMs && this.writeOutage.tables.includes(table)) {
+            this.ledger.throttle(`DynamoDB.${table} write outage`);
+            throw new ThrottledError(table);
+          }
+          const unprocessed = pending.filter((p) => {
+            const units = Math.max(1, Math.ceil(sized(p.item) / 1_024));
+            if (!this.takeWrite(table, p.pk, units)) return true;
+            this.ledger.count("DynamoDB.WCU", units);
+            return false;
+          });
+          if (unprocessed.length > 0) this.ledger.throttle(`DynamoDB.${table} UnprocessedItems`);
+          return unprocessed;
+        },
+        DYNAMODB_RETRY,
+        (left) => new Error(`BatchWriteItem left ${left.length} items unprocessed`),
+        (ms) => this.time.sleep(ms),
+      );
     }
   }
 }
@@ -315,7 +321,7 @@ export class SimSubscriptionStore implements SubscriptionStore {
 
 /**
  * The health store on the simulated subscriptions table: the same conditions as the DynamoDB adapter
- * (adapters/health.ts), each write charged to the tenant's partition (rate windows to their own).
+ * (lambdas/adapters/health.ts), each write charged to the tenant's partition (rate windows to their own).
  */
 export class SimHealthStore implements HealthStore {
   private readonly rates = new Map<string, number>();

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { sendBatches } from "#core/adapters/sqs.ts";
+import { sendBatches } from "#adapters/sqs.ts";
 import type { DeliveryMessage } from "#core/model.ts";
 import type { DeliveryQueue, QueueDepths } from "#core/ports.ts";
 import { MAX_VISIBILITY_TIMEOUT_SECONDS, QUEUE } from "#core/settings.ts";

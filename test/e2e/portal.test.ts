@@ -1,7 +1,7 @@
 import { Webhook } from "standardwebhooks";
 import type { Browser, Page } from "playwright-core";
-import { DynamoPortalSessionStore } from "#core/adapters/portal-sessions.ts";
-import { documentClient } from "#core/adapters/dynamodb.ts";
+import { DynamoPortalSessionStore } from "#adapters/portal-sessions.ts";
+import { documentClient } from "#adapters/dynamodb.ts";
 import { hashToken } from "#core/portal.ts";
 import { checkAccessibility, launchBrowser, openPage, refreshUntil, screenshot, tabTo, type WatchedPage } from "../support/browser.ts";
 import { TestReceiver } from "../support/receiver.ts";

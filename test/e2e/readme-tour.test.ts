@@ -203,10 +203,10 @@ test("README's table of what npm start reads names every variable the local stac
     const src = readFileSync(join(ROOT, "local", file), "utf8");
     for (const m of src.matchAll(/\b(?:process\.env|env)\.([A-Z][A-Z0-9_]*)/g)) names.add(m[1]);
     for (const m of src.matchAll(/\benv\[ENV\.(\w+)\]/g)) names.add(ENV[m[1] as keyof typeof ENV]);
-    // The endpoint-health settings are read by the core's `healthFromEnv`, which the local stack calls.
+    // The endpoint-health settings are read by the λs' `healthFromEnv`, which the local stack calls.
     if (src.includes("healthFromEnv(")) {
-      const wiring = readFileSync(join(ROOT, "lambdas", "core", "wiring.ts"), "utf8");
-      const body = wiring.slice(wiring.indexOf("export function healthFromEnv("), wiring.indexOf("export function configFromEnv("));
+      const config = readFileSync(join(ROOT, "lambdas", "shared", "config.ts"), "utf8");
+      const body = config.slice(config.indexOf("export function healthFromEnv("), config.indexOf("export function configFromEnv("));
       for (const m of body.matchAll(/\bENV\.(\w+)/g)) names.add(ENV[m[1] as keyof typeof ENV]);
     }
   }

@@ -2,7 +2,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { generate } from "selfsigned";
 import { Webhook } from "standardwebhooks";
-import { documentClient, DynamoDeliveryLog } from "#core/adapters/dynamodb.ts";
+import { documentClient, DynamoDeliveryLog } from "#adapters/dynamodb.ts";
 import { TestReceiver, type Received } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 

@@ -6,7 +6,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { request, type Agent } from "undici";
-import { assertDialable, createGuardedDispatcher, FORBIDDEN_ADDRESS, type Resolver } from "#core/endpoint-guard.ts";
+import { createGuardedDispatcher, type Resolver } from "#adapters/guarded-dispatcher.ts";
+import { assertDialable, FORBIDDEN_ADDRESS } from "#core/endpoint-guard.ts";
 
 /** Resolves `rebind.test` to 127.0.0.1 (the attacker's second answer); anything else is unknown. */
 const rebindingResolver: Resolver = (hostname, _options, callback) => {

@@ -1,6 +1,6 @@
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { documentClient, DynamoEventStore, DynamoSubscriptionStore } from "#core/adapters/dynamodb.ts";
-import { SqsDeliveryQueue } from "#core/adapters/sqs.ts";
+import { documentClient, DynamoEventStore, DynamoSubscriptionStore } from "#adapters/dynamodb.ts";
+import { SqsDeliveryQueue } from "#adapters/sqs.ts";
 import type { ApiError } from "#core/errors.ts";
 import { IngestService } from "#core/ingest.ts";
 import { noMetrics, systemClock } from "#core/ports.ts";

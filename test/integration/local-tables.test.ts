@@ -6,7 +6,7 @@
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { documentClient } from "#core/adapters/dynamodb.ts";
+import { documentClient } from "#adapters/dynamodb.ts";
 import { createResources, LOCAL_REGION, startEmulators, type Emulators } from "../../local/emulators.ts";
 
 let emulators: Emulators;

@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { SqsDeliveryQueue } from "#core/adapters/sqs.ts";
+import { SqsDeliveryQueue } from "#adapters/sqs.ts";
 import { RedriveInProgress, type CoreMetrics } from "#core/ports.ts";
 import { INGEST, MAX_MESSAGE_BYTES, METRICS } from "#core/settings.ts";
 import { LOCAL_REGION, newEmulatorCredentials } from "../../local/emulators.ts";

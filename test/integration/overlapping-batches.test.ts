@@ -1,4 +1,4 @@
-import { documentClient, DynamoDeliveryLog } from "#core/adapters/dynamodb.ts";
+import { documentClient, DynamoDeliveryLog } from "#adapters/dynamodb.ts";
 import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 

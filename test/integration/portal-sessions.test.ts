@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
-import { DynamoPortalSessionStore } from "#core/adapters/portal-sessions.ts";
-import { documentClient } from "#core/adapters/dynamodb.ts";
+import { DynamoPortalSessionStore } from "#adapters/portal-sessions.ts";
+import { documentClient } from "#adapters/dynamodb.ts";
 import { PORTAL_MIRRORED_ROUTES, portalRouteKey } from "#core/routes.ts";
 import { TestReceiver } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";

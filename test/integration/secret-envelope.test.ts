@@ -14,7 +14,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { KMSClient, DecryptCommand, GenerateDataKeyCommand } from "@aws-sdk/client-kms";
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { Webhook } from "standardwebhooks";
-import { KmsSecretSealer, SealedSecretError } from "#core/adapters/kms.ts";
+import { KmsSecretSealer, SealedSecretError } from "#adapters/kms.ts";
 import { newWebhookId } from "#core/ids.ts";
 import { generateSecret } from "#core/signing.ts";
 import { LOCAL_REGION, newEmulatorCredentials } from "../../local/emulators.ts";

@@ -7,8 +7,8 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import { documentClient } from "#core/adapters/dynamodb.ts";
-import { DynamoHealthStore } from "#core/adapters/health.ts";
+import { documentClient } from "#adapters/dynamodb.ts";
+import { DynamoHealthStore } from "#adapters/health.ts";
 import { createResources, LOCAL_REGION, startEmulators, type Emulators } from "../../local/emulators.ts";
 
 let emulators: Emulators;

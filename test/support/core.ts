@@ -1,11 +1,14 @@
 import { ReceiveMessageCommand, SQSClient, type Message } from "@aws-sdk/client-sqs";
 import type { SQSEvent } from "aws-lambda";
 import { handleApi, type ApiResponse } from "#core/api.ts";
-import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "#core/adapters/dynamodb.ts";
-import { SqsDeliveryQueue } from "#core/adapters/sqs.ts";
+import { documentClient, DynamoDeliveryLog, DynamoEventStore, DynamoSubscriptionStore } from "#adapters/dynamodb.ts";
+import { SqsDeliveryQueue } from "#adapters/sqs.ts";
 import type { Clock } from "#core/ports.ts";
 import { RetrySchedule } from "#core/retry.ts";
-import { createDeliveryService, createIngestService, createManageService, type RuntimeConfig } from "#core/wiring.ts";
+import { createDeliveryService } from "../../lambdas/deliver/services.ts";
+import { createIngestService } from "../../lambdas/ingest/services.ts";
+import { createManageService } from "../../lambdas/manage/services.ts";
+import type { RuntimeConfig } from "../../lambdas/shared/config.ts";
 import { consoleLogger } from "../../local/console-logger.ts";
 import { startLocalStack, type LocalStack } from "../../local/stack.ts";
 
@@ -25,7 +28,7 @@ export class TestClock implements Clock {
 }
 
 /**
- * The core's services wired exactly as in the λs (wiring.ts) to the real AWS SDK clients and the
+ * The core's services wired exactly as in the λs (their composition roots, lambdas/<λ>/services.ts) to the real AWS SDK clients and the
  * embedded emulators (in this process, ~0.5 s to start), with a clock the test moves. No worker runs:
  * a test receives queue messages itself and hands them to the deliver handler when it wants to.
  */

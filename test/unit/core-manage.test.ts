@@ -1,7 +1,7 @@
 import { createDeliverHandler } from "../../lambdas/deliver/app.ts";
 import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { documentClient } from "#core/adapters/dynamodb.ts";
+import { documentClient } from "#adapters/dynamodb.ts";
 import { EVENT_TYPE_NAMES, findEventType } from "#core/catalogue.ts";
 import { LIMITS } from "#core/settings.ts";
 import { CoreUnderTest, sqsEvent } from "../support/core.ts";

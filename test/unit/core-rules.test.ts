@@ -1,5 +1,5 @@
 import { GetQueueAttributesCommand, PurgeQueueCommand } from "@aws-sdk/client-sqs";
-import { SqsDeliveryQueue } from "#core/adapters/sqs.ts";
+import { SqsDeliveryQueue } from "#adapters/sqs.ts";
 import { createDeliverHandler } from "../../lambdas/deliver/app.ts";
 import { activeSecrets, type DeliveryMessage, type Subscription } from "#core/model.ts";
 import { newDeliveryId } from "#core/ids.ts";

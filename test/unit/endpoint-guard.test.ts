@@ -1,12 +1,6 @@
-import {
-  assertDialable,
-  checkEndpointUrl,
-  forbiddenAddressReason,
-  FORBIDDEN_ADDRESS,
-  guardedLookup,
-  type EndpointPolicy,
-  type Resolver,
-} from "#core/endpoint-guard.ts";
+import { isIP } from "node:net";
+import { guardedLookup, type Resolver } from "#adapters/guarded-dispatcher.ts";
+import { assertDialable, checkEndpointUrl, forbiddenAddressReason, FORBIDDEN_ADDRESS, isIpLiteral, type EndpointPolicy } from "#core/endpoint-guard.ts";
 
 const STRICT: EndpointPolicy = { allowPrivate: false };
 const DEV: EndpointPolicy = { allowPrivate: true };
@@ -184,6 +178,17 @@ describe("forbiddenAddressReason", () => {
       expect(forbiddenAddressReason(ip)).toBeUndefined();
     },
   );
+});
+
+describe("isIpLiteral: net.isIP's answer, without node:net in the core", () => {
+  it.each([
+    ...["127.0.0.1", "0.0.0.0", "255.255.255.255", "8.8.8.8", "1.2.3.4"],
+    ...["01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1", "0x7f.0.0.1", "2130706433", "127.1", " 1.2.3.4", "1.2.3.4 "],
+    ...["::", "::1", "fe80::1%eth0", "::ffff:127.0.0.1", "2001:db8::1", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", ":::", "[::1]", "fe80::1%"],
+    ...["example.com", "localhost", "", "xn--nxasmq6b", "1.2.3.4.example", "a:b"],
+  ])("%j", (host) => {
+    expect(isIpLiteral(host)).toBe(isIP(host) !== 0);
+  });
 });
 
 describe("assertDialable", () => {

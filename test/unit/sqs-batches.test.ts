@@ -1,4 +1,4 @@
-import { sendBatches, sqsMessageBody } from "#core/adapters/sqs.ts";
+import { sendBatches, sqsMessageBody } from "#adapters/sqs.ts";
 import { messagesOf } from "#core/ingest.ts";
 import type { StoredEvent } from "#core/model.ts";
 import { INGEST, MAX_MESSAGE_BYTES } from "#core/settings.ts";

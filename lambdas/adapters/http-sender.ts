@@ -1,8 +1,9 @@
 import { request, type Dispatcher } from "undici";
-import { assertDialable, createGuardedDispatcher, type EndpointPolicy } from "./endpoint-guard.ts";
-import type { HttpResult, HttpSender } from "./ports.ts";
-import { EXCERPT_READ_BYTES, responseExcerpt } from "./excerpt.ts";
-import { DELIVERY } from "./settings.ts";
+import { assertDialable, type EndpointPolicy } from "#core/endpoint-guard.ts";
+import { createGuardedDispatcher } from "./guarded-dispatcher.ts";
+import type { HttpResult, HttpSender } from "#core/ports.ts";
+import { EXCERPT_READ_BYTES, responseExcerpt } from "#core/excerpt.ts";
+import { DELIVERY } from "#core/settings.ts";
 
 /**
  * POSTs a delivery with undici: keep-alive connections reused across invocations (the dispatcher

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
-import type { Clock, SecretContext, SecretSealer } from "../ports.ts";
-import { SECRETS } from "../settings.ts";
+import type { Clock, SecretContext, SecretSealer } from "#core/ports.ts";
+import { SECRETS } from "#core/settings.ts";
 
 /**
  * Envelope encryption of signing secrets with a KMS key: each `seal` asks KMS for a fresh AES-256

@@ -1,8 +1,8 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { releaseReset, WAKE_DUE, type Subscription } from "../model.ts";
-import type { HealthStore } from "../ports.ts";
-import { TABLES } from "../settings.ts";
+import { releaseReset, WAKE_DUE, type Subscription } from "#core/model.ts";
+import type { HealthStore } from "#core/ports.ts";
+import { TABLES } from "#core/settings.ts";
 
 const WAKE = TABLES.subscriptions.wakeIndex;
 

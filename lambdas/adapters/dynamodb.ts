@@ -12,8 +12,8 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { decodeTime } from "ulid";
-import { deliveryIdBounds } from "../ids.ts";
-import type { Attempt, BatchMarker, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "../model.ts";
+import { deliveryIdBounds } from "#core/ids.ts";
+import type { Attempt, BatchMarker, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "#core/model.ts";
 import type {
   AttemptWrite,
   DeliveryLog,
@@ -24,9 +24,10 @@ import type {
   ParkWrite,
   SubscriptionChanges,
   SubscriptionStore,
-} from "../ports.ts";
-import { InvalidCursor, StaleWrite } from "../ports.ts";
-import { DELIVERY, TABLES } from "../settings.ts";
+} from "#core/ports.ts";
+import { InvalidCursor, StaleWrite } from "#core/ports.ts";
+import { DELIVERY, TABLES } from "#core/settings.ts";
+import { callUntilProcessed, chunk, DYNAMODB_RETRY } from "./batch-calls.ts";
 
 /**
  * DynamoDB adapters of the core's ports. Keys (settings.TABLES):
@@ -40,12 +41,6 @@ export function documentClient(config: DynamoDBClientConfig = {}): DynamoDBDocum
   });
 }
 
-const chunk = <T>(items: readonly T[], size: number): T[][] => {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-};
-
 /**
  * BatchGetItem with the retry of unprocessed keys that DynamoDB asks for under load. DynamoDB refuses
  * a request that names one key twice (two copies of one delivery in a batch do), so keys are unique.
@@ -55,14 +50,16 @@ async function batchGet(db: DynamoDBDocumentClient, table: string, keys: readonl
   // DynamoDB refuses a BatchGetItem naming a key twice ("Provided list of item keys contains duplicates").
   const unique = [...new Map(keys.map((k) => [JSON.stringify(Object.entries(k).sort()), k])).values()];
   for (const part of chunk(unique, 100)) {
-    let pending: Record<string, unknown>[] | undefined = [...part];
-    for (let round = 0; pending && pending.length > 0; round++) {
-      if (round > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** round, 1_000)));
-      const res = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }));
-      out.push(...((res.Responses?.[table] ?? []) as Record<string, unknown>[]));
-      pending = res.UnprocessedKeys?.[table]?.Keys as Record<string, unknown>[] | undefined;
-      if (round > 8 && pending?.length) throw new Error(`BatchGetItem left ${pending.length} keys unprocessed`);
-    }
+    await callUntilProcessed<Record<string, unknown>>(
+      part,
+      async (pending) => {
+        const res = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: [...pending], ConsistentRead: true } } }));
+        out.push(...((res.Responses?.[table] ?? []) as Record<string, unknown>[]));
+        return res.UnprocessedKeys?.[table]?.Keys;
+      },
+      DYNAMODB_RETRY,
+      (left) => new Error(`BatchGetItem left ${left.length} keys unprocessed`),
+    );
   }
   return out;
 }
@@ -649,13 +646,15 @@ export class DynamoDeliveryLog implements DeliveryLog {
     // attempted in one batch, would): the later write of a key wins.
     const unique = [...new Map(items.map((item) => [`${item.pk}\u0000${item.id}`, item])).values()];
     for (const part of chunk(unique, 25)) {
-      let pending: Record<string, unknown>[] | undefined = part.map((Item) => ({ PutRequest: { Item } }));
-      for (let round = 0; pending && pending.length > 0; round++) {
-        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** round, 1_000)));
-        if (round > 8) throw new Error(`BatchWriteItem left ${pending.length} items unprocessed`);
-        const res = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }));
-        pending = res.UnprocessedItems?.[this.table] as Record<string, unknown>[] | undefined;
-      }
+      await callUntilProcessed<{ PutRequest: { Item: Record<string, unknown> } }>(
+        part.map((Item) => ({ PutRequest: { Item } })),
+        async (pending) => {
+          const res = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: [...pending] } }));
+          return res.UnprocessedItems?.[this.table] as { PutRequest: { Item: Record<string, unknown> } }[] | undefined;
+        },
+        DYNAMODB_RETRY,
+        (left) => new Error(`BatchWriteItem left ${left.length} items unprocessed`),
+      );
     }
   }
 

@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import type { PortalSession, PortalSessionStore } from "../portal.ts";
+import type { PortalSession, PortalSessionStore } from "#core/portal.ts";
 
 /**
  * Portal sessions in DynamoDB (table `TABLES.portalSessions`, key `pk`):

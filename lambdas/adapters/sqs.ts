@@ -10,8 +10,9 @@ import {
   StartMessageMoveTaskCommand,
   type SendMessageBatchRequestEntry,
 } from "@aws-sdk/client-sqs";
-import type { DeliveryMessage } from "../model.ts";
-import { RedriveInProgress, type DeliveryQueue, type QueueDepths, type RedriveTask } from "../ports.ts";
+import type { DeliveryMessage } from "#core/model.ts";
+import { RedriveInProgress, type DeliveryQueue, type QueueDepths, type RedriveTask } from "#core/ports.ts";
+import { callUntilProcessed, chunk, SQS_RETRY } from "./batch-calls.ts";
 
 export interface SqsQueueConfig {
   queueUrl: string;
@@ -27,12 +28,6 @@ export interface SqsQueueConfig {
    */
   redrive: "move-task" | "copy";
 }
-
-const chunk = <T>(items: readonly T[], size: number): T[][] => {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-};
 
 /**
  * Characters SQS refuses in a message body: everything outside #x9 | #xA | #xD | #x20–#xD7FF |
@@ -100,16 +95,18 @@ export class SqsDeliveryQueue implements DeliveryQueue {
 
   /** SendMessageBatch can partly fail; the failed entries are retried a few times, then it throws. */
   private async sendBatch(queueUrl: string, entries: SendMessageBatchRequestEntry[]): Promise<void> {
-    let pending = entries;
-    for (let round = 0; pending.length > 0; round++) {
-      if (round > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** round));
-      const res = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
-      const failed = new Set((res.Failed ?? []).map((f) => f.Id));
-      if (failed.size > 0 && round >= 3) {
-        throw new Error(`SendMessageBatch failed for ${failed.size} messages: ${res.Failed?.[0]?.Message}`);
-      }
-      pending = pending.filter((e) => failed.has(e.Id));
-    }
+    let reason: string | undefined;
+    await callUntilProcessed(
+      entries,
+      async (pending) => {
+        const res = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: [...pending] }));
+        const failed = new Set((res.Failed ?? []).map((f) => f.Id));
+        reason = res.Failed?.[0]?.Message;
+        return pending.filter((e) => failed.has(e.Id));
+      },
+      SQS_RETRY,
+      (left) => new Error(`SendMessageBatch failed for ${left.length} messages: ${reason}`),
+    );
   }
 
   async changeVisibility(items: readonly { receiptHandle: string; seconds: number }[]): Promise<void> {
