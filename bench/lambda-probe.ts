@@ -8,7 +8,8 @@
  * IPC commands:
  *   { cmd: "deliver", size, batches } receives `batches` batches of `size` messages from the
  *      delivery queue, invokes the handler on each and deletes what it did not report as failed.
- *   { cmd: "ingest", body, times } invokes the handler with a `POST /events` API Gateway event.
+ *   { cmd: "ingest", body, times, ids? } invokes the handler with a `POST /events` API Gateway event;
+ *      with `ids`, each event of each call gets an id of its own.
  * Both answer { invocations: [{ ms, cpuMs, logBytes, logLines, failures?, statusCode? }], logSample }
  * (logSample: the start of what the last invocation logged).
  *   { cmd: "stop" } exits.
@@ -160,20 +161,26 @@ function apiEvent(body: string): APIGatewayProxyEventV2 {
   };
 }
 
-async function ingest(body: string, times: number): Promise<Invocation[]> {
+let calls = 0;
+
+async function ingest(body: string, times: number, ids: boolean): Promise<Invocation[]> {
   const out: Invocation[] = [];
+  const events = ids ? (JSON.parse(body) as { events: Record<string, unknown>[] }).events : [];
   for (let i = 0; i < times; i++) {
-    // The events carry no id, so each call is new events (the same ids again would be idempotent replays).
-    const { result, inv } = await timed(() => handler(apiEvent(body), context()));
+    // Each call is new events: without ids the service makes new ones; with ids, each call has its
+    // own (the same ids again would be idempotent replays).
+    const call = calls++;
+    const sent = ids ? JSON.stringify({ events: events.map((e, j) => ({ id: `evt_probe_${process.pid}_${call}_${j}`, ...e })) }) : body;
+    const { result, inv } = await timed(() => handler(apiEvent(sent), context()));
     out.push({ ...inv, statusCode: result.statusCode });
   }
   return out;
 }
 
-process.on("message", async (m: { cmd: string; size?: number; batches?: number; body?: string; times?: number }) => {
+process.on("message", async (m: { cmd: string; size?: number; batches?: number; body?: string; times?: number; ids?: boolean }) => {
   if (m.cmd === "stop") process.exit(0);
   try {
-    const invocations = m.cmd === "deliver" ? await deliver(m.size!, m.batches!) : await ingest(m.body!, m.times!);
+    const invocations = m.cmd === "deliver" ? await deliver(m.size!, m.batches!) : await ingest(m.body!, m.times!, m.ids ?? false);
     process.send!({ invocations, logSample: logText.slice(0, 4_000) });
   } catch (err) {
     process.send!({ error: (err as Error).stack ?? String(err) });

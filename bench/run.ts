@@ -19,6 +19,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { RetrySchedule } from "#core/retry.ts";
+import { QUEUE } from "#core/settings.ts";
 import { generateSecret } from "#core/signing.ts";
 import { startLocalStack, type StateFile } from "../local/stack.ts";
 import { buildBundles, emptyModule, importSamples, type BundleReport } from "./bundle.ts";
@@ -45,7 +46,7 @@ const PLAN = flags.quick
       bareRequests: 20_000,
       threeAttemptEvents: 1_000,
       slowBatches: 5,
-      durationBatches: 20,
+      durationBatches: 10,
       ingestCalls: 10,
       importRuns: 9,
     };
@@ -56,6 +57,14 @@ const RETRY_SCHEDULE = "0s,0s";
 /** The λs' memory (lib/constructs/webhooks-function.ts default, used by all three). */
 const LAMBDA_MEMORY_MB = 256;
 const EVENTS_PER_PUBLISH = 100;
+/**
+ * Deliveries per deliver λ invocation in the cost model: the stack's event source mapping batch size
+ * (its 1 s batching window fills a batch once the queue brings that many a second). The local
+ * worker's poller takes 10 at a time (one ReceiveMessage); the λ probe gathers whole batches.
+ */
+const DELIVER_BATCH: number = QUEUE.batchSize;
+/** The deliver λ in batches of 10: at light load the batching window ends before a batch fills. */
+const SMALL_BATCH_KEY = "deliver@50ms, batches of 10";
 const SLOW_MS = 500;
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
 
@@ -336,29 +345,36 @@ const slowBatch = { batch: 11, slowMs: SLOW_MS, samplesMs: slowSamples, medianMs
 log(`  batch of 10 fast + 1 at ${SLOW_MS} ms: median ${slowBatch.medianMs.toFixed(0)} ms, max ${slowBatch.maxMs.toFixed(0)} ms`);
 
 const lambda: Results["lambda"] = {};
+/** `batches` batches of `size` deliveries at fan-out 10 (each event one delivery to each of the ten endpoints). */
+async function deliverBatches(key: string, size: number, batches: number, endpointMs: number, failFirst = 0): Promise<void> {
+  await configureReceivers(Array(12).fill(endpointMs), failFirst);
+  for (let i = 0; i < batches; i++) await publisher.publish(size / 10, F10);
+  // Each round of a message (3 with failFirst = 2: 500, 500, then 200) is one record in some batch.
+  lambda[key] = measured(await probeDeliver(size, (failFirst + 1) * batches), size);
+  log(`  ${key}: ${size} per invocation, median ${lambda[key].wallMs.toFixed(0)} ms, ${lambda[key].cpuMs.toFixed(1)} ms CPU`);
+}
 for (const endpointMs of [50, SLOW_MS]) {
   const batches = endpointMs === SLOW_MS ? Math.ceil(PLAN.durationBatches / 4) : PLAN.durationBatches;
-  await configureReceivers(Array(12).fill(endpointMs));
-  for (let i = 0; i < batches; i++) await publisher.publish(1, F10);
-  lambda[`deliver@${endpointMs}ms`] = measured(await probeDeliver(10, batches), 10);
-  log(`  batches of 10, endpoints at ${endpointMs} ms: median ${lambda[`deliver@${endpointMs}ms`].wallMs.toFixed(0)} ms`);
-  // Three attempts: 500, 500, then 200. Each round of a message is one record in some batch of 10.
-  await configureReceivers(Array(12).fill(endpointMs), 2);
-  for (let i = 0; i < batches; i++) await publisher.publish(1, F10);
-  lambda[`deliver@${endpointMs}ms, 3 attempts`] = measured(await probeDeliver(10, 3 * batches), 10);
+  await deliverBatches(`deliver@${endpointMs}ms`, DELIVER_BATCH, batches, endpointMs);
+  await deliverBatches(`deliver@${endpointMs}ms, 3 attempts`, DELIVER_BATCH, batches, endpointMs, 2);
 }
+// Smaller batches, as the mapping's window makes them when fewer messages arrive: what batch size alone changes.
+await deliverBatches(SMALL_BATCH_KEY, 10, PLAN.durationBatches, 50);
 await deliverProbe.stop();
 
 log("ingest λ (bundled), driven directly");
 const ingestProbe = Child.start("ingest probe", "bench/lambda-probe.ts", [bundleOf("ingest")], { env: lambdaEnv("Ingest") });
 await ingestProbe.ready;
-for (const [key, tenants] of [
-  ["ingest, fan-out 1", F1],
-  ["ingest, fan-out 10", F10],
+// The publisher's events carry no id (the service makes one); "producer ids" gives each event its
+// own, new on every call, which takes a conditional put per event (docs/architecture.md, "Ingest idempotency").
+for (const [key, tenants, ids] of [
+  ["ingest, fan-out 1", F1, false],
+  ["ingest, fan-out 10", F10, false],
+  ["ingest, fan-out 1, producer ids", F1, true],
 ] as const) {
   const body = publisher.body(EVENTS_PER_PUBLISH, tenants);
-  await ingestProbe.ask({ cmd: "ingest", body, times: 1 }); // warm-up
-  const answer = await ingestProbe.ask<ProbeAnswer>({ cmd: "ingest", body, times: PLAN.ingestCalls });
+  await ingestProbe.ask({ cmd: "ingest", body, times: 1, ids }); // warm-up
+  const answer = await ingestProbe.ask<ProbeAnswer>({ cmd: "ingest", body, times: PLAN.ingestCalls, ids });
   if (answer.error) throw new Error(`ingest probe: ${answer.error}`);
   const bad = answer.invocations.find((i) => i.statusCode !== 202);
   if (bad) throw new Error(`ingest probe: POST /events answered ${bad.statusCode}`);
@@ -394,12 +410,12 @@ function lambdaUse(m: Measured, invocationsPerDelivery: number): LambdaUse {
     logLinesPerInvocation: m.logLines,
   };
 }
-function cost(name: string, run: Run, endpointMs: number): Results["cost"][number] {
+function cost(name: string, run: Run, endpointMs: number, batchSize: number = DELIVER_BATCH): Results["cost"][number] {
   const { aws, fanout, attempts } = run;
   // SQS as billed, without empty receives: pollers' idle long polls cost per hour, not per delivery.
   const sqsBilled = aws.sqs.billed - aws.sqs.emptyReceive - aws.sqs.other;
   const ingest = lambda[`ingest, fan-out ${fanout}`];
-  const deliver = lambda[`deliver@${endpointMs}ms${attempts > 1 ? ", 3 attempts" : ""}`];
+  const deliver = batchSize === DELIVER_BATCH ? lambda[`deliver@${endpointMs}ms${attempts > 1 ? ", 3 attempts" : ""}`] : lambda[SMALL_BATCH_KEY];
   const breakdown: CostBreakdown = costPerMillion({
     sqsRequestsPerDelivery: sqsBilled,
     dynamodbWriteUnitsPerDelivery: aws.dynamodb.writeUnits,
@@ -407,11 +423,11 @@ function cost(name: string, run: Run, endpointMs: number): Results["cost"][numbe
     apiRequestsPerDelivery: 1 / (EVENTS_PER_PUBLISH * fanout),
     lambdas: {
       ingest: lambdaUse(ingest, 1 / (EVENTS_PER_PUBLISH * fanout)),
-      // Full batches of 10, as the event source mapping (batch window 1 s) makes them under load; one per attempt.
-      deliver: lambdaUse(deliver, attempts / 10),
+      // One invocation per `batchSize` attempts: full batches of the mapping's size under load.
+      deliver: lambdaUse(deliver, attempts / batchSize),
     },
   });
-  return { name, fanout, attempts, endpointMs, breakdown };
+  return { name, fanout, attempts, endpointMs, batchSize, breakdown };
 }
 const costs = [
   cost("fan-out 1, first try", full1, 50),
@@ -420,6 +436,7 @@ const costs = [
   cost("fan-out 10, first try", full10, SLOW_MS),
   cost("fan-out 1, 3 attempts", retried1, 50),
   cost("fan-out 1, 3 attempts", retried1, SLOW_MS),
+  cost("fan-out 1, first try, batches of 10", full1, 50, 10),
 ];
 
 // ── results ────────────────────────────────────────────────────────────────────────────────────
@@ -434,6 +451,7 @@ const results: Results = {
     bareConcurrency: BARE_CONCURRENCY,
     payloadBytes: 1_024,
     eventsPerPublish: EVENTS_PER_PUBLISH,
+    deliverBatchSize: DELIVER_BATCH,
     lambdaMemoryMb: LAMBDA_MEMORY_MB,
     retrySchedule: RETRY_SCHEDULE,
     prices: { asOf: PRICES.asOf, region: PRICES.region },

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { monotonicFactory, encodeTime } from "ulid";
 
 /**
@@ -19,7 +19,7 @@ const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
  * Time part = when the event was first accepted; the rest is a hash of tenant, event and webhook.
  */
 export function deterministicDeliveryId(acceptedAtMs: number, tenantId: string, eventId: string, webhookId: string): string {
-  const digest = createHash("sha256").update(`${tenantId}\u0000${eventId}\u0000${webhookId}`).digest();
+  const digest = hash("sha256", `${tenantId}\u0000${eventId}\u0000${webhookId}`, "buffer");
   let tail = "";
   for (let i = 0; i < 16; i++) tail += CROCKFORD[digest[i] % 32];
   return `dlv_${encodeTime(acceptedAtMs, 10)}${tail}`;

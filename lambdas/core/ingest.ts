@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { hash, randomUUID } from "node:crypto";
 import { z } from "zod";
 import { EVENT_TYPE_NAMES, findEventType } from "./catalogue.ts";
 import { ApiError, validationError, type ErrorDetail } from "./errors.ts";
@@ -33,7 +33,8 @@ const eventSchema = z.strictObject({
   data: z.record(z.string(), z.unknown(), { error: "is required and must be a JSON object" }),
 });
 
-type EventInput = z.infer<typeof eventSchema>;
+/** A validated event, with its `data` serialised once (its size is checked on it; payload and fingerprint embed it). */
+type EventInput = z.infer<typeof eventSchema> & { readonly dataJson: string };
 
 /** How long a batch call waits for another batch holding one of its event ids to commit or be refused. */
 const BATCH_WAIT_MS = 3_000;
@@ -77,22 +78,43 @@ export class IngestService {
    * back only the events no other call claimed. A call that finds another batch's provisional event
    * with its own content claims it (at most one call can) and fans it out itself. See
    * architecture.md, "Ingest idempotency and crash recovery".
+   *
+   * An event without a producer id gets its id here, which no other call can know: it needs neither
+   * a conditional put nor a marker, so such events are stored in bulk when the store can
+   * (`EventStore.putNew`), and a batch of only such events opens no marker.
    */
   private async accept(inputs: EventInput[]): Promise<Accepted[]> {
     const { events, queue, clock } = this.deps;
     const acceptedAt = clock.now();
-    const batch = inputs.length > 1 ? randomUUID() : undefined;
+    const isBatch = inputs.length > 1;
+    const batch = isBatch && inputs.some((input) => input.id !== undefined) ? randomUUID() : undefined;
     if (batch) await events.openBatch(batch, acceptedAt + BATCH_OPEN_MS);
-    const outcomes = await Promise.allSettled(inputs.map((input, i) => this.place(input, acceptedAt, batch, inputs.length > 1 ? `events[${i}]` : "")));
+    const made = await Promise.allSettled(inputs.map((input) => this.toStoredEvent(input, acceptedAt, batch)));
+    const bulk = new Set(events.putNew ? inputs.flatMap((input, i) => (input.id === undefined && made[i].status === "fulfilled" ? [i] : [])) : []);
+    const bulkEvents = [...bulk].map((i) => (made[i] as PromiseFulfilledResult<StoredEvent>).value);
+    const bulkWrite = bulkEvents.length ? events.putNew!(bulkEvents) : Promise.resolve();
+    const outcomes = await Promise.allSettled(
+      made.map(async (m, i): Promise<Placed> => {
+        if (m.status === "rejected") throw m.reason;
+        if (bulk.has(i)) return bulkWrite.then(() => ({ kind: "stored", event: m.value }));
+        return this.place(m.value, acceptedAt, batch, isBatch ? `events[${i}]` : "");
+      }),
+    );
     const placed = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
     const refused = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
     if (refused) {
-      if (batch) {
-        // All or nothing: take back what this call stored, except what another call claimed (and answered for).
-        const claimed = new Set(await events.startRollback(batch));
-        const ours = placed.filter((p) => p.kind === "stored" && !claimed.has(eventKey(p.event)));
-        await Promise.all(ours.map((p) => events.remove(p.event.tenantId, p.event.id, p.event.acceptedAt)));
-        await events.closeBatch(batch);
+      if (isBatch) {
+        // All or nothing: take back what this call stored, except what another call claimed (and
+        // answered for); a failed bulk write may have stored part of its events.
+        const claimed = new Set(batch ? await events.startRollback(batch) : []);
+        const stored = placed.flatMap((p) => (p.kind === "stored" ? [p.event] : []));
+        const bulkFailed = await bulkWrite.then(
+          () => false,
+          () => true,
+        );
+        const ours = [...stored, ...(bulkFailed ? bulkEvents : [])].filter((e) => !claimed.has(eventKey(e)));
+        await Promise.all(ours.map((e) => events.remove(e.tenantId, e.id, e.acceptedAt)));
+        if (batch) await events.closeBatch(batch);
       }
       throw refused.reason;
     }
@@ -123,9 +145,8 @@ export class IngestService {
    * (`seen`), another batch's provisional copy that this call takes over (`claimed`), or a conflict
    * (409). A batch call does not claim (it could still be refused): it waits for the other batch.
    */
-  private async place(input: EventInput, acceptedAt: number, batch: string | undefined, at: string): Promise<Placed> {
+  private async place(event: StoredEvent, acceptedAt: number, batch: string | undefined, at: string): Promise<Placed> {
     const { events, clock } = this.deps;
-    const event = await this.toStoredEvent(input, acceptedAt, batch);
     const field = at ? `${at}.id` : "id";
     const waitUntil = clock.now() + BATCH_WAIT_MS;
     for (let round = 0; round < 200; round++) {
@@ -178,16 +199,17 @@ export class IngestService {
     const id = input.id ?? newEventId(acceptedAt);
     const timestamp = new Date(input.occurredAt ?? acceptedAt).toISOString();
     const subs = (await this.subscriptionsOf(input.tenantId)).filter((s) => s.enabled && matchesType(s.eventTypes, input.type));
+    const str = JSON.stringify;
     return {
       tenantId: input.tenantId,
       id,
       type: input.type,
       timestamp,
       acceptedAt,
-      payload: JSON.stringify({ id, type: input.type, timestamp, tenantId: input.tenantId, data: input.data }),
-      fingerprint: createHash("sha256")
-        .update(JSON.stringify([input.type, input.occurredAt ?? null, input.data]))
-        .digest("base64url"),
+      // JSON.stringify({ id, type, timestamp, tenantId, data }) and JSON.stringify([type, occurredAt ?? null, data]),
+      // spelled out so that `data` is serialised once per event.
+      payload: `{"id":${str(id)},"type":${str(input.type)},"timestamp":${str(timestamp)},"tenantId":${str(input.tenantId)},"data":${input.dataJson}}`,
+      fingerprint: hash("sha256", `[${str(input.type)},${str(input.occurredAt ?? null)},${input.dataJson}]`, "base64url"),
       deliveries: subs.map((s) => ({ deliveryId: deterministicDeliveryId(acceptedAt, input.tenantId, id, s.id), webhookId: s.id })),
       ...(batch ? { batch } : {}),
     };
@@ -250,25 +272,26 @@ function validateEvent(raw: unknown, prefix: string): EventInput {
   if (!parsed.success) throw validationError(issuesToDetails(parsed.error.issues, prefix));
   // The data as parsed from the request, not zod's copy: the copy assigns each key, and assigning
   // `__proto__` sets a prototype instead of keeping the key. What was sent is what is delivered.
-  const input: EventInput = { ...parsed.data, data: (raw as { data: Record<string, unknown> }).data };
-  const type = findEventType(input.type);
+  const data = (raw as { data: Record<string, unknown> }).data;
+  const type = findEventType(parsed.data.type);
   if (!type) {
-    throw new ApiError(400, "unknown_event_type", `unknown event type "${input.type}"; known types: ${EVENT_TYPE_NAMES.join(", ")}`, [
+    throw new ApiError(400, "unknown_event_type", `unknown event type "${parsed.data.type}"; known types: ${EVENT_TYPE_NAMES.join(", ")}`, [
       { field: at("type"), message: `must be one of: ${EVENT_TYPE_NAMES.join(", ")}` },
     ]);
   }
-  const problem = jsonValueProblem(input.data, INGEST.maxDataDepth);
+  const problem = jsonValueProblem(data, INGEST.maxDataDepth);
   if (problem) throw validationError([{ field: at("data"), message: problem }]);
-  const size = Buffer.byteLength(JSON.stringify(input.data));
+  const dataJson = JSON.stringify(data);
+  const size = Buffer.byteLength(dataJson);
   if (size > INGEST.maxDataBytes) {
     throw new ApiError(413, "payload_too_large", `${at("data")} is ${size} bytes serialised; the limit is ${INGEST.maxDataBytes}`, [
       { field: at("data"), message: `must be at most ${INGEST.maxDataBytes} bytes serialised` },
     ]);
   }
-  const data = type.data.safeParse(input.data);
-  if (!data.success) {
-    const details: ErrorDetail[] = issuesToDetails(data.error.issues, at("data"));
+  const checked = type.data.safeParse(data);
+  if (!checked.success) {
+    const details: ErrorDetail[] = issuesToDetails(checked.error.issues, at("data"));
     throw validationError(details);
   }
-  return input;
+  return { ...parsed.data, data, dataJson };
 }

@@ -525,6 +525,17 @@ export class SimEventStore implements EventStore {
     return undefined;
   }
 
+  async putNew(events: readonly StoredEvent[]): Promise<void> {
+    // The item as sized for write units: the payload counted at a third, as in putIfAbsent.
+    const items = events.map((e) => ({
+      pk: `${e.tenantId}#${e.id}`,
+      sk: "",
+      item: { ...e, payload: "x".repeat(Math.ceil(Buffer.byteLength(e.payload) / 3)) },
+    }));
+    await this.db.batchWrite(this.table, items);
+    for (const e of events) this.events.set(`${e.tenantId}#${e.id}`, copy(e));
+  }
+
   async get(tenantId: string, id: string): Promise<StoredEvent | undefined> {
     const e = this.events.get(`${tenantId}#${id}`);
     await this.db.read("GetItem", this.table, `${tenantId}#${id}`, e ? this.size(e) : 1);

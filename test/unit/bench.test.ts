@@ -1,6 +1,7 @@
 import { packageOf } from "../../bench/bundle.ts";
 import { costPerMillion, lambdaDurationMs, logBytesPerInvocation } from "../../bench/cost.ts";
 import { PLATFORM_LOG_BYTES_PER_INVOCATION } from "../../bench/prices.ts";
+import { goals, TARGETS, type Results } from "../../bench/report.ts";
 import { cpuMs, parseProcStat, percentile, stealPercent, summarize } from "../../bench/stats.ts";
 import {
   consumedCapacity,
@@ -187,4 +188,78 @@ test("bundle inputs are grouped by npm package, scoped or not, and ours", () => 
   expect(packageOf("node_modules/undici/lib/dispatcher/agent.js")).toBe("undici");
   expect(packageOf("node_modules/a/node_modules/zod/v4/core.js")).toBe("zod");
   expect(packageOf("lambdas/core/delivery.ts")).toBe("ours");
+});
+
+describe("the goals a run is checked against", () => {
+  const aws = (writeUnits: number) => ({
+    sqs: { send: 0.1, receive: 0.1, emptyReceive: 0, delete: 0.1, changeVisibility: 0, other: 0, total: 0.3, billed: 0.3 },
+    dynamodb: { readRequests: 0, writeRequests: 0, readUnits: 0, writeUnits, tables: {} },
+  });
+  const e2e = (fanout: number, workerCpuMsPerDelivery: number, perSecond: number, writeUnits: number) => ({
+    name: `fan-out ${fanout}, full load`,
+    fanout,
+    load: "full",
+    attempts: 1,
+    deliveries: 1_000,
+    duplicates: 0,
+    seconds: 1,
+    perSecond,
+    latencyMs: { count: 1, p50: 1, p95: 1, p99: 1, max: 1 },
+    workerCpuMsPerDelivery,
+    cpuMsPerDelivery: { worker: workerCpuMsPerDelivery, emulators: 0, apiAndIngest: 0, receivers: 0 },
+    aws: aws(writeUnits),
+  });
+  const breakdown = (total: number) => ({ lambdaRequests: 0, lambdaCompute: 0, sqs: 0, dynamodbWrites: 0, dynamodbReads: 0, httpApi: 0, logs: 0, total });
+  const lambda = (cpuMs: number, messagesPerInvocation: number) => ({
+    invocations: 3,
+    messagesPerInvocation,
+    wallMs: cpuMs,
+    cpuMs,
+    lambdaMs: cpuMs,
+    logBytes: 0,
+    logLines: 0,
+    logSample: "",
+  });
+  const bundle = (name: "ingest" | "deliver", importMs: number) => ({ name, bytes: 1, largest: [], importMs, importMinMs: importMs });
+  const results = {
+    settings: { deliverBatchSize: 100 },
+    bareLoop: { requests: 1, ok: 1, perSecond: 1, cpuMsPerRequest: 0.2 },
+    endToEnd: [e2e(1, 0.5, 1_600, 2.0), e2e(10, 0.42, 1_400, 1.2002)],
+    slowBatch: { batch: 11, slowMs: 500, samplesMs: [600], medianMs: 600, maxMs: 600 },
+    lambda: { "ingest, fan-out 1": lambda(61, 100), "ingest, fan-out 1, producer ids": lambda(1, 100) },
+    cost: [
+      // the batches of 10 are another case: the goal is checked at the mapping's batch size
+      { name: "fan-out 1, first try, batches of 10", fanout: 1, attempts: 1, endpointMs: 50, batchSize: 10, breakdown: breakdown(9) },
+      { name: "fan-out 1, first try", fanout: 1, attempts: 1, endpointMs: 50, batchSize: 100, breakdown: breakdown(1.5) },
+      { name: "fan-out 10, first try", fanout: 10, attempts: 1, endpointMs: 50, batchSize: 100, breakdown: breakdown(0.96) },
+    ],
+    coldStart: { emptyMs: 5, runs: 9, bundles: [bundle("ingest", 121), bundle("deliver", 150)] },
+  } as unknown as Results;
+
+  test("the hot paths' targets first, each row met or missed by how much", () => {
+    expect(TARGETS.workerCpuRatio).toEqual({ 1: 2.5, 10: 2.0 });
+    const rows = goals(results).map((g) => [g.goal, g.target, g.actual, g.met ? "yes" : g.by]);
+    expect(rows.slice(0, 7)).toEqual([
+      ["worker CPU per delivery ÷ bare loop CPU per request, fan-out 1", "≤ 2.50×", "2.50×", "yes"],
+      ["worker CPU per delivery ÷ bare loop CPU per request, fan-out 10", "≤ 2.00×", "2.10×", "+5 %"],
+      ["ingest λ CPU per event (calls of 100, fan-out 1)", "≤ 0.60 ms", "0.61 ms", "+2 %"],
+      ["cost per million first-try deliveries, fan-out 1 (50 ms endpoints)", "≤ $1.500", "$1.500", "yes"],
+      ["cost per million first-try deliveries, fan-out 10 (50 ms endpoints)", "≤ $0.950", "$0.960", "+1 %"],
+      ["deliver λ import time (cold start, median of 9)", "≤ 150 ms", "150 ms", "yes"],
+      ["ingest λ import time (cold start, median of 9)", "≤ 120 ms", "121 ms", "+0.8 %"],
+    ]);
+  });
+
+  test("then throughput, the slow batch and requests; a miss too small for whole percents shows its decimals", () => {
+    const rows = goals(results).map((g) => [g.goal, g.met ? "yes" : g.by]);
+    expect(rows.slice(7)).toEqual([
+      ["end-to-end throughput, fan-out 1", "yes"],
+      ["end-to-end throughput, fan-out 10", "-7 %"],
+      ["batch wall time with one 500 ms endpoint", "yes"],
+      ["SQS requests per first-try delivery, fan-out 1", "yes"],
+      ["SQS requests per first-try delivery, fan-out 10", "yes"],
+      ["DynamoDB write units per first-try delivery, fan-out 1", "yes"],
+      ["DynamoDB write units per first-try delivery, fan-out 10", "+0.02 %"],
+    ]);
+  });
 });
