@@ -276,9 +276,9 @@ export class DynamoEventStore implements EventStore {
     return `${tenantId}#${id}`;
   }
 
-  async putIfAbsent(event: StoredEvent, windowStartMs: number): Promise<StoredEvent | undefined> {
+  private item(event: StoredEvent): EventItem {
     const { payload, ...rest } = event;
-    const item: EventItem = {
+    return {
       ...rest,
       pk: DynamoEventStore.key(event.tenantId, event.id),
       // Stored once per event, compressed: JSON compresses 3–10×, and write units are per KB.
@@ -286,6 +286,30 @@ export class DynamoEventStore implements EventStore {
       // Kept as long as its deliveries, so any delivery in the log can be replayed.
       expiresAt: epochSeconds(event.acceptedAt) + DELIVERY.retentionSeconds,
     };
+  }
+
+  /**
+   * Events whose ids the ingest service made (no producer id): nothing else can hold their key, so
+   * no condition, and BatchWriteItem (25 a request, a put's write units each) instead of a put each.
+   */
+  async putNew(events: readonly StoredEvent[]): Promise<void> {
+    await Promise.all(
+      chunk(events, 25).map((part) =>
+        callUntilProcessed(
+          part.map((e) => ({ PutRequest: { Item: this.item(e) } })),
+          async (pending) => {
+            const res = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: [...pending] } }));
+            return res.UnprocessedItems?.[this.table] as typeof pending | undefined;
+          },
+          DYNAMODB_RETRY,
+          (left) => new Error(`BatchWriteItem left ${left.length} events unprocessed`),
+        ),
+      ),
+    );
+  }
+
+  async putIfAbsent(event: StoredEvent, windowStartMs: number): Promise<StoredEvent | undefined> {
+    const item = this.item(event);
     // A refused batch may take its provisional event back between the failed put and the read: then
     // the id is free again, and the put is tried again.
     for (let round = 0; round < 5; round++) {

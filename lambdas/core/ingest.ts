@@ -80,7 +80,7 @@ export class IngestService {
    * architecture.md, "Ingest idempotency and crash recovery".
    *
    * An event without a producer id gets its id here, which no other call can know: it needs neither
-   * a conditional put nor a marker, so such events are stored in bulk when the store can
+   * a conditional put nor a marker, so such events are stored in bulk
    * (`EventStore.putNew`), and a batch of only such events opens no marker.
    */
   private async accept(inputs: EventInput[]): Promise<Accepted[]> {
@@ -90,9 +90,9 @@ export class IngestService {
     const batch = isBatch && inputs.some((input) => input.id !== undefined) ? randomUUID() : undefined;
     if (batch) await events.openBatch(batch, acceptedAt + BATCH_OPEN_MS);
     const made = await Promise.allSettled(inputs.map((input) => this.toStoredEvent(input, acceptedAt, batch)));
-    const bulk = new Set(events.putNew ? inputs.flatMap((input, i) => (input.id === undefined && made[i].status === "fulfilled" ? [i] : [])) : []);
+    const bulk = new Set(inputs.flatMap((input, i) => (input.id === undefined && made[i].status === "fulfilled" ? [i] : [])));
     const bulkEvents = [...bulk].map((i) => (made[i] as PromiseFulfilledResult<StoredEvent>).value);
-    const bulkWrite = bulkEvents.length ? events.putNew!(bulkEvents) : Promise.resolve();
+    const bulkWrite = bulkEvents.length ? events.putNew(bulkEvents) : Promise.resolve();
     const outcomes = await Promise.allSettled(
       made.map(async (m, i): Promise<Placed> => {
         if (m.status === "rejected") throw m.reason;

@@ -103,10 +103,9 @@ export interface EventStore {
   /**
    * Stores events whose ids the ingest service just made (`newEventId`): no other call can know
    * them, so they need no condition and may be written in bulk (DynamoDB's `BatchWriteItem`: 25 a
-   * request, the write units of a put each). Without it, each is a `putIfAbsent`. Throws if any
-   * may not be stored; some may be.
+   * request, the write units of a put each). Throws if any may not be stored; some may be.
    */
-  putNew?(events: readonly StoredEvent[]): Promise<void>;
+  putNew(events: readonly StoredEvent[]): Promise<void>;
   get(tenantId: string, id: string): Promise<StoredEvent | undefined>;
   /** Deletes the event if it is still the one accepted at `acceptedAt` (undoing a refused batch). */
   remove(tenantId: string, id: string, acceptedAt: number): Promise<void>;

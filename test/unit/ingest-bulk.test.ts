@@ -105,16 +105,4 @@ describe("events without a producer id", () => {
     expect(inner.events.size).toBe(0);
     expect(enqueued(world)).toEqual([]);
   });
-
-  test("a store without putNew: each event is a conditional put, and still no marker", async () => {
-    const { world } = await setup();
-    const sim = new SimEventStore(world.dynamo);
-    const store: EventStore = Object.create(sim, { putNew: { value: undefined } });
-    const before = new Map(world.ledger.requests);
-    const res = (await ingestWith(world, store).publish({ events: [event(0), event(1), event(2)] })) as { events: { id: string }[] };
-    expect(writes(world, before)).toEqual({ PutItem: 3 });
-    expect(sim.markers.size).toBe(0);
-    expect(res.events.map((e) => sim.events.get(`${TENANT}#${e.id}`)?.batch)).toEqual([undefined, undefined, undefined]);
-    expect(enqueued(world)).toHaveLength(3);
-  });
 });
