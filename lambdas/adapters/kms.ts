@@ -21,7 +21,7 @@ const FORMAT = "kms1";
 export interface KmsSealerOptions {
   /**
    * How long a decrypted data key may be reused, in ms; the deliver λ keeps it no longer than it
-   * keeps the subscription (design §9: about a second). 0 keeps none.
+   * keeps the subscription (`DELIVERY.subscriptionCacheMs`, docs/architecture.md: about a second). 0 keeps none.
    */
   dataKeyCacheMs: number;
   clock?: Clock;

@@ -74,7 +74,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
       dlqArn: env[ENV.dlqArn] ?? "",
       slowQueueUrl: env[ENV.slowQueueUrl] || undefined,
       slowQueueArn: env[ENV.slowQueueArn] || undefined,
-      redrive: env.WEBHOOKS_REDRIVE_MODE === "copy" ? "copy" : "move-task",
+      // SQS move tasks on AWS; the local stack, whose SQS has none, sets "copy" itself (local/stack.ts).
+      redrive: "move-task",
     },
     schedule: schedule === undefined ? new RetrySchedule() : RetrySchedule.parse(schedule),
     health: healthFromEnv(env),

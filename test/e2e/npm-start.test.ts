@@ -111,8 +111,13 @@ test("npm start: create a webhook, publish, receive a delivery that standardwebh
   expect(got.headers["content-type"]).toBe("application/json");
   expect(got.headers["user-agent"]).toMatch(/^RecordsKeeper-Webhooks\/\d+\.\d+\.\d+$/);
 
-  // The attempt is in the log, and npm start printed a line for it.
-  const log = await api(base, "GET", `/tenants/acct_e2e/webhooks/${created.body.id}/deliveries`);
+  // The attempt is in the log, and npm start printed a line for it. The worker writes a batch's
+  // first-attempt records after its POSTs (docs/performance.md), so the receipt can come first.
+  let log = await api(base, "GET", `/tenants/acct_e2e/webhooks/${created.body.id}/deliveries`);
+  for (const deadline = Date.now() + 10_000; log.body.items.length === 0 && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    log = await api(base, "GET", `/tenants/acct_e2e/webhooks/${created.body.id}/deliveries`);
+  }
   expect(log.body.items).toHaveLength(1);
   expect(log.body.items[0]).toMatchObject({ status: "succeeded", attemptCount: 1, lastAttempt: { n: 1, statusCode: 200 } });
   expect(first.output()).toContain("✔ delivered");

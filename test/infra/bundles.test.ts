@@ -57,7 +57,8 @@ test.each([...LAMBDAS])("the %s λ's bundle holds, of this repository, the core,
   const ours = graphs.get(name)!.filter((input) => !input.includes("node_modules/"));
   // The portal serves the management API to a session's tenant: it builds the manage λ's service.
   const allowed = [/^lambdas\/(core|adapters|shared)\//, new RegExp(`^lambdas/${name}/`), /^package\.json$/];
-  if (name === "portal") allowed.push(/^lambdas\/manage\/services\.ts$/);
+  // The portal serves the management API to a session's tenant: the manage λ's root, routes, schemas and presenters.
+  if (name === "portal") allowed.push(/^lambdas\/manage\/(services|routes|schemas|presenters)\.ts$/);
   expect(ours.filter((input) => !allowed.some((re) => re.test(input)))).toEqual([]);
   expect(ours).toContain(`lambdas/${name}/services.ts`);
 });
