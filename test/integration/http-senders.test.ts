@@ -426,6 +426,32 @@ test("NodeHttpSender reuses its connection even back to back, in the same tick (
   expect(e.connections).toBe(5);
 });
 
+describe("NodeHttpSender's idle-socket timeout", () => {
+  test("closes a kept-alive socket idle longer than the free-socket timeout, and the next attempt dials again", async () => {
+    const e = await endpoint();
+    const sender = new NodeHttpSender(PRIVATE_OK, createGuardedAgents(PRIVATE_OK, { freeSocketTimeoutMs: 200 }));
+    try {
+      expect((await sender.post(e.url(), {}, "{}", 5_000)).statusCode).toBe(200);
+      expect(e.open.size).toBe(1);
+      await e.allClosed();
+      expect((await sender.post(e.url(), {}, "{}", 5_000)).statusCode).toBe(200);
+    } finally {
+      await sender.close();
+    }
+    expect(e.connections).toBe(2);
+  });
+
+  test("does not cut a busy socket: an answer slower than the idle timeout, within the deadline, succeeds", async () => {
+    const e = await endpoint((res) => setTimeout(() => res.end("late"), 500));
+    const sender = new NodeHttpSender(PRIVATE_OK, createGuardedAgents(PRIVATE_OK, { freeSocketTimeoutMs: 100 }));
+    try {
+      expect(await sender.post(e.url(), {}, "{}", 3_000)).toMatchObject({ statusCode: 200, responseExcerpt: "late", error: undefined });
+    } finally {
+      await sender.close();
+    }
+  });
+});
+
 describe("NodeHttpSender over TLS (verification on, the guarded lookup on the https agent)", () => {
   let pems: { private: string; cert: string };
   beforeAll(async () => {
