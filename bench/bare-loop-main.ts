@@ -1,19 +1,20 @@
 /**
  * The limit: a bare loop that signs and POSTs the benchmark's payloads straight to the receivers,
- * with the deliver λ's own signing (lambdas/core/signing.ts) and HTTP sender (keep-alive undici,
- * the same connect-time endpoint guard), and nothing else: no queue, no database.
+ * with the deliver λ's own signing (lambdas/core/signing.ts) and HTTP sender (NodeHttpSender:
+ * keep-alive node:http agents, the same connect-time endpoint guard), and nothing else: no queue,
+ * no database.
  *
  * Config as JSON in argv[2]: { urls, secret, requests, concurrency }. Reports over IPC:
  * { requests, ok, wallMs, cpuMs } — CPU of this process over the loop, as for the worker.
  */
-import { UndiciSender } from "#adapters/http-sender.ts";
+import { NodeHttpSender } from "#adapters/node-http-sender.ts";
 import { signatureHeader } from "#core/signing.ts";
 import { USER_AGENT } from "#core/version.ts";
 import { deliveredPayload } from "./payload.ts";
 import { cpuMs } from "./stats.ts";
 
 const { urls, secret, requests, concurrency } = JSON.parse(process.argv[2]) as { urls: string[]; secret: string; requests: number; concurrency: number };
-const sender = new UndiciSender({ allowPrivate: true });
+const sender = new NodeHttpSender({ allowPrivate: true });
 
 async function post(seq: number): Promise<boolean> {
   const now = Date.now();

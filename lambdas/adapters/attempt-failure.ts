@@ -1,9 +1,8 @@
 /**
- * The attempt log's text for a failed attempt, whichever HTTP client made it: the error class first
- * (timeout, connection_refused, …), then the detail, stable to filter and clear to read
- * (docs/delivery-semantics.md). Knows the error codes of both undici and node:http, so that the two
- * senders describe the same failure with the same words; it imports neither, so that a bundle with
- * one sender does not carry the other's client.
+ * The attempt log's text for a failed attempt (docs/delivery-semantics.md): the error class first
+ * (timeout, connection_refused, …), then the detail, stable to filter and clear to read. Knows the
+ * errors NodeHttpSender meets: its own deadline, the endpoint guard's refusal, and the codes of
+ * node's net, dns, tls and http client.
  */
 
 const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH)/;
@@ -20,18 +19,10 @@ export function describeFailure(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code ?? "";
   const message = e.message ?? String(err);
-  if (
-    e.name === "TimeoutError" ||
-    e.name === "AbortError" ||
-    code === "UND_ERR_HEADERS_TIMEOUT" ||
-    code === "UND_ERR_BODY_TIMEOUT" ||
-    code === "UND_ERR_CONNECT_TIMEOUT"
-  ) {
-    return `timeout: no complete response within ${timeoutMs} ms`;
-  }
+  if (e.name === "TimeoutError" || e.name === "AbortError") return `timeout: no complete response within ${timeoutMs} ms`;
   if (code === "ERR_FORBIDDEN_ADDRESS") return `forbidden_address: ${message}`;
   if (code === "ECONNREFUSED") return "connection_refused: the endpoint refused the connection";
-  if (code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EPIPE") return "connection_reset: the connection was closed before a complete response";
+  if (code === "ECONNRESET" || code === "EPIPE") return "connection_reset: the connection was closed before a complete response";
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `dns_error: ${message}`;
   if (TLS_CODE.test(code)) return `tls_error: ${code}`;
   if (e.name === "TypeError" && /Invalid URL/i.test(message)) return `invalid_url: ${message}`;

@@ -1,6 +1,7 @@
 /**
- * node:http and node:https keep-alive agents with the endpoint guard (docs/security.md, "At connect
- * time") on every new connection:
+ * The dial-time half of the endpoint guard (docs/security.md, "At connect time"): node:http and
+ * node:https keep-alive agents that check every new connection. The policy itself (which addresses
+ * are forbidden, and why) is the core's: lambdas/core/endpoint-guard.ts.
  * - a name is resolved through `guardedLookup`, which asks for all of its addresses and refuses the
  *   connection when any of them is forbidden, so the address actually dialled is checked (DNS
  *   rebinding);
@@ -8,15 +9,67 @@
  *   is opened.
  * Node's http client never follows redirects, so a 3xx stays a failed attempt.
  */
-import type { Duplex } from "node:stream";
+import dns from "node:dns";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
+import type { Duplex } from "node:stream";
 import { type EndpointPolicy, ForbiddenAddressError, forbiddenAddressReason } from "#core/endpoint-guard.ts";
-import { guardedLookup, type Resolver } from "./guarded-dispatcher.ts";
+
+/** A `dns.lookup`-style resolver asked for every address (`all: true`); `dns.lookup` is one. */
+export type Resolver = (
+  hostname: string,
+  options: dns.LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void,
+) => void;
+
+type LookupCallback = Parameters<net.LookupFunction>[2];
+
+/** The option form of `dns.lookup`'s second argument, whichever shape the caller used. */
+function lookupOptions(options: unknown): dns.LookupOptions {
+  if (typeof options === "number") return { family: options };
+  if (options !== null && typeof options === "object") return options as dns.LookupOptions;
+  return {};
+}
+
+/**
+ * A `lookup` for `net.connect` / `tls.connect` (and the agents' `lookup` option): resolves with
+ * `resolve` (default `dns.lookup`), always asking for every address, and fails with a
+ * `ForbiddenAddressError` (code ERR_FORBIDDEN_ADDRESS) when ANY of them is forbidden, so a name
+ * with one public and one private record is refused too. Answers in the shape asked for:
+ * a list when `options.all`, else the first address and its family.
+ * Node does not call `lookup` for IP literals: the agents judge those themselves (and the sender
+ * calls `assertDialable` first).
+ */
+export function guardedLookup(policy: EndpointPolicy, resolve: Resolver = dns.lookup): net.LookupFunction {
+  return function lookup(hostname: string, options: unknown, callback?: LookupCallback): void {
+    // dns.lookup also accepts (hostname, callback) and (hostname, family, callback).
+    const done = (typeof options === "function" ? options : callback) as LookupCallback;
+    const asked = lookupOptions(typeof options === "function" ? undefined : options);
+    const fail = (err: NodeJS.ErrnoException) => done(err, asked.all ? [] : "");
+
+    resolve(hostname, { ...asked, all: true }, (err, addresses) => {
+      if (err) return fail(err);
+      if (!addresses || addresses.length === 0) {
+        const notFound: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
+        notFound.code = "ENOTFOUND";
+        return fail(notFound);
+      }
+      if (!policy.allowPrivate) {
+        for (const { address } of addresses) {
+          const reason = forbiddenAddressReason(address);
+          if (reason) return fail(new ForbiddenAddressError(hostname, address, reason));
+        }
+      }
+      if (asked.all) return done(null, addresses);
+      const first = addresses[0]!;
+      return done(null, first.address, first.family);
+    });
+  } as net.LookupFunction;
+}
 
 export interface GuardedAgentOptions {
-  /** Upper bound of connections per origin, as the undici dispatcher's `connections`. Default 50. */
+  /** Upper bound of connections per origin (per agent). Default 50. */
   maxSockets?: number;
   /**
    * An idle kept-alive socket is closed after this long, ms. Shorter than the servers' own idle

@@ -43,7 +43,7 @@ export class NodeHttpSender implements HttpSender {
         hostname: host.startsWith("[") ? host.slice(1, -1) : host,
         port: target.port,
         path: target.pathname + target.search,
-        // `req.end(body)` before any write: node sends Content-Length, never chunked, as undici does.
+        // `req.end(body)` before any write: node sends Content-Length, never chunked.
         headers,
         agent: client === https ? this.agents.https : this.agents.http,
       };
@@ -78,7 +78,7 @@ export class NodeHttpSender implements HttpSender {
             durationMs: elapsed(),
             // Decoded first, then cut on a character boundary; a binary body is named as such.
             responseExcerpt: responseExcerpt(kept.length === 1 ? kept[0]! : Buffer.concat(kept), total),
-            // node keeps the first of repeated Retry-After headers, as undici's sender does.
+            // node keeps the first of repeated Retry-After headers.
             retryAfter: res.headers["retry-after"],
             error:
               statusCode >= 200 && statusCode < 300

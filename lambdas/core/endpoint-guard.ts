@@ -8,7 +8,7 @@
  *   (the WHATWG URL parser normalises `0x7f.1`, `2130706433`, `[::ffff:127.0.0.1]`… first).
  *   A host name is accepted without resolving it: it may not resolve yet.
  * - `assertDialable` and `forbiddenAddressReason` run when a delivery connects, in the HTTP adapter
- *   (lambdas/adapters/guarded-dispatcher.ts: the guarded lookup and dispatcher). The check is made on
+ *   (lambdas/adapters/guarded-agent.ts: the guarded lookup and agents). The check is made on
  *   the address actually dialled, after DNS, so a name that resolved to a public address at creation
  *   and to 127.0.0.1 now (DNS rebinding) is refused before any connection is opened.
  *
@@ -157,7 +157,7 @@ function isLocalhostName(hostname: string): boolean {
 /**
  * Validates a subscription URL at create/update time. Returns the parsed, normalised URL (store
  * `url.href`) or a short reason fit for a 400 answer. Host names are not resolved here; the
- * guarded dispatcher checks what they resolve to on every connection.
+ * guarded agents check what they resolve to on every connection.
  */
 export function checkEndpointUrl(raw: string, policy: EndpointPolicy): EndpointCheck {
   if (typeof raw !== "string" || raw.trim() === "") {
@@ -195,7 +195,7 @@ export function checkEndpointUrl(raw: string, policy: EndpointPolicy): EndpointC
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Why a connection to `hostname` (as undici and net see it: IPv6 without brackets) must not be
+ * Why a connection to `hostname` (as net sees it: IPv6 without brackets) must not be
  * opened without a lookup, or undefined. Only IP literals are judged; names go through the lookup.
  */
 export function literalReason(hostname: string, policy: EndpointPolicy): string | undefined {
@@ -205,9 +205,9 @@ export function literalReason(hostname: string, policy: EndpointPolicy): string 
 
 /**
  * Throws a `ForbiddenAddressError` when `url`'s host is an IP literal in a forbidden range.
- * Node and undici dial IP literals directly, without calling `lookup`, so this is their check.
- * Names are left to the guarded lookup. The guarded dispatcher (lambdas/adapters/guarded-dispatcher.ts)
- * makes the same check itself; call this before any other kind of dial.
+ * Node's net and tls dial IP literals directly, without calling `lookup`, so this is their check.
+ * Names are left to the guarded lookup. The guarded agents (lambdas/adapters/guarded-agent.ts)
+ * make the same check themselves; call this before any other kind of dial.
  */
 export function assertDialable(url: URL, policy: EndpointPolicy): void {
   const host = bareHost(url);

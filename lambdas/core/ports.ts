@@ -1,8 +1,8 @@
 import type { Attempt, BatchMarker, DeliveryMessage, DeliveryRecord, DeliveryStatus, StoredEvent, StoredSecret, Subscription } from "./model.ts";
 
 /**
- * The core's view of the outside world. DynamoDB, SQS and undici adapters implement these; the
- * services in this folder only ever see the interfaces.
+ * The core's view of the outside world. DynamoDB, SQS, KMS and node:http adapters (lambdas/adapters)
+ * implement these; the services in this folder only ever see the interfaces.
  */
 export interface SubscriptionStore {
   listByTenant(tenantId: string): Promise<Subscription[]>;

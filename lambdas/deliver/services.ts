@@ -1,7 +1,7 @@
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { documentClient, DynamoDeliveryLog, DynamoSubscriptionStore } from "#adapters/dynamodb.ts";
 import { DynamoHealthStore } from "#adapters/health.ts";
-import { UndiciSender } from "#adapters/http-sender.ts";
+import { NodeHttpSender } from "#adapters/node-http-sender.ts";
 import { SqsDeliveryQueue } from "#adapters/sqs.ts";
 import { type AttemptReport, DeliveryService } from "#core/delivery.ts";
 import { type HttpSender, noMetrics, systemClock } from "#core/ports.ts";
@@ -35,7 +35,7 @@ export function createDeliveryServices(
     queue,
     // Data keys are reused no longer than the subscriptions they open.
     secrets: secretSealer(config, subscriptionCacheMs, o.clock),
-    sender: o.sender ?? new UndiciSender({ allowPrivate: config.allowPrivateEndpoints }),
+    sender: o.sender ?? new NodeHttpSender({ allowPrivate: config.allowPrivateEndpoints }),
     clock: o.clock ?? systemClock,
     schedule: config.schedule,
     logger: o.logger,

@@ -37,9 +37,10 @@ const holds = (name: Lambda, part: string) => graphs.get(name)!.some((input) => 
 
 /** What only some λs may load, and which (`in`: they must; `may`: either way, an implementation choice). */
 const ONLY: Record<string, { part: string; in: readonly Lambda[]; may?: readonly Lambda[] }> = {
-  undici: { part: "node_modules/undici/", in: [], may: ["deliver"] },
-  "the HTTP sender": { part: "lambdas/adapters/http-sender.ts", in: ["deliver"] },
-  "the guarded dispatcher": { part: "lambdas/adapters/guarded-dispatcher.ts", in: ["deliver"] },
+  // The deliver λ's sender is on node:http (docs/decisions.md, "node:http instead of undici"): undici is in no bundle.
+  undici: { part: "node_modules/undici/", in: [] },
+  "the HTTP sender": { part: "lambdas/adapters/node-http-sender.ts", in: ["deliver"] },
+  "the guarded agents": { part: "lambdas/adapters/guarded-agent.ts", in: ["deliver"] },
   "the KMS client": { part: "node_modules/@aws-sdk/client-kms/", in: ["manage", "portal", "deliver"] },
   "the KMS sealer": { part: "lambdas/adapters/kms.ts", in: ["manage", "portal", "deliver"] },
   "the portal sessions' store": { part: "lambdas/adapters/portal-sessions.ts", in: ["portal"] },

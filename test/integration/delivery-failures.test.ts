@@ -3,8 +3,6 @@ import type { AddressInfo } from "node:net";
 import { generate } from "selfsigned";
 import { Webhook } from "standardwebhooks";
 import { documentClient, DynamoDeliveryLog } from "#adapters/dynamodb.ts";
-import { UndiciSender } from "#adapters/http-sender.ts";
-import { NodeHttpSender } from "#adapters/node-http-sender.ts";
 import { TestReceiver, type Received } from "../support/receiver.ts";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 
@@ -23,8 +21,8 @@ async function receiver(behaviour?: ConstructorParameters<typeof TestReceiver>[0
   return r;
 }
 
-async function publish(type = "record.created", data: Record<string, unknown> = { recordId: "rec_1" }, id?: string, on = stack) {
-  const res = await on.api("POST", "/events", { id, type, tenantId: TENANT, data });
+async function publish(type = "record.created", data: Record<string, unknown> = { recordId: "rec_1" }, id?: string) {
+  const res = await stack.api("POST", "/events", { id, type, tenantId: TENANT, data });
   expect(res.status).toBe(202);
   return res.body as { id: string; deliveries: number };
 }
@@ -102,21 +100,7 @@ test("a redriven delivery that keeps failing gets the whole schedule again, then
   await stack.waitForDeliveries(TENANT, hook.id, (items) => items[0]?.status === "succeeded");
 });
 
-describe.each([
-  ["UndiciSender", UndiciSender],
-  ["NodeHttpSender", NodeHttpSender],
-])("what counts as a failed attempt, sent by %s", (_name, Sender) => {
-  // A stack of its own, whose deliver worker POSTs with this sender; settings as the file's stack.
-  let stack: TestStack;
-  const sender = new Sender({ allowPrivate: true });
-  beforeAll(async () => {
-    stack = await startTestStack({ schedule: "1s,1s", attemptTimeoutMs: 1_000, health: { breakerThreshold: 1_000 }, sender });
-  });
-  afterAll(async () => {
-    await stack?.stop();
-    await sender.close();
-  });
-
+describe("what counts as a failed attempt", () => {
   const cases: [string, Parameters<TestReceiver["respondWith"]>[0], { statusCode: number | null; error: RegExp }][] = [
     ["a timeout (no answer)", () => ({ kind: "hang" }), { statusCode: null, error: /^timeout: no complete response within 1000 ms$/ }],
     ["a body that never ends", () => ({ kind: "slow-body", chunkEveryMs: 50 }), { statusCode: null, error: /^timeout:/ }],
@@ -133,7 +117,7 @@ describe.each([
     const r = await receiver(behaviour);
     const hook = await stack.createWebhook(TENANT, r.url, ["record.updated"]);
     await stack.api("PATCH", `/tenants/${TENANT}/webhooks/${hook.id}`, { eventTypes: ["record.updated"] });
-    await publish("record.updated", { recordId: "rec_2" }, undefined, stack);
+    await publish("record.updated", { recordId: "rec_2" });
     const [d] = await stack.waitForDeliveries(TENANT, hook.id, (items) => items[0]?.attemptCount >= 1);
     expect(d.lastAttempt.statusCode).toBe(expected.statusCode);
     expect(d.lastAttempt.error).toMatch(expected.error);
@@ -152,7 +136,7 @@ describe.each([
     try {
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
       const hook = await stack.createWebhook(TENANT, url, ["sync.completed"]);
-      await publish("sync.completed", { syncId: "syn_tls" }, undefined, stack);
+      await publish("sync.completed", { syncId: "syn_tls" });
       const [d] = await stack.waitForDeliveries(TENANT, hook.id, (items) => items[0]?.attemptCount >= 1);
       expect(d.lastAttempt).toMatchObject({ statusCode: null, error: "tls_error: DEPTH_ZERO_SELF_SIGNED_CERT" });
       expect(requests).toBe(0);
@@ -168,7 +152,7 @@ describe.each([
     const url = r.url;
     await r.stop();
     const hook = await stack.createWebhook(TENANT, url, ["ai.insight.generated"]);
-    await publish("ai.insight.generated", { insightId: "ins_1" }, undefined, stack);
+    await publish("ai.insight.generated", { insightId: "ins_1" });
     const [d] = await stack.waitForDeliveries(TENANT, hook.id, (items) => items[0]?.attemptCount >= 1);
     expect(d.lastAttempt).toMatchObject({ statusCode: null, error: "connection_refused: the endpoint refused the connection" });
     await stack.api("DELETE", `/tenants/${TENANT}/webhooks/${hook.id}`);

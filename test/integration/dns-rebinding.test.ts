@@ -1,14 +1,12 @@
 /**
  * DNS rebinding, end to end on a real socket: a name that resolves to a loopback address at
  * dial time must be refused before any TCP connection is opened. A loopback HTTP server counts
- * the connections it accepts; each guarded client (the undici dispatcher, the node:http agents)
- * dials it through a fake resolver, used directly (without a sender's own checks).
+ * the connections it accepts; the guarded node:http agents, and the raw guarded lookup, dial it
+ * through a fake resolver, used directly (without the sender's own checks).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { request } from "undici";
-import { createGuardedAgents } from "#adapters/guarded-agent.ts";
-import { createGuardedDispatcher, type Resolver } from "#adapters/guarded-dispatcher.ts";
+import { createGuardedAgents, guardedLookup, type Resolver } from "#adapters/guarded-agent.ts";
 import { assertDialable, type EndpointPolicy, FORBIDDEN_ADDRESS } from "#core/endpoint-guard.ts";
 
 /** Resolves `rebind.test` to 127.0.0.1 (the attacker's second answer); anything else is unknown. */
@@ -33,37 +31,37 @@ interface GuardedClient {
 }
 type MakeClient = (policy: EndpointPolicy, resolve?: Resolver) => GuardedClient;
 
-const undiciClient: MakeClient = (policy, resolve) => {
-  const agent = createGuardedDispatcher(policy, { resolve, connectTimeout: 2_000 });
-  return {
-    async get(url) {
-      const response = await request(url, { dispatcher: agent });
-      return { statusCode: response.statusCode, text: await response.body.text() };
-    },
-    destroy: () => agent.destroy(),
-  };
-};
+/** GETs `url` with node:http's `options` (an agent, or a lookup of its own), reading the whole answer. */
+function get(url: string, options: http.RequestOptions): Promise<{ statusCode: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(new URL(url), options, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => resolve({ statusCode: res.statusCode ?? 0, text }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+  });
+}
 
-const nodeHttpClient: MakeClient = (policy, resolve) => {
+/** The deliver λ's guarded agents (lambdas/adapters/guarded-agent.ts). */
+const agentClient: MakeClient = (policy, resolve) => {
   const agents = createGuardedAgents(policy, { resolve });
   return {
-    get: (url) =>
-      new Promise((resolve, reject) => {
-        const req = http.get(new URL(url), { agent: agents.http }, (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => (text += chunk));
-          res.on("end", () => resolve({ statusCode: res.statusCode ?? 0, text }));
-          res.on("error", reject);
-        });
-        req.on("error", reject);
-      }),
+    get: (url) => get(url, { agent: agents.http }),
     destroy: async () => {
       agents.http.destroy();
       agents.https.destroy();
     },
   };
 };
+
+/** The guarded lookup alone, as a one-off connection's `lookup` (no agent, no check of IP literals). */
+const lookupClient: MakeClient = (policy, resolve) => ({
+  get: (url) => get(url, { agent: false, lookup: guardedLookup(policy, resolve) }),
+  destroy: async () => {},
+});
 
 const clients: GuardedClient[] = [];
 
@@ -102,16 +100,15 @@ test("assertDialable refuses a loopback IP literal before any dial", () => {
   expect(connections).toBe(0);
 });
 
-describe.each([
-  ["the undici dispatcher", undiciClient],
-  ["the node:http agent", nodeHttpClient],
-])("%s against DNS rebinding", (_name, make) => {
-  /** A guarded client with the rebinding resolver (default: dns.lookup when `resolve` is null), destroyed after the test. */
-  function client(allowPrivate: boolean, resolve: Resolver | null = rebindingResolver): GuardedClient {
-    const c = make({ allowPrivate }, resolve ?? undefined);
-    clients.push(c);
-    return c;
-  }
+/** A guarded client with the rebinding resolver (default: dns.lookup when `resolve` is null), destroyed after the test. */
+function clientOf(make: MakeClient, allowPrivate: boolean, resolve: Resolver | null = rebindingResolver): GuardedClient {
+  const c = make({ allowPrivate }, resolve ?? undefined);
+  clients.push(c);
+  return c;
+}
+
+describe("the node:http agents against DNS rebinding", () => {
+  const client = (allowPrivate: boolean, resolve?: Resolver | null) => clientOf(agentClient, allowPrivate, resolve);
 
   it("refuses a name that resolves to loopback before connecting", async () => {
     const attempt = client(false).get(`http://rebind.test:${port}/`);
@@ -156,12 +153,33 @@ describe.each([
   it("reuses the kept-alive connection and does not follow redirects", async () => {
     const c = client(true);
     await c.get(`http://rebind.test:${port}/`);
-    // undici hands the socket back to the pool a tick after the body ends; a request sent in
-    // the same tick would open a second connection.
-    await new Promise((resolve) => setImmediate(resolve));
     const second = await c.get(`http://rebind.test:${port}/redirect`);
 
     expect(second.statusCode).toBe(302);
+    expect(connections).toBe(1);
+  });
+});
+
+describe("the guarded lookup alone, as a connection's lookup", () => {
+  const client = (allowPrivate: boolean, resolve?: Resolver | null) => clientOf(lookupClient, allowPrivate, resolve);
+
+  it("refuses a name that resolves to loopback before connecting", async () => {
+    await expect(client(false).get(`http://rebind.test:${port}/`)).rejects.toMatchObject({ code: FORBIDDEN_ADDRESS, address: "127.0.0.1" });
+    expect(connections).toBe(0);
+  });
+
+  it("refuses localhost through the default resolver (dns.lookup)", async () => {
+    await expect(client(false, null).get(`http://localhost:${port}/`)).rejects.toMatchObject({ code: FORBIDDEN_ADDRESS, hostname: "localhost" });
+    expect(connections).toBe(0);
+  });
+
+  it("connects when private endpoints are allowed (positive control)", async () => {
+    expect(await client(true).get(`http://rebind.test:${port}/`)).toEqual({ statusCode: 200, text: "ok" });
+    expect(connections).toBe(1);
+  });
+
+  it("is never asked about an IP literal: net dials it directly, which is why the agents and assertDialable judge literals", async () => {
+    expect(await client(false).get(`http://127.0.0.1:${port}/`)).toEqual({ statusCode: 200, text: "ok" });
     expect(connections).toBe(1);
   });
 });

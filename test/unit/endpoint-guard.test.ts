@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { guardedLookup, type Resolver } from "#adapters/guarded-dispatcher.ts";
+import { guardedLookup, type Resolver } from "#adapters/guarded-agent.ts";
 import { assertDialable, checkEndpointUrl, forbiddenAddressReason, FORBIDDEN_ADDRESS, isIpLiteral, type EndpointPolicy } from "#core/endpoint-guard.ts";
 
 const STRICT: EndpointPolicy = { allowPrivate: false };
