@@ -1,7 +1,7 @@
 /** Plumbing of the benchmark driver: child processes with a request/answer IPC, and publishing. */
 import { fork, type ChildProcess } from "node:child_process";
 import { join, resolve } from "node:path";
-import { Agent, request } from "undici";
+import http from "node:http";
 import { EVENT_TYPE, eventData } from "./payload.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -55,7 +55,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Publishes through the local stack's real HTTP API, `{"events": [...]}` batches of up to 100. */
 export class Publisher {
-  private readonly agent = new Agent({ connections: 16 });
+  /** The bench's own client to the local API (plain http): at most 16 kept-alive connections. */
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   private seq = 0;
 
   constructor(
@@ -73,14 +74,20 @@ export class Publisher {
   }
 
   async publish(n: number, tenants: readonly string[]): Promise<void> {
-    const res = await request(`${this.apiUrl}/events`, {
-      method: "POST",
-      dispatcher: this.agent,
-      headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ events: this.events(n, tenants) }),
+    const body = JSON.stringify({ events: this.events(n, tenants) });
+    const headers = { authorization: `Bearer ${this.token}`, "content-type": "application/json" };
+    const { statusCode, text } = await new Promise<{ statusCode: number; text: string }>((resolve, reject) => {
+      const req = http.request(`${this.apiUrl}/events`, { method: "POST", headers, agent: this.agent }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => resolve({ statusCode: res.statusCode ?? 0, text }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(body);
     });
-    const text = await res.body.text();
-    if (res.statusCode !== 202) throw new Error(`POST /events answered ${res.statusCode}: ${text.slice(0, 500)}`);
+    if (statusCode !== 202) throw new Error(`POST /events answered ${statusCode}: ${text.slice(0, 500)}`);
   }
 
   /** As fast as the API takes them: `concurrency` calls of 100 events in flight. */
@@ -122,6 +129,7 @@ export class Publisher {
   }
 
   close(): Promise<void> {
-    return this.agent.close();
+    this.agent.destroy();
+    return Promise.resolve();
   }
 }
