@@ -282,3 +282,66 @@ describe("defects found while the decision was put in stages", () => {
     expect(reports.map((a) => [a.attempt.n, a.attempt.statusCode, a.outcome])).toEqual([[1, 410, "failed"]]);
   });
 });
+
+describe("the webhook's streak, Retry-After and the attempt report", () => {
+  test("a success ends the failing streak: fail, succeed, then fail again later is counted from the new failure, not auto-disabled", async () => {
+    let calls = 0;
+    const { world, sub } = await setup(() => (++calls === 2 ? ok() : fail500()), { autoDisableAfterSeconds: 30 });
+    await publish(world, "evt_1");
+    await step(world, 0); // fails: failingSince set
+    expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({ consecutiveFailures: 1, failingSince: expect.any(String) });
+    await step(world, 6); // succeeds
+    const healed = await world.subscriptions.get(TENANT, sub.id);
+    expect([healed?.consecutiveFailures, healed?.failingSince]).toEqual([0, undefined]);
+    await world.time.runUntil(world.time.now() + 40_000);
+    await publish(world, "evt_2");
+    const failedAt = new Date(world.time.now()).toISOString();
+    await step(world, 0); // fails 46 s after the first failure, but its streak began now
+    expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({ enabled: true, consecutiveFailures: 1, failingSince: failedAt });
+  });
+
+  test("auto-disable at exactly its length of failing, the reason naming the days and since when", async () => {
+    const { world, sub } = await setup(fail500, { autoDisableAfterSeconds: 2 * 86_400 });
+    const since = new Date(world.time.now() - 2 * 86_400_000).toISOString();
+    await world.subscriptions.update(TENANT, sub.id, { failingSince: since });
+    await publish(world);
+    await step(world, 0);
+    expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({
+      enabled: false,
+      disabledReason: `every attempt failed for 2 days (since ${since})`,
+    });
+    expect(await only(world, sub)).toMatchObject({ status: "failed", reason: "subscription auto-disabled" });
+  });
+
+  test("Retry-After counts for a 429 and a 503 (bounded by the schedule's step and twice it), not for other failures", async () => {
+    for (const [status, wait] of [
+      [503, 10_000],
+      [429, 10_000],
+      [500, undefined],
+    ] as const) {
+      const { world, sub } = await setup(() => ({ latencyMs: 20, status, retryAfter: "120" }));
+      await publish(world);
+      await step(world, 0);
+      const dueIn = Date.parse((await only(world, sub)).nextAttemptAt!) - world.time.now();
+      if (wait !== undefined) expect([status, dueIn]).toEqual([status, wait]);
+      else expect(dueIn).toBeLessThanOrEqual(6_000);
+    }
+  });
+
+  test("a failed attempt is reported retrying with the backoff the message was given, and logged with its status; a success has no next delay", async () => {
+    const reports: AttemptReport[] = [];
+    let calls = 0;
+    const { world, sub } = await setup(() => (++calls === 1 ? fail500() : ok()), { onAttempt: (a) => reports.push(a) });
+    await publish(world);
+    await step(world, 0);
+    const dueIn = Date.parse((await only(world, sub)).nextAttemptAt!) - world.time.now();
+    expect(reports).toEqual([expect.objectContaining({ outcome: "retrying", nextDelaySeconds: dueIn / 1000 })]);
+    expect(world.logger.lines).toContainEqual(
+      expect.objectContaining({ level: "warn", message: "attempt failed", extra: expect.objectContaining({ attempt: 1, statusCode: 500 }) }),
+    );
+    await step(world, 7);
+    expect(reports[1]).toMatchObject({ outcome: "succeeded" });
+    expect(reports[1]).not.toHaveProperty("nextDelaySeconds");
+    expect(world.metrics.get("DeliveriesSucceeded")).toBe(1);
+  });
+});
