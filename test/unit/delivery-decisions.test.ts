@@ -345,3 +345,46 @@ describe("the webhook's streak, Retry-After and the attempt report", () => {
     expect(world.metrics.get("DeliveriesSucceeded")).toBe(1);
   });
 });
+
+describe("copies, rates and secrets", () => {
+  test("two copies of a delivery not yet due in one batch: the first is hidden again, the second dropped (it does not wait twice)", async () => {
+    const { world } = await setup(fail500, { schedule: RetrySchedule.parse("2m") });
+    await publish(world);
+    const [message] = world.mainQueue.heldBodies().map((b) => JSON.parse(b) as DeliveryMessage);
+    await step(world, 0); // fails: next attempt in 96–144 s
+    await world.time.runUntil(world.time.now() + 61_000); // past the fresh window: the copies read the record
+    await world.queue.send([message, message]);
+    const r = await step(world, 1);
+    expect(r.batch).toHaveLength(2);
+    expect([r.retried.length, r.deleted.length, r.errors]).toEqual([1, 1, []]);
+    expect(world.sender.posts).toBe(1);
+    expect(world.metrics.get("BackoffsExtended")).toBe(1);
+  });
+
+  test("a rate write that fails counts as over the rate: the delivery is not sent, and waits as bookkeeping", async () => {
+    const { world, sub } = await setup(ok);
+    await world.subscriptions.update(TENANT, sub.id, { rateLimit: 5 });
+    await publish(world);
+    world.dynamo.writeOutage = { tables: ["subscriptions"], untilMs: world.time.now() + 3_600_000 };
+    const r = await step(world, 0);
+    expect(world.sender.posts).toBe(0);
+    // Parked for the rate, but the park's health write fails too: the message waits, a bookkeeping wait (no BackoffsExtended).
+    expect([r.retried.length, world.metrics.get("BookkeepingWriteFailures"), world.metrics.get("BackoffsExtended")]).toEqual([1, 1, 0]);
+  });
+
+  test("only the secrets that still sign are opened: an expired one costs no KMS Decrypt", async () => {
+    const { world, sub } = await setup(ok);
+    const context = { tenantId: TENANT, webhookId: sub.id };
+    const now = world.time.now();
+    await world.subscriptions.update(TENANT, sub.id, {
+      secrets: [
+        { sealed: await world.secrets.seal("whsec_new", context), createdAt: new Date(now).toISOString() },
+        { sealed: await world.secrets.seal("whsec_old", context), createdAt: new Date(now - 1).toISOString(), expiresAt: new Date(now).toISOString() },
+      ],
+    });
+    await publish(world);
+    await step(world, 0);
+    expect(world.sender.posts).toBe(1);
+    expect(world.ledger.requests.get("KMS.Decrypt")).toBe(1);
+  });
+});
