@@ -4,7 +4,7 @@
  * comments and docs/delivery-semantics.md state.
  */
 import { z } from "zod";
-import { bookkeepingDelay, checkCopy, isFresh, readMessage } from "#core/delivery-decision.ts";
+import { acceptedAt, bookkeepingDelay, checkCopy, heldSince, isFresh, readMessage } from "#core/delivery-decision.ts";
 import type { DeliveryMessage, DeliveryRecord } from "#core/model.ts";
 import { QUEUE, RECOVERY_DELAY_SECONDS } from "#core/settings.ts";
 import { newDeliveryId } from "#core/ids.ts";
@@ -88,6 +88,12 @@ describe("readMessage: the hand check of a delivery message", () => {
     expect(accepted).toBeGreaterThan(10);
     expect(bodies.length - accepted).toBeGreaterThan(50);
   });
+
+  test("a message carries no key for an optional field it lacks (a key with undefined would still be a key of the object sent on)", () => {
+    expect(Object.keys(readMessage(JSON.stringify(valid))!)).toEqual(Object.keys(valid));
+    const full = { ...valid, recovery: true, deadLetteredAt: "d", replayOf: "dlv_0", released: true, probe: true, forwarded: true };
+    expect(Object.keys(readMessage(JSON.stringify(full))!)).toEqual(Object.keys(full));
+  });
 });
 
 describe("bookkeepingDelay", () => {
@@ -116,6 +122,22 @@ describe("isFresh: which first receives skip the record read", () => {
     ] as const) {
       expect(isFresh({ ...message, ...mark }, 1, at, RECOVERY_DELAY_SECONDS)).toBe(false);
     }
+  });
+});
+
+describe("acceptedAt and heldSince: a held delivery is due since its acceptance", () => {
+  const at = Date.UTC(2026, 0, 1);
+  const message: DeliveryMessage = { ...valid, v: 1, deliveryId: newDeliveryId(at) };
+
+  test("the acceptance is the time of the delivery id; an unreadable id counts as long ago (0)", () => {
+    expect(acceptedAt(message)).toBe(at);
+    expect(acceptedAt({ ...message, deliveryId: "dlv_not-a-ulid" })).toBe(0);
+    expect(heldSince({ ...message, deliveryId: "dlv_not-a-ulid" }, at)).toBe(0);
+  });
+
+  test("held since the acceptance, or since now when the id's clock (ingest's) runs ahead of this one", () => {
+    expect(heldSince(message, at + 60_000)).toBe(at);
+    expect(heldSince(message, at - 5_000)).toBe(at - 5_000);
   });
 });
 
@@ -158,6 +180,15 @@ describe("checkCopy", () => {
     const failed = record({ status: "failed", deadLetteredAt: "d1", attemptCount: 13 });
     expect(checkCopy({ ...message, deadLetteredAt: "d1" }, failed, now)).toEqual({ round: "d1", roundStart: 13, redriven: true });
     expect(checkCopy({ ...message, deadLetteredAt: "d0" }, failed, now)).toEqual({ kind: "dropped", reason: "stale copy of a delivery dropped" });
+  });
+
+  test("a plain copy of a delivery failed without the DLQ (a 410, an auto-disable) is dropped, not redriven", () => {
+    expect(checkCopy(message, record({ status: "failed" }), now)).toEqual({ kind: "dropped", reason: "delivery already failed; copy dropped" });
+  });
+
+  test("a copy of a redriven round still pending keeps the round's start: it is not redriven a second time", () => {
+    const redriven = record({ status: "pending", deadLetteredAt: "d1", round: "d1", roundStart: 13, attemptCount: 14 });
+    expect(checkCopy({ ...message, deadLetteredAt: "d1" }, redriven, now)).toEqual({ round: "d1", roundStart: 13, redriven: false });
   });
 
   test("a copy back before its next attempt waits the rest (more than a second of it); a released or probe copy does not", () => {

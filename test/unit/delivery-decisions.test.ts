@@ -282,3 +282,109 @@ describe("defects found while the decision was put in stages", () => {
     expect(reports.map((a) => [a.attempt.n, a.attempt.statusCode, a.outcome])).toEqual([[1, 410, "failed"]]);
   });
 });
+
+describe("the webhook's streak, Retry-After and the attempt report", () => {
+  test("a success ends the failing streak: fail, succeed, then fail again later is counted from the new failure, not auto-disabled", async () => {
+    let calls = 0;
+    const { world, sub } = await setup(() => (++calls === 2 ? ok() : fail500()), { autoDisableAfterSeconds: 30 });
+    await publish(world, "evt_1");
+    await step(world, 0); // fails: failingSince set
+    expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({ consecutiveFailures: 1, failingSince: expect.any(String) });
+    await step(world, 6); // succeeds
+    const healed = await world.subscriptions.get(TENANT, sub.id);
+    expect([healed?.consecutiveFailures, healed?.failingSince]).toEqual([0, undefined]);
+    await world.time.runUntil(world.time.now() + 40_000);
+    await publish(world, "evt_2");
+    const failedAt = new Date(world.time.now()).toISOString();
+    await step(world, 0); // fails 46 s after the first failure, but its streak began now
+    expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({ enabled: true, consecutiveFailures: 1, failingSince: failedAt });
+  });
+
+  test("auto-disable at exactly its length of failing, the reason naming the days and since when", async () => {
+    const { world, sub } = await setup(fail500, { autoDisableAfterSeconds: 2 * 86_400 });
+    const since = new Date(world.time.now() - 2 * 86_400_000).toISOString();
+    await world.subscriptions.update(TENANT, sub.id, { failingSince: since });
+    await publish(world);
+    await step(world, 0);
+    expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({
+      enabled: false,
+      disabledReason: `every attempt failed for 2 days (since ${since})`,
+    });
+    expect(await only(world, sub)).toMatchObject({ status: "failed", reason: "subscription auto-disabled" });
+  });
+
+  test("Retry-After counts for a 429 and a 503 (bounded by the schedule's step and twice it), not for other failures", async () => {
+    for (const [status, wait] of [
+      [503, 10_000],
+      [429, 10_000],
+      [500, undefined],
+    ] as const) {
+      const { world, sub } = await setup(() => ({ latencyMs: 20, status, retryAfter: "120" }));
+      await publish(world);
+      await step(world, 0);
+      const dueIn = Date.parse((await only(world, sub)).nextAttemptAt!) - world.time.now();
+      if (wait !== undefined) expect([status, dueIn]).toEqual([status, wait]);
+      else expect(dueIn).toBeLessThanOrEqual(6_000);
+    }
+  });
+
+  test("a failed attempt is reported retrying with the backoff the message was given, and logged with its status; a success has no next delay", async () => {
+    const reports: AttemptReport[] = [];
+    let calls = 0;
+    const { world, sub } = await setup(() => (++calls === 1 ? fail500() : ok()), { onAttempt: (a) => reports.push(a) });
+    await publish(world);
+    await step(world, 0);
+    const dueIn = Date.parse((await only(world, sub)).nextAttemptAt!) - world.time.now();
+    expect(reports).toEqual([expect.objectContaining({ outcome: "retrying", nextDelaySeconds: dueIn / 1000 })]);
+    expect(world.logger.lines).toContainEqual(
+      expect.objectContaining({ level: "warn", message: "attempt failed", extra: expect.objectContaining({ attempt: 1, statusCode: 500 }) }),
+    );
+    await step(world, 7);
+    expect(reports[1]).toMatchObject({ outcome: "succeeded" });
+    expect(reports[1]).not.toHaveProperty("nextDelaySeconds");
+    expect(world.metrics.get("DeliveriesSucceeded")).toBe(1);
+  });
+});
+
+describe("copies, rates and secrets", () => {
+  test("two copies of a delivery not yet due in one batch: the first is hidden again, the second dropped (it does not wait twice)", async () => {
+    const { world } = await setup(fail500, { schedule: RetrySchedule.parse("2m") });
+    await publish(world);
+    const [message] = world.mainQueue.heldBodies().map((b) => JSON.parse(b) as DeliveryMessage);
+    await step(world, 0); // fails: next attempt in 96–144 s
+    await world.time.runUntil(world.time.now() + 61_000); // past the fresh window: the copies read the record
+    await world.queue.send([message, message]);
+    const r = await step(world, 1);
+    expect(r.batch).toHaveLength(2);
+    expect([r.retried.length, r.deleted.length, r.errors]).toEqual([1, 1, []]);
+    expect(world.sender.posts).toBe(1);
+    expect(world.metrics.get("BackoffsExtended")).toBe(1);
+  });
+
+  test("a rate write that fails counts as over the rate: the delivery is not sent, and waits as bookkeeping", async () => {
+    const { world, sub } = await setup(ok);
+    await world.subscriptions.update(TENANT, sub.id, { rateLimit: 5 });
+    await publish(world);
+    world.dynamo.writeOutage = { tables: ["subscriptions"], untilMs: world.time.now() + 3_600_000 };
+    const r = await step(world, 0);
+    expect(world.sender.posts).toBe(0);
+    // Parked for the rate, but the park's health write fails too: the message waits, a bookkeeping wait (no BackoffsExtended).
+    expect([r.retried.length, world.metrics.get("BookkeepingWriteFailures"), world.metrics.get("BackoffsExtended")]).toEqual([1, 1, 0]);
+  });
+
+  test("only the secrets that still sign are opened: an expired one costs no KMS Decrypt", async () => {
+    const { world, sub } = await setup(ok);
+    const context = { tenantId: TENANT, webhookId: sub.id };
+    const now = world.time.now();
+    await world.subscriptions.update(TENANT, sub.id, {
+      secrets: [
+        { sealed: await world.secrets.seal("whsec_new", context), createdAt: new Date(now).toISOString() },
+        { sealed: await world.secrets.seal("whsec_old", context), createdAt: new Date(now - 1).toISOString(), expiresAt: new Date(now).toISOString() },
+      ],
+    });
+    await publish(world);
+    await step(world, 0);
+    expect(world.sender.posts).toBe(1);
+    expect(world.ledger.requests.get("KMS.Decrypt")).toBe(1);
+  });
+});
