@@ -286,7 +286,7 @@ describe("defects found while the decision was put in stages", () => {
 describe("the webhook's streak, Retry-After and the attempt report", () => {
   test("a success ends the failing streak: fail, succeed, then fail again later is counted from the new failure, not auto-disabled", async () => {
     let calls = 0;
-    const { world, sub } = await setup(() => (++calls === 2 ? ok() : fail500()), { autoDisableAfterSeconds: 30 });
+    const { world, sub } = await setup((r) => (++calls === 2 ? ok(r) : fail500(r)), { autoDisableAfterSeconds: 30 });
     await publish(world, "evt_1");
     await step(world, 0); // fails: failingSince set
     expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({ consecutiveFailures: 1, failingSince: expect.any(String) });
@@ -331,7 +331,7 @@ describe("the webhook's streak, Retry-After and the attempt report", () => {
   test("a failed attempt is reported retrying with the backoff the message was given, and logged with its status; a success has no next delay", async () => {
     const reports: AttemptReport[] = [];
     let calls = 0;
-    const { world, sub } = await setup(() => (++calls === 1 ? fail500() : ok()), { onAttempt: (a) => reports.push(a) });
+    const { world, sub } = await setup((r) => (++calls === 1 ? fail500(r) : ok(r)), { onAttempt: (a) => reports.push(a) });
     await publish(world);
     await step(world, 0);
     const dueIn = Date.parse((await only(world, sub)).nextAttemptAt!) - world.time.now();

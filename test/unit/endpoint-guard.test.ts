@@ -1,6 +1,14 @@
 import { isIP } from "node:net";
 import { guardedLookup, type Resolver } from "#adapters/guarded-agent.ts";
-import { assertDialable, checkEndpointUrl, forbiddenAddressReason, FORBIDDEN_ADDRESS, isIpLiteral, type EndpointPolicy } from "#core/endpoint-guard.ts";
+import {
+  assertDialable,
+  checkEndpointUrl,
+  ForbiddenAddressError,
+  forbiddenAddressReason,
+  FORBIDDEN_ADDRESS,
+  isIpLiteral,
+  type EndpointPolicy,
+} from "#core/endpoint-guard.ts";
 
 const STRICT: EndpointPolicy = { allowPrivate: false };
 const DEV: EndpointPolicy = { allowPrivate: true };
@@ -43,6 +51,7 @@ const CORPUS: ReadonlyArray<readonly [url: string, strict: Expect, dev: Expect]>
   ["https://localhost:8443/x", "must not point at localhost", "ok"],
   ["https://foo.localhost/", "must not point at localhost", "ok"],
   ["https://a.b.LocalHost./", "must not point at localhost", "ok"],
+  ["https://localhost../", "must not point at localhost", "ok"],
   ["https://ｌｏｃａｌｈｏｓｔ/", "must not point at localhost", "ok"],
   // IPv4 loopback in every spelling the URL parser normalises
   ["https://127.0.0.1/", "loopback address (127.0.0.1)", "ok"],
@@ -133,6 +142,19 @@ describe("checkEndpointUrl", () => {
   it("refuses a non-string without throwing", () => {
     expect(checkEndpointUrl(undefined as unknown as string, STRICT)).toEqual({ ok: false, reason: "url is required" });
   });
+
+  it("calls a blank URL missing, not malformed", () => {
+    expect(checkEndpointUrl(" \t ", STRICT)).toEqual({ ok: false, reason: "url is required" });
+  });
+
+  it.each([
+    ["https://user@example.com", "url must not contain credentials"],
+    ["ftp://example.com/", "url must use https"],
+    ["/relative", "url must be an absolute URL"],
+    ["https://localhost/", "url must not point at localhost"],
+  ])("words the refusal of %s exactly", (url, reason) => {
+    expect(checkEndpointUrl(url, STRICT)).toEqual({ ok: false, reason });
+  });
 });
 
 describe("forbiddenAddressReason", () => {
@@ -166,6 +188,16 @@ describe("forbiddenAddressReason", () => {
     ["fec0::", "a site-local address (fec0::)"],
     ["ff00::", "a multicast address (ff00::)"],
     ["3fff::1", "a reserved address (3fff::1)"],
+    ["2001:2::1", "a benchmarking address (2001:2::1)"],
+    ["2001:3::1", "a special-purpose address (2001:3::1)"],
+    ["5f00::1", "a special-purpose address (5f00::1)"],
+    ["::ffff:0.0.0.0", "an IPv4-mapped unspecified address (::ffff:0:0 = 0.0.0.0)"],
+    ["::ffff:100.64.0.1", "an IPv4-mapped carrier-grade NAT address (::ffff:6440:1 = 100.64.0.1)"],
+    ["::ffff:192.175.48.1", "an IPv4-mapped special-purpose address (::ffff:c0af:3001 = 192.175.48.1)"],
+    // Only a pair of brackets is taken off: one alone leaves an invalid address.
+    ["[8.8.8.80", "an invalid address ([8.8.8.80)"],
+    ["8.8.8.80]", "an invalid address (8.8.8.80])"],
+    ["[2606:4700:4700::11111", "an invalid address ([2606:4700:4700::11111)"],
     ["not-an-ip", "an invalid address (not-an-ip)"],
     ["", "an invalid address ()"],
   ])("%s → %s", (ip, reason) => {
@@ -191,6 +223,22 @@ describe("isIpLiteral: net.isIP's answer, without node:net in the core", () => {
   });
 });
 
+describe("ForbiddenAddressError", () => {
+  it("names the literal dialled, or the name and what it resolved to", () => {
+    const literal = new ForbiddenAddressError("127.0.0.1", "127.0.0.1", "a loopback address (127.0.0.1)");
+    expect([literal.message, literal.name, literal.code, literal.hostname, literal.address]).toEqual([
+      "refusing to connect to 127.0.0.1: a loopback address (127.0.0.1)",
+      "ForbiddenAddressError",
+      FORBIDDEN_ADDRESS,
+      "127.0.0.1",
+      "127.0.0.1",
+    ]);
+    expect(literal).toBeInstanceOf(Error);
+    const named = new ForbiddenAddressError("rebind.test", "10.0.0.7", "a private address (10.0.0.7)");
+    expect(named.message).toBe("refusing to connect to rebind.test: it resolves to a private address (10.0.0.7)");
+  });
+});
+
 describe("assertDialable", () => {
   it.each(["https://127.0.0.1/", "https://[::1]/", "https://[::ffff:7f00:1]/", "https://169.254.169.254/"])("throws ERR_FORBIDDEN_ADDRESS for %s", (raw) => {
     expect(() => assertDialable(new URL(raw), STRICT)).toThrow(expect.objectContaining({ code: FORBIDDEN_ADDRESS }));
@@ -208,6 +256,18 @@ describe("assertDialable", () => {
 
   it("allows private literals when allowPrivate", () => {
     expect(() => assertDialable(new URL("http://127.0.0.1:3000/"), DEV)).not.toThrow();
+    expect(() => assertDialable(new URL("http://[::1]:3000/"), DEV)).not.toThrow();
+  });
+
+  it("throws an error naming the bare IPv6 literal as both host and address", () => {
+    let thrown: unknown;
+    try {
+      assertDialable(new URL("https://[::1]:8443/x"), STRICT);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ForbiddenAddressError);
+    expect(thrown).toMatchObject({ hostname: "::1", address: "::1", message: "refusing to connect to ::1: a loopback address (::1)" });
   });
 });
 
