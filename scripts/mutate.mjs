@@ -38,7 +38,6 @@ for (const [file, { mutants }] of Object.entries(report.files)) {
   for (const m of mutants) {
     add("lambdas (all)", m.status);
     add(parts.slice(0, 2).join("/"), m.status);
-    if (parts[1] === "core" && parts.length > 3) add(parts.slice(0, 3).join("/"), m.status);
     add(rel, m.status);
   }
 }

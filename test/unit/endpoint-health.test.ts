@@ -7,70 +7,8 @@ import { newWebhookId } from "#core/ids.ts";
 import type { Subscription } from "#core/model.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { HEALTH, LIMITS } from "#core/settings.ts";
-import type { Endpoint, EndpointBehaviour } from "../../sim/ports/http.ts";
-import { World, type WorldOptions } from "../../sim/world.ts";
-
-const TENANT = "acct_health";
-
-/** An endpoint whose behaviour the test switches, recording when each delivery (webhook-id) was answered 2xx. */
-function switchable(initial: EndpointBehaviour) {
-  const state = { now: initial };
-  const endpoint: Endpoint = () => state.now;
-  return { state, endpoint };
-}
-
-const DOWN: EndpointBehaviour = { latencyMs: 3 }; // connection refused
-const UP: EndpointBehaviour = { latencyMs: 40, status: 200, body: "ok" };
-
-async function setup(o: WorldOptions = {}, hooks = 1) {
-  const world = new World(o);
-  const subs: Subscription[] = [];
-  const endpoints = [];
-  for (let i = 0; i < hooks; i++) {
-    const now = new Date(world.time.now()).toISOString();
-    const sub: Subscription = {
-      tenantId: TENANT,
-      id: newWebhookId(world.time.now() + i),
-      url: `https://hooks${i}.example.com/in`,
-      eventTypes: [i === 0 ? "record.created" : "record.updated"],
-      enabled: true,
-      secrets: [{ value: `whsec_${Buffer.alloc(24, 7).toString("base64")}`, createdAt: now }],
-      createdAt: now,
-      updatedAt: now,
-    };
-    await world.subscriptions.create(sub, LIMITS.webhooksPerTenant);
-    const e = switchable(UP);
-    world.sender.endpoints.set(sub.url, e.endpoint);
-    subs.push(sub);
-    endpoints.push(e);
-  }
-  world.startDelivering();
-  world.startSweeping();
-  return { world, subs, endpoints };
-}
-
-async function publish(world: World, n: number, type = "record.created", prefix = "e") {
-  for (let i = 0; i < n; i += 100) {
-    const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({
-      id: `${prefix}${i + j}`,
-      type,
-      tenantId: TENANT,
-      data: { recordId: `rec_${i + j}` },
-    }));
-    await world.ingest.publish({ events });
-  }
-}
-
-const run = (world: World, seconds: number) => world.time.runUntil(world.time.now() + seconds * 1000);
-const sub = async (world: World, s: Subscription) => (await world.subscriptions.get(s.tenantId, s.id))!;
-const delivered = (world: World, s: Subscription) => world.sender.receipts.get(s.url)?.delivered ?? new Map<string, number>();
-
-/** The most 2xx answers the endpoint gave in any one second. */
-function peakPerSecond(times: Iterable<number>): number {
-  const perSecond = new Map<number, number>();
-  for (const t of times) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
-  return Math.max(0, ...perSecond.values());
-}
+import { World } from "../../sim/world.ts";
+import { DOWN, delivered, peakPerSecond, publish, run, setup, sub, TENANT, UP } from "../support/health-world.ts";
 
 describe("endpoint health: circuit breaker, parking, pause, rate limit, slow endpoints", () => {
   test("a dead endpoint's circuit opens once after the threshold, with concurrent λs; its deliveries are parked, not in flight; a failed probe keeps it open and doubles the interval", async () => {
@@ -406,60 +344,4 @@ describe("a sweep keeps within its interval", () => {
     expect(served).toBe(40);
     expect(world.dlqQueue.depth).toBe(40);
   });
-});
-
-describe("100,000 parked deliveries of one webhook", () => {
-  test("are released in order, at the release rate, without throttling a partition, and every one is delivered once", async () => {
-    const { world, subs } = await setup();
-    const s = subs[0];
-    const N = 100_000;
-    // Parked as an open circuit leaves them (one write each through the port), then the circuit closes.
-    const nowIso = new Date(world.time.now()).toISOString();
-    const ids: string[] = [];
-    for (let i = 0; i < N; i++) {
-      // 250 parked a second (3 WCU each with the two index writes, which the simulator charges to the
-      // partition): within its 1,000 WCU/s, as a dead endpoint's 200 events/s would be.
-      if (i % 250 === 249) await world.time.runUntil(world.time.now() + 1_000);
-      const deliveryId = `dlv_${String(i).padStart(26, "0")}`;
-      ids.push(deliveryId);
-      const message = {
-        v: 1 as const,
-        deliveryId,
-        tenantId: TENANT,
-        webhookId: s.id,
-        eventId: `p${i}`,
-        eventType: "record.created",
-        payload: `{"id":"p${i}"}`,
-      };
-      await world.time.drive(
-        world.deliveries.park({
-          message,
-          status: "pending",
-          roundStart: 0,
-          nowIso,
-          reason: "circuit",
-          dueAt: nowIso,
-          windowEndsAt: new Date(world.time.now() + 86_400_000).toISOString(),
-        }),
-      );
-    }
-    await world.time.drive(world.health.noteParked(TENANT, s.id, { count: N, dueAt: nowIso, nowIso }));
-    const start = world.time.now();
-    // 100,000 at 50/s: about 2,000 s, plus a sweep interval.
-    await run(world, N / HEALTH.releaseRate + 3 * HEALTH.sweepSeconds);
-    const got = delivered(world, s);
-    expect(got.size).toBe(N);
-    expect(world.sender.posts).toBe(N);
-    expect(peakPerSecond(got.values())).toBeLessThanOrEqual(HEALTH.releaseRate);
-    // In order: received by delivery id (the order of acceptance), within each second.
-    const bySecond = [...got.entries()]
-      .map(([eventId, t]) => [Math.floor(t / 1000), Number(eventId.slice(1))] as const)
-      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    expect(bySecond.map(([, n]) => n)).toEqual(ids.map((_, i) => i));
-    expect(Object.fromEntries(world.ledger.throttles)).toEqual({});
-    expect(world.dynamo.hottestWcuPerSecond).toBeLessThan(1_000);
-    expect(world.deliveries.parkedTotal).toBe(0);
-    expect(Math.max(...got.values()) - start).toBeLessThan((N / HEALTH.releaseRate + 2 * HEALTH.sweepSeconds) * 1000);
-    expect(world.ledger.violations).toEqual([]);
-  }, 120_000);
 });
