@@ -11,7 +11,9 @@ export default {
     projectType: "custom",
     // The unit project only (the integration, infra and e2e projects are not run by Stryker).
     configFile: "jest.stryker.config.js",
-    enableFindRelatedTests: false,
+    // Each mutant's run loads only the test files that import its file (directly or not): 3× faster
+    // than loading all of them to run the few the test name filter keeps.
+    enableFindRelatedTests: true,
   },
   // The project is ESM: jest runs in its native ESM mode, as `npm test` does.
   testRunnerNodeArgs: ["--experimental-vm-modules", "--no-warnings=ExperimentalWarning"],
@@ -29,7 +31,8 @@ export default {
   incrementalFile: "reports/stryker-incremental.json",
   // The machine is shared (2 cores): one test runner unless told otherwise (`-- --concurrency 2`).
   concurrency: 1,
-  timeoutMS: 10_000,
+  // Added to 1.5 × the covering tests' own time: a mutant that loops forever costs this much and a restart.
+  timeoutMS: 5_000,
   // Stryker's thresholds apply to all mutated files together; the break threshold of lambdas/core
   // (85 %) is enforced per folder by scripts/mutate.mjs, which runs Stryker and reads its JSON report.
   thresholds: { high: 90, low: 85, break: null },
