@@ -113,7 +113,7 @@ describe("reads and writes the decision stands on", () => {
 
   test("a later attempt's success is done although its record and the end of the streak cannot be written: each counted and logged", async () => {
     let up = false;
-    const { world, sub } = await setup(() => (up ? ok() : fail500()));
+    const { world, sub } = await setup((nowMs) => (up ? ok(nowMs) : fail500(nowMs)));
     await publish(world);
     await step(world, 0);
     expect(await world.subscriptions.get(TENANT, sub.id)).toMatchObject({ consecutiveFailures: 1 });
