@@ -204,6 +204,17 @@ describe("retry and replay", () => {
     expect(queries.map((q) => q.limit)).toEqual(Array(20).fill(LIMITS.pageSizeMax));
   });
 
+  test("replay's last page asks only for what is left of the call's 1,000 when the log's pages come short", async () => {
+    // 97 a page (as DynamoDB's 1 MB page limit can make them): ten pages hold 970, the eleventh asks for 30.
+    const queries: { limit: number }[] = [];
+    const { world, service, sub } = await setup({ deliveries: recording(queries, 97) });
+    await storeEvent(world, "evt_1");
+    await storeRecords(world, sub, "evt_1", 1_050);
+    const out = await service.replay(sub, { since: new Date(world.time.now() - 60_000).toISOString() });
+    expect([out.replayed, out.matched, out.truncated]).toEqual([1_000, 1_000, true]);
+    expect(queries.map((q) => q.limit)).toEqual([...Array(10).fill(LIMITS.pageSizeMax), 30]);
+  });
+
   test("replay's window: since and until as given, until defaulting to now; a since in the future is a 400", async () => {
     const queries: { limit: number; sinceMs?: number; untilMs?: number }[] = [];
     const { world, service, sub } = await setup({ deliveries: recording(queries) });
