@@ -33,6 +33,8 @@ export class SimSender implements HttpSender {
   readonly endpoints = new Map<string, Endpoint>();
   readonly receipts = new Map<string, Receipt>();
   posts = 0;
+  /** The headers of the last request sent (tests read its signature headers). */
+  lastHeaders?: Record<string, string>;
 
   constructor(private readonly time: VirtualTime) {}
 
@@ -41,6 +43,7 @@ export class SimSender implements HttpSender {
     const endpoint = this.endpoints.get(url) ?? dead;
     const b = endpoint(started);
     this.posts++;
+    this.lastHeaders = headers;
     if (b.latencyMs >= timeoutMs) {
       await this.time.sleep(timeoutMs);
       this.note(url, headers["webhook-id"], undefined);

@@ -5,43 +5,13 @@
  * sent twice, the message waits where its fate depends on the write, and each failure is counted and
  * logged with what failed (the operator's only view of it).
  */
-import { newWebhookId } from "#core/ids.ts";
-import type { DeliveryMessage, Subscription } from "#core/model.ts";
+import type { DeliveryMessage } from "#core/model.ts";
 import { RetrySchedule } from "#core/retry.ts";
-import { HEALTH, LIMITS } from "#core/settings.ts";
-import type { Endpoint } from "../../sim/ports/http.ts";
-import { World, type WorldOptions } from "../../sim/world.ts";
+import { HEALTH } from "#core/settings.ts";
+import type { World } from "../../sim/world.ts";
+import { fail500, ok, publish, record, setup, step, TENANT } from "../support/delivery-world.ts";
 
-const TENANT = "acct_books";
-const URL = "https://hooks.example.com/books";
 const PORT_DOWN = new Error("port down");
-
-async function setup(endpoint: Endpoint, o: WorldOptions = {}) {
-  const world = new World({ slowLane: false, ...o });
-  const now = new Date(world.time.now()).toISOString();
-  const sub: Subscription = {
-    tenantId: TENANT,
-    id: newWebhookId(world.time.now()),
-    url: URL,
-    eventTypes: ["*"],
-    enabled: true,
-    secrets: [{ value: `whsec_${Buffer.alloc(24, 9).toString("base64")}`, createdAt: now }],
-    createdAt: now,
-    updatedAt: now,
-  };
-  await world.subscriptions.create(sub, LIMITS.webhooksPerTenant);
-  world.sender.endpoints.set(URL, endpoint);
-  return { world, sub };
-}
-
-const publish = (world: World, id = "evt_1") => world.ingest.publish({ id, type: "record.created", tenantId: TENANT, data: { recordId: "rec_1" } });
-
-/** Advances virtual time, then receives and runs one batch. */
-async function step(world: World, afterSeconds: number) {
-  await world.time.runUntil(world.time.now() + afterSeconds * 1000);
-  const batch = world.receive(10);
-  return { batch, ...(await world.deliverBatch(batch)) };
-}
 
 /** Makes one method of a port reject from now on, as the adapter does when its call fails. */
 function failing<T extends object>(port: T, method: keyof T & string): void {
@@ -53,9 +23,6 @@ function failing<T extends object>(port: T, method: keyof T & string): void {
 }
 
 const errorLines = (world: World) => world.logger.lines.filter((l) => l.level === "error").map((l) => l.message);
-const record = async (world: World, sub: Subscription) => (await world.deliveries.list(TENANT, sub.id, { limit: 10 })).items[0];
-const fail500: Endpoint = () => ({ latencyMs: 20, status: 500, body: "boom" });
-const ok: Endpoint = () => ({ latencyMs: 20, status: 200, body: "ok" });
 
 describe("reads and writes the decision stands on", () => {
   test("batch reads that fail: nothing is attempted, every message waits the first bookkeeping backoff (60 s), counted once with the batch's size", async () => {
