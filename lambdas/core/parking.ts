@@ -139,7 +139,7 @@ export class ParkingService {
       wakeAt = live.length > 0 ? earliest(wakeAt, ...live.map((p) => p.windowEndsAt)) : undefined;
     } else if (held) {
       // Paused: nothing is sent; the sweep comes back when the first window ends.
-      wakeAt = earliest(...live.map((p) => p.windowEndsAt)) ?? (live.length ? new Date(now + policy.sweepSeconds * 1000).toISOString() : undefined);
+      wakeAt = earliest(...live.map((p) => p.windowEndsAt));
     } else {
       const batch = live.filter((p) => Date.parse(p.dueAt) <= now).slice(0, budget);
       const released = await this.release(batch, pace, nowIso);

@@ -115,3 +115,26 @@ describe("writes left out when they change nothing", () => {
     expect(Date.parse((await world.subscriptions.get(TENANT, sub.id))!.slowUntil!)).toBeGreaterThan(Date.parse(first!));
   });
 });
+
+describe("a webhook deleted while its delivery is attempted", () => {
+  test("the failure finds no webhook to count on: the next batch reads it again and skips, not POSTs, its deliveries", async () => {
+    const { world, sub } = await setup(fail500);
+    await publish(world, "evt_1");
+    await publish(world, "evt_2");
+    // Deleted between the batch's read and the failure count.
+    world.sender.endpoints.set(URL, (t) => {
+      void world.subscriptions.delete(TENANT, sub.id);
+      return fail500(t);
+    });
+    const first = world.receive(1);
+    await world.deliverBatch(first);
+    expect(world.sender.posts).toBe(1);
+    expect(await world.subscriptions.get(TENANT, sub.id)).toBeUndefined();
+    // Within the cache's age: the webhook is not taken from the cache.
+    await world.time.runUntil(world.time.now() + DELIVERY.subscriptionCacheMs / 4);
+    const next = await step(world, 0);
+    expect(next.deleted).toHaveLength(1);
+    expect(world.sender.posts).toBe(1);
+    expect(world.logger.lines.map((l) => l.message)).toContain("delivery skipped: subscription was deleted");
+  });
+});

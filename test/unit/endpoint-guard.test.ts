@@ -197,6 +197,7 @@ describe("forbiddenAddressReason", () => {
     // Only a pair of brackets is taken off: one alone leaves an invalid address.
     ["[8.8.8.80", "an invalid address ([8.8.8.80)"],
     ["8.8.8.80]", "an invalid address (8.8.8.80])"],
+    ["1::1]", "an invalid address (1::1])"],
     ["[2606:4700:4700::11111", "an invalid address ([2606:4700:4700::11111)"],
     ["not-an-ip", "an invalid address (not-an-ip)"],
     ["", "an invalid address ()"],
