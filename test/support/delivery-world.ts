@@ -12,9 +12,9 @@ import { World, type WorldOptions } from "../../sim/world.ts";
 export const TENANT = "acct_books";
 export const URL = "https://hooks.example.com/books";
 
-/** The world (no slow lane unless asked for) and its webhook. */
+/** The world and its webhook. */
 export async function setup(endpoint: Endpoint, o: WorldOptions = {}) {
-  const world = new World({ slowLane: false, ...o });
+  const world = new World(o);
   const now = new Date(world.time.now()).toISOString();
   const sub: Subscription = {
     tenantId: TENANT,

@@ -8,8 +8,12 @@
 import type { DeliveryMessage } from "#core/model.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { HEALTH } from "#core/settings.ts";
-import type { World } from "../../sim/world.ts";
-import { fail500, ok, publish, record, setup, step, TENANT } from "../support/delivery-world.ts";
+import type { Endpoint } from "../../sim/ports/http.ts";
+import type { World, WorldOptions } from "../../sim/world.ts";
+import { fail500, ok, publish, record, setup as setupWorld, step, TENANT } from "../support/delivery-world.ts";
+
+/** No slow lane unless a test asks for one: a webhook marked slow is attempted on the main lane, within its slots. */
+const setup = (endpoint: Endpoint, o: WorldOptions = {}) => setupWorld(endpoint, { slowLane: false, ...o });
 
 const PORT_DOWN = new Error("port down");
 

@@ -1,48 +1,11 @@
-/**
- * Every branch of the delivery decision (DeliveryService) on the in-memory ports of sim/, which
- * enforce AWS's rules (SQS's 12 h visibility from the receive, DynamoDB's duplicate keys and
- * throughput) and run on a virtual clock: exact expectations, no sleeps.
- */
-import { newWebhookId } from "#core/ids.ts";
 import type { DeliveryMessage, Subscription } from "#core/model.ts";
 import { RetrySchedule } from "#core/retry.ts";
-import { World, type WorldOptions } from "../../sim/world.ts";
+import type { World } from "../../sim/world.ts";
+import { publish, setup, step, TENANT } from "../support/delivery-world.ts";
 import type { Endpoint } from "../../sim/ports/http.ts";
-import { HEALTH, LIMITS } from "#core/settings.ts";
+import { HEALTH } from "#core/settings.ts";
 import type { AttemptReport } from "#core/delivery.ts";
 import { jest } from "@jest/globals";
-
-const TENANT = "acct_sim";
-const URL = "https://hooks.example.com/in";
-
-async function setup(endpoint: Endpoint, o: WorldOptions = {}) {
-  const world = new World(o);
-  const now = new Date(world.time.now()).toISOString();
-  const sub: Subscription = {
-    tenantId: TENANT,
-    id: newWebhookId(world.time.now()),
-    url: URL,
-    eventTypes: ["*"],
-    enabled: true,
-    secrets: [{ value: "whsec_" + Buffer.alloc(24, 7).toString("base64"), createdAt: now }],
-    createdAt: now,
-    updatedAt: now,
-  };
-  await world.subscriptions.create(sub, LIMITS.webhooksPerTenant);
-  world.sender.endpoints.set(URL, endpoint);
-  return { world, sub };
-}
-
-async function publish(world: World, id = "evt_1") {
-  return world.ingest.publish({ id, type: "record.created", tenantId: TENANT, data: { recordId: "rec_1" } });
-}
-
-/** Advances virtual time, then receives and runs one batch. */
-async function step(world: World, afterSeconds: number) {
-  await world.time.runUntil(world.time.now() + afterSeconds * 1000);
-  const batch = world.receive(10);
-  return { batch, ...(await world.deliverBatch(batch)) };
-}
 
 const only = async (world: World, sub: Subscription) => (await world.deliveries.list(TENANT, sub.id, { limit: 10 })).items[0];
 const fail500: Endpoint = () => ({ latencyMs: 50, status: 500, body: "boom" });

@@ -5,8 +5,13 @@
  * parked again, and the wake and slow-mark writes left out when they would change nothing.
  */
 import { DELIVERY, HEALTH } from "#core/settings.ts";
+import type { Endpoint } from "../../sim/ports/http.ts";
+import type { WorldOptions } from "../../sim/world.ts";
 import type { DeliveryMessage } from "#core/model.ts";
-import { fail500, ok, publish, setup, step, TENANT, URL } from "../support/delivery-world.ts";
+import { fail500, ok, publish, setup as setupWorld, step, TENANT, URL } from "../support/delivery-world.ts";
+
+/** No slow lane unless a test asks for one: a webhook marked slow is attempted on the main lane, within its slots. */
+const setup = (endpoint: Endpoint, o: WorldOptions = {}) => setupWorld(endpoint, { slowLane: false, ...o });
 
 describe("the numbers' edges", () => {
   test("a cached webhook is read again once the cache's age is reached exactly", async () => {
