@@ -70,3 +70,18 @@ export function peakPerSecond(times: Iterable<number>): number {
   for (const t of times) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
   return Math.max(0, ...perSecond.values());
 }
+
+/** Parks delivery number `n` of the webhook (its record only, through the port, as the deliver λ would); the caller tells the webhook's health. */
+export async function parkDelivery(
+  world: World,
+  webhookId: string,
+  n: number,
+  o: { eventId: string; reason: "backoff" | "paused" | "circuit"; nowIso: string; dueAt: string; windowEndsAt: string; payload?: string },
+): Promise<string> {
+  const deliveryId = `dlv_${String(n).padStart(26, "0")}`;
+  const message = { v: 1 as const, deliveryId, tenantId: TENANT, webhookId, eventId: o.eventId, eventType: "record.created", payload: o.payload ?? "{}" };
+  await world.time.drive(
+    world.deliveries.park({ message, status: "pending", roundStart: 0, nowIso: o.nowIso, reason: o.reason, dueAt: o.dueAt, windowEndsAt: o.windowEndsAt }),
+  );
+  return deliveryId;
+}

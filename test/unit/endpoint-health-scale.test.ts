@@ -5,7 +5,7 @@
  * docs/testing.md); `npm test` runs it.
  */
 import { HEALTH } from "#core/settings.ts";
-import { delivered, peakPerSecond, run, setup, TENANT } from "../support/health-world.ts";
+import { delivered, parkDelivery, peakPerSecond, run, setup, TENANT } from "../support/health-world.ts";
 
 describe("100,000 parked deliveries of one webhook", () => {
   test("are released in order, at the release rate, without throttling a partition, and every one is delivered once", async () => {
@@ -19,28 +19,8 @@ describe("100,000 parked deliveries of one webhook", () => {
       // 250 parked a second (3 WCU each with the two index writes, which the simulator charges to the
       // partition): within its 1,000 WCU/s, as a dead endpoint's 200 events/s would be.
       if (i % 250 === 249) await world.time.runUntil(world.time.now() + 1_000);
-      const deliveryId = `dlv_${String(i).padStart(26, "0")}`;
-      ids.push(deliveryId);
-      const message = {
-        v: 1 as const,
-        deliveryId,
-        tenantId: TENANT,
-        webhookId: s.id,
-        eventId: `p${i}`,
-        eventType: "record.created",
-        payload: `{"id":"p${i}"}`,
-      };
-      await world.time.drive(
-        world.deliveries.park({
-          message,
-          status: "pending",
-          roundStart: 0,
-          nowIso,
-          reason: "circuit",
-          dueAt: nowIso,
-          windowEndsAt: new Date(world.time.now() + 86_400_000).toISOString(),
-        }),
-      );
+      const windowEndsAt = new Date(world.time.now() + 86_400_000).toISOString();
+      ids.push(await parkDelivery(world, s.id, i, { eventId: `p${i}`, reason: "circuit", nowIso, dueAt: nowIso, windowEndsAt, payload: `{"id":"p${i}"}` }));
     }
     await world.time.drive(world.health.noteParked(TENANT, s.id, { count: N, dueAt: nowIso, nowIso }));
     const start = world.time.now();

@@ -8,7 +8,7 @@ import type { Subscription } from "#core/model.ts";
 import { RetrySchedule } from "#core/retry.ts";
 import { HEALTH, LIMITS } from "#core/settings.ts";
 import { World } from "../../sim/world.ts";
-import { DOWN, delivered, peakPerSecond, publish, run, setup, sub, TENANT, UP } from "../support/health-world.ts";
+import { DOWN, delivered, parkDelivery, peakPerSecond, publish, run, setup, sub, TENANT, UP } from "../support/health-world.ts";
 
 describe("endpoint health: circuit breaker, parking, pause, rate limit, slow endpoints", () => {
   test("a dead endpoint's circuit opens once after the threshold, with concurrent λs; its deliveries are parked, not in flight; a failed probe keeps it open and doubles the interval", async () => {
@@ -197,29 +197,16 @@ describe("the retry window of a parked delivery", () => {
   /** Parks one delivery through the port, as the deliver λ would. */
   async function parkOne(world: World, s: Subscription, reason: "backoff" | "paused", dueInMs: number, windowEndsInMs: number) {
     const now = world.time.now();
-    const message = {
-      v: 1 as const,
-      deliveryId: `dlv_${String(now).padStart(26, "0")}`,
-      tenantId: TENANT,
-      webhookId: s.id,
-      eventId: "w1",
-      eventType: "record.created",
-      payload: "{}",
-    };
     const dueAt = new Date(now + dueInMs).toISOString();
-    await world.time.drive(
-      world.deliveries.park({
-        message,
-        status: "pending",
-        roundStart: 0,
-        nowIso: new Date(now).toISOString(),
-        reason,
-        dueAt,
-        windowEndsAt: new Date(now + windowEndsInMs).toISOString(),
-      }),
-    );
+    const deliveryId = await parkDelivery(world, s.id, now, {
+      eventId: "w1",
+      reason,
+      nowIso: new Date(now).toISOString(),
+      dueAt,
+      windowEndsAt: new Date(now + windowEndsInMs).toISOString(),
+    });
     await world.time.drive(world.health.noteParked(TENANT, s.id, { count: 1, dueAt, nowIso: new Date(now).toISOString() }));
-    return message.deliveryId;
+    return deliveryId;
   }
 
   test("a backoff whose jittered due time falls after the nominal window end is attempted when due, not expired", async () => {
@@ -272,26 +259,8 @@ describe("sweeps that keep pace and stay idle", () => {
     // 200: each expiry writes about 4 WCU (the item and two index changes, all charged to the partition
     // by the simulator), so 200 in one second stay within the partition's 1,000 WCU/s.
     for (let i = 0; i < 200; i++) {
-      const message = {
-        v: 1 as const,
-        deliveryId: `dlv_${String(i).padStart(26, "0")}`,
-        tenantId: TENANT,
-        webhookId: subs[0].id,
-        eventId: `x${i}`,
-        eventType: "record.created",
-        payload: "{}",
-      };
-      await world.time.drive(
-        world.deliveries.park({
-          message,
-          status: "pending",
-          roundStart: 0,
-          nowIso,
-          reason: "paused",
-          dueAt: nowIso,
-          windowEndsAt: new Date(world.time.now() + 5_000).toISOString(),
-        }),
-      );
+      const windowEndsAt = new Date(world.time.now() + 5_000).toISOString();
+      await parkDelivery(world, subs[0].id, i, { eventId: `x${i}`, reason: "paused", nowIso, dueAt: nowIso, windowEndsAt });
     }
     await world.time.drive(world.health.noteParked(TENANT, subs[0].id, { count: 200, dueAt: nowIso, nowIso }));
     await run(world, 65); // one sweep after the windows ended
