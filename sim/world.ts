@@ -18,7 +18,11 @@ export class CountingMetrics implements CoreMetrics {
   count(name: string, value = 1): void {
     this.counts.set(name, (this.counts.get(name) ?? 0) + value);
   }
-  milliseconds(): void {}
+  /** How many times each timing was recorded (its values are not kept). */
+  readonly timings = new Map<string, number>();
+  milliseconds(name: string): void {
+    this.timings.set(name, (this.timings.get(name) ?? 0) + 1);
+  }
   get(name: string): number {
     return this.counts.get(name) ?? 0;
   }

@@ -4,9 +4,10 @@
  * attempt slow, the signed timestamp, the webhook's health as the cache holds it, a parked delivery
  * parked again, and the wake and slow-mark writes left out when they would change nothing.
  */
-import { DELIVERY, HEALTH } from "#core/settings.ts";
+import { DELIVERY, HEALTH, METRICS } from "#core/settings.ts";
+import { RetrySchedule } from "#core/retry.ts";
 import type { Endpoint } from "../../sim/ports/http.ts";
-import type { WorldOptions } from "../../sim/world.ts";
+import type { World, WorldOptions } from "../../sim/world.ts";
 import type { DeliveryMessage } from "#core/model.ts";
 import { fail500, ok, publish, setup as setupWorld, step, TENANT, URL } from "../support/delivery-world.ts";
 
@@ -141,5 +142,65 @@ describe("a webhook deleted while its delivery is attempted", () => {
     expect(next.deleted).toHaveLength(1);
     expect(world.sender.posts).toBe(1);
     expect(world.logger.lines.map((l) => l.message)).toContain("delivery skipped: subscription was deleted");
+  });
+});
+
+describe("what operators see of each outcome: metrics and log lines", () => {
+  const lines = (world: World) => world.logger.lines.map((l) => `${l.level} ${l.message}`);
+
+  test("a success: Attempts, DeliveriesSucceeded, the response time and the latency from the send", async () => {
+    const { world } = await setup(ok);
+    await publish(world);
+    await step(world, 0);
+    expect([world.metrics.get("Attempts"), world.metrics.get("DeliveriesSucceeded")]).toEqual([1, 1]);
+    expect(Object.fromEntries(world.metrics.timings)).toEqual({ EndpointResponseTime: 1, DeliveryLatency: 1 });
+    expect(lines(world)).toEqual([]); // "delivered" is a debug line: not kept, not a warning
+  });
+
+  test("a failed attempt is a warning; the breaker's threshold opens the circuit with a warning and a count; the deliveries are parked", async () => {
+    const { world } = await setup(fail500, { policy: { breakerThreshold: 1 } });
+    await publish(world, "evt_1");
+    await step(world, 0);
+    expect(lines(world)).toEqual([
+      "warn attempt failed",
+      "warn circuit opened: deliveries to this webhook are parked until a probe succeeds",
+      "info delivery parked (circuit)",
+    ]);
+    expect([world.metrics.get(METRICS.circuitsOpened), world.metrics.get(METRICS.deliveriesParked)]).toEqual([1, 1]);
+    await publish(world, "evt_2");
+    await step(world, 1);
+    expect(world.metrics.get(METRICS.deliveriesParked)).toBe(2);
+  });
+
+  test("a 410 fails the delivery and disables the webhook: DeliveriesFailed, AutoDisables and the warning with its reason", async () => {
+    const { world, sub } = await setup(() => ({ latencyMs: 20, status: 410 }));
+    await publish(world);
+    await step(world, 0);
+    expect([world.metrics.get("DeliveriesFailed"), world.metrics.get("AutoDisables")]).toEqual([1, 1]);
+    expect(world.logger.lines).toContainEqual({
+      level: "warn",
+      message: "subscription disabled",
+      extra: { tenantId: TENANT, webhookId: sub.id, reason: "the endpoint answered 410 Gone" },
+    });
+  });
+
+  test("the schedule run out: DeliveriesFailed, DlqMoves and the warning naming why", async () => {
+    const { world } = await setup(fail500, { schedule: RetrySchedule.parse("1s") });
+    await publish(world);
+    await step(world, 0);
+    await step(world, 2);
+    expect([world.metrics.get("DeliveriesFailed"), world.metrics.get("DlqMoves")]).toEqual([1, 1]);
+    expect(world.logger.lines.find((l) => l.message === "delivery failed and was sent to the DLQ")?.extra).toMatchObject({
+      reason: "retry schedule exhausted",
+    });
+  });
+
+  test("a disabled webhook's delivery: DeliveriesSkipped and the line saying why", async () => {
+    const { world, sub } = await setup(ok);
+    await publish(world);
+    await world.subscriptions.update(TENANT, sub.id, { enabled: false, updatedAt: new Date(world.time.now()).toISOString() });
+    await world.deliverBatch(world.receive(10));
+    expect(world.metrics.get("DeliveriesSkipped")).toBe(1);
+    expect(lines(world)).toContain("info delivery skipped: subscription is disabled");
   });
 });
